@@ -1,0 +1,3 @@
+from breathvoice.cli import main
+
+main()

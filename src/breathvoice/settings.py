@@ -1,0 +1,70 @@
+"""Server settings, read from the environment with the ``BREATHVOICE_`` prefix.
+
+Build them with :func:`get_settings` (or ``Settings(...)`` in tests) and pass them to
+``create_app()``; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BREATHVOICE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    engine: str = Field("kokoro", description="speech engine: 'kokoro' (embedded default)")
+    public_base_url: str | None = Field(
+        None, description="base URL used in audio_url links; default: the request's own"
+    )
+
+    # synthesis
+    engine_workers: int = Field(default_factory=_default_workers, ge=1, le=64)
+    onnx_threads: int = Field(0, ge=0, description="threads per ONNX run; 0 = auto")
+    batch_concurrency: int = Field(1, ge=1, le=16, description="items of one batch at once")
+    max_batch_items: int = Field(100, ge=1)
+    max_text_chars: int = Field(1000, ge=1)
+    create_demo_group: bool = True
+    demo_group_id: str = "Demo"
+
+    # uploads
+    max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_zip_entries: int = Field(64, ge=1)
+    max_zip_uncompressed_bytes: int = Field(400 * 1024 * 1024, ge=1)
+    min_clip_seconds: float = Field(0.5, gt=0)
+    max_clip_seconds: float = Field(120.0, gt=0)
+
+    # streaming
+    max_contexts_per_socket: int = Field(5, ge=1)
+    max_ws_message_bytes: int = Field(1024 * 1024, ge=1024)
+    default_inactivity_timeout: float = Field(20.0, gt=0, le=180)
+
+    # access (a non-empty list turns authentication on)
+    api_keys: list[str] = Field(default_factory=list)
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "voices"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def staging_dir(self) -> Path:
+        """Scratch space on the same filesystem as the data, so renames are atomic."""
+        return self.data_dir / ".staging"
+
+
+def get_settings() -> Settings:
+    return Settings()
