@@ -116,9 +116,12 @@ class VoiceState:
     def save(self, path: Path) -> None:
         """Write to ``path`` (an ``.npz``) via a temporary file and rename."""
         tmp = path.with_name(path.name + ".tmp")
+        payload: dict[str, Any] = {
+            "__info__": np.array(json.dumps({"engine": self.engine, **self.info})),
+            **self.arrays,
+        }
         with open(tmp, "wb") as f:
-            np.savez(f, __info__=np.array(json.dumps({"engine": self.engine, **self.info})),
-                     **self.arrays)
+            np.savez(f, **payload)
         tmp.replace(path)
 
     @classmethod

@@ -1,0 +1,159 @@
+"""The synthesis scheduler: order, first-chunk priority, fairness, cancellation, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Hashable
+
+import pytest
+
+from breathvoice.engines.base import AudioChunk, SynthesisOptions
+from breathvoice.errors import EngineError
+from breathvoice.streaming.scheduler import SynthesisScheduler
+from tone_engine import ToneEngine
+
+LONG = "one, two, three, four, five, six, seven, eight."
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.done: dict[str, BaseException | None] = {}
+        self.finished = threading.Event()
+        self.lock = threading.Lock()
+        self.expected = 0
+
+    def submit(self, scheduler: SynthesisScheduler, name: str, text: str,
+               owner: Hashable | None = None):  # type: ignore[no-untyped-def]
+        self.expected += 1
+
+        def on_chunk(chunk: AudioChunk) -> None:
+            with self.lock:
+                self.events.append((name, chunk.text))
+
+        def on_done(error: BaseException | None) -> None:
+            with self.lock:
+                self.done[name] = error
+                if len(self.done) == self.expected:
+                    self.finished.set()
+
+        return scheduler.submit(owner=owner if owner is not None else name, text=text,
+                                voice=scheduler.engine.default_voice(),
+                                options=SynthesisOptions(), on_chunk=on_chunk, on_done=on_done)
+
+
+def test_chunks_of_a_job_arrive_in_order_and_done_fires_once() -> None:
+    scheduler = SynthesisScheduler(ToneEngine(), workers=2)
+    rec = Recorder()
+    rec.submit(scheduler, "a", LONG)
+    assert rec.finished.wait(5)
+    texts = [t for _, t in rec.events]
+    assert len(texts) == 8 and "".join(texts) == LONG
+    assert rec.done == {"a": None}
+    scheduler.close()
+
+
+def test_first_chunk_of_a_new_job_goes_before_old_jobs_chunks() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.02)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    rec = Recorder()
+    rec.submit(scheduler, "old", LONG)
+    while len(rec.events) < 2:
+        threading.Event().wait(0.005)
+    rec.submit(scheduler, "new", "hello.")
+    assert rec.finished.wait(5)
+    names = [n for n, _ in rec.events]
+    first_new = names.index("new")
+    assert names[:first_new].count("old") <= 4  # served at the next free slot
+    assert names.count("old") == 8
+    scheduler.close()
+
+
+def test_owners_share_one_worker_fairly() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.005)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    rec = Recorder()
+    rec.submit(scheduler, "a1", LONG, owner="A")
+    rec.submit(scheduler, "a2", LONG, owner="A")
+    rec.submit(scheduler, "b1", LONG, owner="B")
+    assert rec.finished.wait(10)
+    owners = ["A" if n.startswith("a") else "B" for n, _ in rec.events]
+    # while both owners have work, neither gets two turns in a row more than at the start
+    b_done = max(i for i, o in enumerate(owners) if o == "B")
+    window = owners[2:b_done]
+    runs = max(len(r) for r in "".join(window).replace("AB", "A B").replace("BA", "B A").split())
+    assert runs <= 2, owners
+
+
+def test_cancel_of_a_queued_job_produces_nothing() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.05)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    rec = Recorder()
+    rec.submit(scheduler, "busy", LONG)
+    job = rec.submit(scheduler, "queued", LONG)
+    job.cancel()
+    assert rec.finished.wait(10)
+    assert "queued" not in {n for n, _ in rec.events}
+    assert rec.done["queued"] is None
+    scheduler.close()
+
+
+def test_cancel_of_a_running_job_stops_it_and_frees_the_worker() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.05)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    rec = Recorder()
+    job = rec.submit(scheduler, "long", LONG * 4)
+    while not rec.events:
+        threading.Event().wait(0.005)
+    job.cancel()
+    rec.submit(scheduler, "next", "hi.")
+    assert rec.finished.wait(5)
+    assert sum(1 for n, _ in rec.events if n == "long") <= 3
+    assert ("next", "hi.") in rec.events
+    scheduler.close()
+
+
+def test_engine_failure_reaches_on_done_and_the_worker_survives() -> None:
+    scheduler = SynthesisScheduler(ToneEngine(fail_on="boom"), workers=1)
+    rec = Recorder()
+    rec.submit(scheduler, "bad", "fine, boom, never.")
+    rec.submit(scheduler, "good", "still works.")
+    assert rec.finished.wait(5)
+    assert isinstance(rec.done["bad"], EngineError)
+    assert ("bad", "never.") not in rec.events
+    assert rec.done["good"] is None and ("good", "still works.") in rec.events
+    scheduler.close()
+
+
+def test_stream_yields_chunks_and_leaving_early_cancels() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.01)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    voice = engine.default_voice()
+
+    async def main() -> tuple[list[str], list[str]]:
+        whole = [c.text async for c in scheduler.stream("x", "a, b, c.", voice,
+                                                        SynthesisOptions())]
+        partial = []
+        async for chunk in scheduler.stream("y", LONG * 3, voice, SynthesisOptions()):
+            partial.append(chunk.text)
+            if len(partial) == 2:
+                break
+        return whole, partial
+
+    whole, partial = asyncio.run(main())
+    assert "".join(whole) == "a, b, c."
+    assert len(partial) == 2
+    scheduler.close()
+
+
+def test_stream_raises_engine_errors() -> None:
+    engine = ToneEngine(fail_on="boom")
+    scheduler = SynthesisScheduler(engine, workers=1)
+
+    async def main() -> None:
+        await scheduler.collect("x", "boom.", engine.default_voice(), SynthesisOptions())
+
+    with pytest.raises(EngineError):
+        asyncio.run(main())
+    scheduler.close()
