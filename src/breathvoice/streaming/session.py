@@ -1,0 +1,386 @@
+"""One multi-context WebSocket connection as a state machine with no I/O.
+
+The caller (the WebSocket pump) feeds in what happened and executes what comes out::
+
+    session.receive(frame, now)                        a client frame arrived
+    session.synthesis_chunk(generation_id, audio)      a StartSynthesis produced encoded audio
+    session.synthesis_done(generation_id)              ... finished
+    session.synthesis_failed(generation_id, message)   ... failed
+    session.tick(now)                                  at least once a second (timeouts)
+    session.connection_lost()                          the client went away
+    for action in session.actions(): ...               Send, StartSynthesis, CancelSynthesis, Close
+
+Rules (ElevenLabs' multi-context socket):
+
+- A context opens with its first text and holds one of ``max_contexts`` slots until it is
+  closed; a 6th gets ``MAX_CONTEXT_LIMIT_EXCEEDED`` and nothing else happens.
+- Text is buffered per context and released by :class:`~.buffer.TextBuffer`; each release
+  is one :class:`StartSynthesis`. A context id has at most one generation running; the
+  rest wait, so a context's audio goes out in order.
+- ``close_context`` frees the slot at once; the buffered text is still spoken, and after
+  its audio exactly one final message goes out. The id may be reused at once: the new
+  context's audio follows the old one's final.
+- ``close_socket`` closes every context the same way, then ``Close(1000)``.
+- Bad messages get ``INVALID_REQUEST`` and are otherwise ignored. Keep-alives and second
+  closes of unknown or closed contexts, and flushes with nothing to say, are tolerated.
+- Inactivity (the timer stops while audio is being made): a context without input for
+  ``inactivity_timeout`` seconds is closed as by ``close_context``; a connection without
+  any input that long gets ``INPUT_TIMEOUT_EXCEEDED`` and ``Close(1008)``.
+- ``{"text": ""}`` without ``context_id`` ends the default context if one is open (what a
+  single-stream client means by it), else it is a keep-alive.
+- ``voice_settings.speed`` sets the speaking rate; ``stability``, ``similarity_boost``,
+  ``style`` and ``use_speaker_boost`` are accepted and ignored. ``emotion`` picks one of
+  the voice group's emotions (unknown: ``INVALID_REQUEST``); the default is ``greeting``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import deque
+from dataclasses import dataclass, field
+
+from breathvoice.errors import (
+    ContextLimitExceeded,
+    EngineError,
+    InputTimeout,
+    InvalidRequest,
+    PayloadTooLarge,
+)
+from breathvoice.streaming.buffer import DEFAULT_CHUNK_LENGTH_SCHEDULE, TextBuffer
+from multi_ws_tts_sdk.protocol import (
+    DEFAULT_CONTEXT_ID,
+    MAX_CONTEXT_ID_CHARS,
+    Alignment,
+    AudioOutput,
+    ClientMessage,
+    CloseContext,
+    CloseSocket,
+    ErrorOutput,
+    FinalOutput,
+    KeepAlive,
+    ProtocolError,
+    SendText,
+    ServerMessage,
+    parse_client_message,
+)
+
+NORMAL_CLOSURE = 1000
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    emotions: tuple[str, ...] = ("greeting",)
+    """Emotions of the voice group a context may pick (matched case-insensitively)."""
+    default_emotion: str = "greeting"
+    max_contexts: int = 5
+    inactivity_timeout: float = 20.0
+    auto_mode: bool = False
+    sync_alignment: bool = False
+    """Send character alignment with each audio chunk."""
+    language: str | None = None
+    max_pending_chars: int = 20_000
+    """Text buffered or waiting for synthesis on the whole connection, at most."""
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send this message to the client."""
+
+    message: ServerMessage
+
+
+@dataclass(frozen=True)
+class StartSynthesis:
+    """Speak ``text``; report with synthesis_chunk/done/failed(generation_id)."""
+
+    context_id: str
+    generation_id: int
+    text: str
+    emotion: str
+    speed: float
+    language: str | None
+    with_alignment: bool
+    first_in_context: bool
+    """The context's first audio: serve it before later chunks of other contexts."""
+
+
+@dataclass(frozen=True)
+class CancelSynthesis:
+    """Nobody wants this generation's audio any more: stop it."""
+
+    context_id: str
+    generation_id: int
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the WebSocket with this code and reason; the session is over."""
+
+    code: int
+    reason: str = ""
+
+
+Action = Send | StartSynthesis | CancelSynthesis | Close
+
+
+@dataclass
+class _Context:
+    """An open context: text not yet released and the voice options of its next releases."""
+
+    context_id: str
+    buffer: TextBuffer
+    emotion: str
+    last_input: float
+    speed: float = 1.0
+    generations: int = 0
+
+
+@dataclass
+class _Lane:
+    """Work of one context id, in order: generations, and ``None`` for a closed one's final."""
+
+    queue: deque[StartSynthesis | None] = field(default_factory=deque)
+    running: StartSynthesis | None = None
+
+
+class Session:
+    def __init__(self, config: SessionConfig, now: float) -> None:
+        self.config = config
+        self._emotions = {name.lower(): name for name in config.emotions}
+        self._contexts: dict[str, _Context] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._running: dict[int, str] = {}
+        self._generation_ids = itertools.count(1)
+        self._actions: list[Action] = []
+        self._last_input = now
+        self._closing = False
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once Close was emitted or the connection was lost."""
+        return self._closed
+
+    @property
+    def open_contexts(self) -> tuple[str, ...]:
+        """Ids of the contexts holding a slot."""
+        return tuple(self._contexts)
+
+    def actions(self) -> list[Action]:
+        """What the caller must do now, in order (each action is returned once)."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    # -- input from the client ---------------------------------------------------------------
+
+    def receive(self, data: str | bytes | ClientMessage, now: float) -> None:
+        """A frame (or an already parsed message) from the client."""
+        if self._closed:
+            return
+        self._last_input = now
+        if isinstance(data, str | bytes):
+            try:
+                message = parse_client_message(data)
+            except ProtocolError as exc:
+                self._error(InvalidRequest.code, str(exc), _context_id_in(data))
+                return
+        else:
+            message = data
+        if self._closing:
+            return  # close_socket was the client's last word
+        if isinstance(message, SendText):
+            self._on_text(message, now)
+        elif isinstance(message, KeepAlive):
+            self._on_keep_alive(message.context_id, now)
+        elif isinstance(message, CloseContext):
+            self._close_context(message.context_id or DEFAULT_CONTEXT_ID)
+        elif isinstance(message, CloseSocket):
+            for context_id in list(self._contexts):
+                self._close_context(context_id)
+            self._closing = True
+            self._close_if_drained()
+
+    def _on_text(self, message: SendText, now: float) -> None:
+        context_id = message.context_id or DEFAULT_CONTEXT_ID
+        context = self._contexts.get(context_id)
+        if context is None and message.text == "":
+            return  # a flush with nothing to say for a context that is not open
+        emotion = None
+        if message.emotion is not None:
+            emotion = self._emotions.get(message.emotion.lower())
+            if emotion is None:
+                known = ", ".join(self.config.emotions)
+                reason = f"Unknown emotion '{message.emotion}'; this voice has: {known}"
+                return self._error(InvalidRequest.code, reason, context_id)
+        if self._pending_chars() + len(message.text) > self.config.max_pending_chars:
+            reason = "Too much text is waiting to be spoken; wait for audio before sending more"
+            return self._error(PayloadTooLarge.code, reason, context_id)
+        if context is None:
+            if len(self._contexts) >= self.config.max_contexts:
+                limit = self.config.max_contexts
+                reason = (f"Maximum simultaneous contexts per connection exceeded ({limit}); "
+                          "close a context before opening a new one")
+                return self._error(ContextLimitExceeded.code, reason, context_id)
+            context = self._open(context_id, now)
+        context.last_input = now
+        context.emotion = emotion or context.emotion
+        if message.voice_settings is not None and message.voice_settings.speed is not None:
+            context.speed = message.voice_settings.speed
+        config = message.generation_config
+        if config is not None and config.chunk_length_schedule is not None:
+            context.buffer.schedule = config.chunk_length_schedule
+        pieces = context.buffer.append(message.text)
+        if message.flush:
+            pieces.append(context.buffer.flush())
+        for piece in pieces:
+            self._enqueue(context, piece)
+
+    def _on_keep_alive(self, context_id: str | None, now: float) -> None:
+        if context_id is None and DEFAULT_CONTEXT_ID in self._contexts:
+            self._close_context(DEFAULT_CONTEXT_ID)
+        elif context_id in self._contexts:
+            self._contexts[context_id].last_input = now
+
+    # -- input from synthesis ----------------------------------------------------------------
+
+    def synthesis_chunk(
+        self, generation_id: int, audio: bytes, alignment: Alignment | None = None
+    ) -> None:
+        """Encoded audio of a running generation; events of cancelled ones are dropped."""
+        context_id = self._running.get(generation_id)
+        if context_id is None or not audio:
+            return
+        if not self.config.sync_alignment:
+            alignment = None
+        self._send(AudioOutput(audio, context_id, alignment, normalized_alignment=alignment))
+
+    def synthesis_done(self, generation_id: int) -> None:
+        context_id = self._running.pop(generation_id, None)
+        if context_id is not None:
+            self._lanes[context_id].running = None
+            self._advance(context_id)
+
+    def synthesis_failed(
+        self, generation_id: int, message: str = EngineError.default_message,
+        code: str = EngineError.code,
+    ) -> None:
+        """The generation stopped with an error; the context carries on with its next text."""
+        context_id = self._running.get(generation_id)
+        if context_id is not None:
+            self._error(code, message, context_id)
+            self.synthesis_done(generation_id)
+
+    # -- time and the connection -------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Let time pass: closes idle contexts and, after a silent spell, the connection."""
+        if self._closed:
+            return
+        timeout = self.config.inactivity_timeout
+        if self._lanes or self._closing:
+            self._last_input = now
+        elif now - self._last_input >= timeout:
+            reason = f"No input received within {timeout:g} s; send text or a keep-alive"
+            self._error(InputTimeout.code, reason, None)
+            self._contexts.clear()
+            self._close(InputTimeout.ws_close, "input timeout")
+            return
+        for context in list(self._contexts.values()):
+            if context.context_id in self._lanes:
+                context.last_input = now
+            elif now - context.last_input >= timeout:
+                self._close_context(context.context_id)
+
+    def connection_lost(self) -> None:
+        """The socket is gone: cancel whatever is running and forget everything."""
+        for generation_id, context_id in self._running.items():
+            self._actions.append(CancelSynthesis(context_id, generation_id))
+        self._running.clear()
+        self._lanes.clear()
+        self._contexts.clear()
+        self._closed = True
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _open(self, context_id: str, now: float) -> _Context:
+        buffer = TextBuffer(DEFAULT_CHUNK_LENGTH_SCHEDULE, auto_mode=self.config.auto_mode)
+        context = _Context(context_id, buffer, self.config.default_emotion, now)
+        self._contexts[context_id] = context
+        return context
+
+    def _close_context(self, context_id: str) -> None:
+        context = self._contexts.pop(context_id, None)
+        if context is None:
+            return  # unknown or already closed: nothing to do
+        self._enqueue(context, context.buffer.flush())
+        self._lanes.setdefault(context_id, _Lane()).queue.append(None)
+        self._advance(context_id)
+
+    def _enqueue(self, context: _Context, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        generation = StartSynthesis(
+            context_id=context.context_id,
+            generation_id=next(self._generation_ids),
+            text=text,
+            emotion=context.emotion,
+            speed=context.speed,
+            language=self.config.language,
+            with_alignment=self.config.sync_alignment,
+            first_in_context=context.generations == 0,
+        )
+        context.generations += 1
+        self._lanes.setdefault(context.context_id, _Lane()).queue.append(generation)
+        self._advance(context.context_id)
+
+    def _advance(self, context_id: str) -> None:
+        """Start the lane's next generation, sending the finals that come before it."""
+        lane = self._lanes[context_id]
+        if lane.running is not None:
+            return
+        while lane.queue:
+            item = lane.queue.popleft()
+            if item is None:
+                self._send(FinalOutput(context_id))
+                continue
+            lane.running = item
+            self._running[item.generation_id] = context_id
+            self._actions.append(item)
+            return
+        del self._lanes[context_id]
+        self._close_if_drained()
+
+    def _close_if_drained(self) -> None:
+        if self._closing and not self._lanes and not self._closed:
+            self._close(NORMAL_CLOSURE, "")
+
+    def _pending_chars(self) -> int:
+        buffered = sum(len(context.buffer.text) for context in self._contexts.values())
+        waiting = sum(len(g.text) for lane in self._lanes.values() for g in lane.queue if g)
+        return buffered + waiting
+
+    def _send(self, message: ServerMessage) -> None:
+        self._actions.append(Send(message))
+
+    def _error(self, code: str, message: str, context_id: str | None) -> None:
+        self._send(ErrorOutput(code, message, context_id))
+
+    def _close(self, code: int, reason: str) -> None:
+        self._actions.append(Close(code, reason))
+        self._closed = True
+
+
+def _context_id_in(frame: str | bytes) -> str | None:
+    """The context a malformed frame meant, if it says so, for the error message."""
+    try:
+        data = json.loads(frame)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    context_id = data.get("context_id", data.get("contextId"))
+    if isinstance(context_id, str) and 0 < len(context_id) <= MAX_CONTEXT_ID_CHARS:
+        return context_id
+    return None
