@@ -1,0 +1,291 @@
+"""Import a voice group from an uploaded zip (untrusted input).
+
+Every entry is screened from the zip's directory before anything is decompressed; contents
+are then streamed to a staging folder under hard byte caps, decoded and measured, and only
+then conditioned by the engine. The finished group is swapped in by
+:meth:`VoiceLibrary.install_group`, so a refused upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import ValidationError
+
+from breathvoice.audio.decode import decode_audio
+from breathvoice.engines.base import Engine, FloatAudio
+from breathvoice.errors import (
+    BreathVoiceError,
+    EngineError,
+    InvalidRequest,
+    PayloadTooLarge,
+    VoiceGroupExists,
+)
+from breathvoice.settings import Settings
+from breathvoice.voices.library import staging_area
+from breathvoice.voices.manifest import (
+    CONDITIONING_DIR,
+    REFERENCE_FILE_PATTERN,
+    Conditioning,
+    GroupDeclaration,
+    Manifest,
+    Reference,
+    describe_validation_error,
+    is_valid_group_id,
+    save_manifest,
+)
+from breathvoice.voices.selection import assign_reference_files, resolve_reference
+
+if TYPE_CHECKING:
+    from breathvoice.voices.library import VoiceLibrary
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+ARCHIVE_EXTENSIONS = frozenset({".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz",
+                                ".zst", ".lz", ".lzma", ".cab", ".jar", ".apk", ".iso"})
+DECLARATION_NAMES = ("manifest.json", "voice_group.json")
+MAX_DECLARATION_BYTES = 64 * 1024
+# Speech compresses about 1.1-3x; far above this is a bomb. Small entries are exempt.
+MAX_COMPRESSION_RATIO = 100
+RATIO_EXEMPT_BYTES = 1024 * 1024
+_CHUNK = 256 * 1024
+_JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+_DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
+                       OSError, ValueError, NotImplementedError, RuntimeError)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    voice_group_id: str
+    extracted_files: list[str]
+    """Reference clips kept, in zip order."""
+    target_directory: str
+    """The group's folder relative to the data folder, e.g. ``voices/NewCharacter``."""
+    warnings: list[str] = field(default_factory=list)
+    status: str = "ready"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    info: zipfile.ZipInfo
+    name: str
+    """The file name once the zip's single top folder (if any) is dropped."""
+
+
+def import_voice_group_zip(data: bytes | str | os.PathLike[str], voice_group_id: str,
+                           overwrite: bool, *, library: VoiceLibrary, engine: Engine,
+                           settings: Settings) -> ImportResult:
+    """Check the zip (content or path), build the group in staging and swap it in."""
+    if not is_valid_group_id(voice_group_id):
+        raise InvalidRequest("voice_group_id must be 1-64 characters: letters, digits, '_' "
+                             "or '-', starting with a letter or digit")
+    size = len(data) if isinstance(data, bytes) else Path(data).stat().st_size
+    if size > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"the upload is larger than {settings.max_upload_bytes} bytes")
+    content = data if isinstance(data, bytes) else Path(data).read_bytes()
+    with library.group_lock(voice_group_id):
+        if library.occupied(voice_group_id) and not overwrite:
+            raise VoiceGroupExists(voice_group_id)
+        # A cheap count before zipfile builds an object per directory record.
+        if content.count(b"PK\x01\x02") > settings.max_zip_entries:
+            raise _too_many_entries(settings)
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(content))
+        except _DAMAGED_ZIP_ERRORS as exc:
+            raise InvalidRequest("the upload is not a valid zip archive") from exc
+        with archive, staging_area(settings.staging_dir) as work:
+            entries = _screen(archive, settings)
+            upload = work / "upload"
+            upload.mkdir()
+            files = _extract(archive, entries, upload, settings)
+            declaration = _declaration(files)
+            return _build_and_install(voice_group_id, overwrite, files, declaration,
+                                      work / "group", library, engine, settings)
+
+
+def _too_many_entries(settings: Settings) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the zip has over {settings.max_zip_entries} entries")
+
+
+def _label(raw: str) -> str:
+    """An entry name safe to show: control characters escaped, length bounded."""
+    shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in raw)
+    return shown if len(shown) <= 100 else shown[:97] + "..."
+
+
+def _entry_parts(info: zipfile.ZipInfo) -> list[str] | None:
+    """The entry's path, split; None for clutter to skip. Refuses anything unsafe."""
+    raw = info.orig_filename
+    label = _label(raw)
+    parts = raw.rstrip("/").split("/")
+    if (raw.startswith("/") or "\\" in raw or re.match(r"^[A-Za-z]:", raw)
+            or any(p in ("", ".", "..") for p in parts)):
+        raise InvalidRequest(f"zip entry '{label}' has an unsafe path")
+    if any(not ch.isprintable() for ch in raw):
+        raise InvalidRequest(f"zip entry '{label}' has control characters in its name")
+    if parts[0] == "__MACOSX" or parts[-1].startswith("._") or (
+            parts[-1].casefold() in _JUNK_NAMES):
+        return None
+    if info.flag_bits & 0x1:
+        raise InvalidRequest(f"zip entry '{label}' is encrypted; upload an unencrypted zip")
+    file_type = stat.S_IFMT(info.external_attr >> 16)
+    if file_type == stat.S_IFLNK:
+        raise InvalidRequest(f"zip entry '{label}' is a symbolic link")
+    if file_type not in (0, stat.S_IFDIR if info.is_dir() else stat.S_IFREG):
+        raise InvalidRequest(f"zip entry '{label}' is not a regular file")
+    if len(parts) > (1 if info.is_dir() else 2):
+        raise InvalidRequest(f"zip entry '{label}': put the clips in at most one folder")
+    return parts
+
+
+def _screen(archive: zipfile.ZipFile, settings: Settings) -> list[_Entry]:
+    """Refuse the zip from its directory alone; return the entries worth extracting."""
+    infos = archive.infolist()
+    if len(infos) > settings.max_zip_entries:
+        raise _too_many_entries(settings)
+    entries: list[_Entry] = []
+    seen: dict[str, str] = {}
+    top_folders: set[str] = set()
+    for info in infos:
+        parts = _entry_parts(info)
+        if parts is None:
+            continue
+        if info.is_dir() or len(parts) == 2:
+            top_folders.add(parts[0])
+        if info.is_dir():
+            continue
+        name, label = parts[-1], _label(info.orig_filename)
+        _check_entry_name(name, label)
+        if name.casefold() in seen:
+            raise InvalidRequest(f"zip entries '{seen[name.casefold()]}' and '{label}' clash")
+        seen[name.casefold()] = label
+        entries.append(_Entry(info, name))
+    if len(top_folders) > 1:
+        raise InvalidRequest("the zip holds several folders; put the clips in at most one")
+    if sum(e.info.file_size for e in entries) > settings.max_zip_uncompressed_bytes:
+        raise _too_big(settings)
+    return entries
+
+
+def _check_entry_name(name: str, label: str) -> None:
+    suffix = PurePosixPath(name).suffix.lower()
+    if name.lower() in DECLARATION_NAMES:
+        return
+    if suffix in ARCHIVE_EXTENSIONS:
+        raise InvalidRequest(f"zip entry '{label}' is an archive; nested archives are refused")
+    if suffix not in AUDIO_EXTENSIONS:
+        raise InvalidRequest(f"zip entry '{label}' is not an audio file "
+                             f"(allowed: {', '.join(AUDIO_EXTENSIONS)})")
+    if not re.fullmatch(REFERENCE_FILE_PATTERN, name):
+        raise InvalidRequest(f"zip entry '{label}' has an unusable file name")
+
+
+def _too_big(settings: Settings) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the zip unpacks to over {settings.max_zip_uncompressed_bytes} bytes")
+
+
+def _chunks(archive: zipfile.ZipFile, entry: _Entry) -> Iterator[bytes]:
+    try:
+        with archive.open(entry.info) as source:
+            while chunk := source.read(_CHUNK):
+                yield chunk
+    except _DAMAGED_ZIP_ERRORS as exc:
+        raise InvalidRequest(f"zip entry '{_label(entry.info.orig_filename)}' is damaged or "
+                             "uses an unsupported compression method") from exc
+
+
+def _extract(archive: zipfile.ZipFile, entries: list[_Entry], dest: Path,
+             settings: Settings) -> dict[str, Path]:
+    """Stream each entry to ``dest``, counting real bytes (headers may lie)."""
+    total = 0
+    for entry in entries:
+        ratio_cap = max(RATIO_EXEMPT_BYTES, MAX_COMPRESSION_RATIO * entry.info.compress_size)
+        written = 0
+        with open(dest / entry.name, "xb") as out:
+            for chunk in _chunks(archive, entry):
+                written += len(chunk)
+                total += len(chunk)
+                if total > settings.max_zip_uncompressed_bytes:
+                    raise _too_big(settings)
+                if written > ratio_cap:
+                    raise PayloadTooLarge(
+                        f"zip entry '{_label(entry.info.orig_filename)}' is a compression bomb")
+                out.write(chunk)
+    return {entry.name: dest / entry.name for entry in entries}
+
+
+def _declaration(files: dict[str, Path]) -> GroupDeclaration:
+    """The group's own emotions and rules from a shipped manifest, else the defaults."""
+    shipped = [name for name in files if name.lower() in DECLARATION_NAMES]
+    if len(shipped) > 1:
+        raise InvalidRequest(f"ship one of {' or '.join(DECLARATION_NAMES)}, not both")
+    if not shipped:
+        return GroupDeclaration()
+    path = files.pop(shipped[0])
+    if path.stat().st_size > MAX_DECLARATION_BYTES:
+        raise InvalidRequest(f"{shipped[0]} is larger than {MAX_DECLARATION_BYTES} bytes")
+    try:
+        return GroupDeclaration.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise InvalidRequest(f"{shipped[0]} is invalid: {describe_validation_error(exc)}") from exc
+
+
+def _decode_clip(path: Path, name: str, settings: Settings) -> tuple[FloatAudio, int]:
+    lo, hi = settings.min_clip_seconds, settings.max_clip_seconds
+    try:
+        samples, rate = decode_audio(path, max_seconds=hi)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"'{_label(name)}': {exc.message}") from exc
+    seconds = len(samples) / rate
+    if not lo <= seconds <= hi:
+        raise InvalidRequest(f"'{_label(name)}' lasts {seconds:.2f} s; reference clips must "
+                             f"last {lo:g}-{hi:g} s")
+    if float(np.max(np.abs(samples))) < 1e-4:
+        raise InvalidRequest(f"'{_label(name)}' is silent")
+    return samples, rate
+
+
+def _build_and_install(voice_group_id: str, overwrite: bool, files: dict[str, Path],
+                       declaration: GroupDeclaration, group_dir: Path, library: VoiceLibrary,
+                       engine: Engine, settings: Settings) -> ImportResult:
+    by_emotion = assign_reference_files(list(files), declaration.emotions, voice_group_id)
+    clips = {e: _decode_clip(files[name], name, settings) for e, name in by_emotion.items()}
+    (group_dir / CONDITIONING_DIR).mkdir(parents=True)
+    references: dict[str, Reference] = {}
+    for emotion, (samples, rate) in clips.items():
+        name = by_emotion[emotion]
+        try:
+            state = engine.prepare_voice(samples, rate)
+        except BreathVoiceError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"the engine could not analyse '{_label(name)}'") from exc
+        npz = f"{CONDITIONING_DIR}/{emotion}.npz"
+        state.save(group_dir / npz)
+        os.replace(files[name], group_dir / name)
+        references[emotion] = Reference(file=name, duration_s=round(len(samples) / rate, 3),
+                                        sample_rate=rate,
+                                        conditioning=Conditioning.from_state(state, npz))
+    manifest = Manifest(voice_group_id=voice_group_id, emotions=declaration.emotions,
+                        default_emotion=declaration.default_emotion, rules=declaration.rules,
+                        references=references)
+    save_manifest(group_dir, manifest)
+    library.install_group(voice_group_id, group_dir, overwrite=overwrite)
+    missing = [e for e in declaration.emotions if e not in references]
+    stand_in = resolve_reference(manifest.default_emotion, manifest.available_emotions,
+                                 manifest.default_emotion)
+    warnings = [f"no reference for {', '.join(missing)}: the group is incomplete and uses "
+                f"'{stand_in}' instead"] if missing else []
+    return ImportResult(voice_group_id=voice_group_id,
+                        extracted_files=[n for n in files if n in by_emotion.values()],
+                        target_directory=library.relative_dir(voice_group_id),
+                        warnings=warnings, status=manifest.status)

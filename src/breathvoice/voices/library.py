@@ -1,0 +1,313 @@
+"""Voice groups on disk: list them, describe them, pick a reference, replace them atomically.
+
+Each group is a folder under ``root`` (see :mod:`breathvoice.voices.manifest`). Groups are
+only ever swapped in or out whole, by renames from a staging folder on the same filesystem,
+so a reader sees the old group or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from breathvoice.audio.decode import decode_audio
+from breathvoice.engines.base import Engine, VoiceState
+from breathvoice.errors import EngineError, InvalidRequest, VoiceGroupExists, VoiceGroupNotFound
+from breathvoice.voices.manifest import (
+    CONDITIONING_DIR,
+    MANIFEST_NAME,
+    Conditioning,
+    Manifest,
+    ManifestError,
+    Reference,
+    is_valid_group_id,
+    load_manifest,
+    manifest_json,
+    save_manifest,
+    utc_now,
+)
+from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The reference a line is spoken with."""
+
+    emotion: str
+    """The emotion actually used (after falling back in an incomplete group)."""
+    reference_file: str
+    """Its clip's file name, as uploaded (the seed's ``reference_audio``)."""
+    voice_state: VoiceState
+    requested_emotion: str
+    """What the file name or the caller asked for."""
+
+
+@dataclass
+class _Cached:
+    key: tuple[int, int, int]
+    manifest: Manifest | None
+    states: dict[str, VoiceState] = field(default_factory=dict)
+
+
+@contextmanager
+def staging_area(staging_dir: Path) -> Iterator[Path]:
+    """A fresh empty folder under ``staging_dir``, removed with all it holds on exit."""
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=staging_dir))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class VoiceLibrary:
+    """The voice groups under ``root``. Thread-safe.
+
+    ``staging_dir`` (default: ``root/../.staging``) must be on the same filesystem as
+    ``root``; replaced and deleted groups pass through it.
+    """
+
+    def __init__(self, root: Path, engine: Engine, *, staging_dir: Path | None = None) -> None:
+        self.root = root
+        self.engine = engine
+        self.staging_dir = staging_dir if staging_dir is not None else root.parent / ".staging"
+        root.mkdir(parents=True, exist_ok=True)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        # _disk_lock covers renames of group folders and the cache; imports of one id are
+        # serialised by that id's lock, held for the whole (slow) import.
+        self._disk_lock = threading.RLock()
+        self._locks_guard = threading.Lock()
+        self._group_locks: dict[str, threading.RLock] = {}
+        self._cache: dict[str, _Cached] = {}
+
+    # -- layout and locking -------------------------------------------------------------
+
+    def group_dir(self, voice_group_id: str) -> Path:
+        if not is_valid_group_id(voice_group_id):
+            raise VoiceGroupNotFound(voice_group_id)
+        return self.root / voice_group_id
+
+    def relative_dir(self, voice_group_id: str) -> str:
+        """The group's folder relative to the data folder, e.g. ``voices/NewCharacter``."""
+        return f"{self.root.name}/{voice_group_id}"
+
+    def group_lock(self, voice_group_id: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._group_locks.setdefault(voice_group_id, threading.RLock())
+
+    def occupied(self, voice_group_id: str) -> bool:
+        """A folder of that name exists, usable or not."""
+        return self.group_dir(voice_group_id).exists()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def list_ids(self) -> list[str]:
+        """Usable groups, sorted; damaged ones are logged and left out."""
+        with self._disk_lock:
+            names = sorted(p.name for p in self.root.iterdir()
+                           if p.is_dir() and is_valid_group_id(p.name))
+            return [name for name in names if self._cached(name).manifest is not None]
+
+    def exists(self, voice_group_id: str) -> bool:
+        with self._disk_lock:
+            valid = is_valid_group_id(voice_group_id)
+            return valid and self._cached(voice_group_id).manifest is not None
+
+    def manifest(self, voice_group_id: str) -> Manifest:
+        with self._disk_lock:
+            return self._manifest(voice_group_id)
+
+    def details(self, voice_group_id: str) -> dict[str, Any]:
+        """The seed's voice-group JSON, plus declared emotions, rules and conditioning."""
+        m = self.manifest(voice_group_id)
+        available = m.available_emotions
+        return {
+            "voice_group_id": m.voice_group_id,
+            "reference_files": {e: m.references[e].file for e in available},
+            "available_emotions": available,
+            "file_count": len(available),
+            "status": m.status,
+            "emotions": list(m.emotions),
+            "default_emotion": m.default_emotion,
+            "rules": [rule.model_dump() for rule in m.rules],
+            "conditioning": {
+                e: m.references[e].conditioning.model_dump(exclude={"file"}) for e in available
+            },
+        }
+
+    def choose(
+        self, voice_group_id: str, filename: str | None = None, emotion: str | None = None
+    ) -> Choice:
+        """The reference for an output ``filename`` (group rules), or an explicit ``emotion``."""
+        with self._disk_lock:
+            m = self._manifest(voice_group_id)
+            available = m.available_emotions
+            if emotion:
+                wanted = find_emotion(emotion, m.emotions)
+                if wanted is None:
+                    raise InvalidRequest(
+                        f"Unknown emotion '{emotion[:64]}' for voice group '{voice_group_id}'; "
+                        f"available: {', '.join(available)}"
+                    )
+            else:
+                wanted = select_emotion(filename or "", m.keyword_rules(), m.default_emotion)
+            used = resolve_reference(wanted, available, m.default_emotion)
+            state = self._voice_state(voice_group_id, used)
+            return Choice(used, m.references[used].file, state, wanted)
+
+    def export_zip(self, voice_group_id: str) -> bytes:
+        """The group's reference clips and manifest, as a zip the importer accepts."""
+        buffer = io.BytesIO()
+        with self._disk_lock:
+            m = self._manifest(voice_group_id)
+            folder = self.group_dir(voice_group_id)
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(MANIFEST_NAME, manifest_json(m))
+                for emotion in m.available_emotions:
+                    name = m.references[emotion].file
+                    archive.write(folder / name, name)
+        return buffer.getvalue()
+
+    # -- replacing ------------------------------------------------------------------------
+
+    def install_group(self, voice_group_id: str, built: Path, *, overwrite: bool) -> None:
+        """Move the finished folder ``built`` into place; on failure the old group stays."""
+        target = self.group_dir(voice_group_id)
+        replaced: Path | None = None
+        with self.group_lock(voice_group_id), self._disk_lock:
+            if target.exists():
+                if not overwrite:
+                    raise VoiceGroupExists(voice_group_id)
+                replaced = self.staging_dir / f"replaced-{voice_group_id}-{uuid.uuid4().hex}"
+                os.rename(target, replaced)
+            try:
+                os.rename(built, target)
+            except BaseException:
+                if replaced is not None:
+                    os.rename(replaced, target)
+                raise
+            finally:
+                self._cache.pop(voice_group_id, None)
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+
+    def recover_staging(self) -> None:
+        """Tidy up after a crash: put back a group caught mid-swap, drop half-built ones."""
+        with self._disk_lock:
+            for leftover in sorted(self.staging_dir.iterdir()):
+                if leftover.name.startswith("replaced-"):
+                    group_id = leftover.name[len("replaced-"):].rsplit("-", 1)[0]
+                    if is_valid_group_id(group_id) and not self.group_dir(group_id).exists():
+                        os.rename(leftover, self.group_dir(group_id))
+                        continue
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+
+    def delete(self, voice_group_id: str) -> None:
+        target = self.group_dir(voice_group_id)
+        trash = self.staging_dir / f"deleted-{voice_group_id}-{uuid.uuid4().hex}"
+        with self.group_lock(voice_group_id), self._disk_lock:
+            if not target.is_dir():
+                raise VoiceGroupNotFound(voice_group_id)
+            os.rename(target, trash)
+            self._cache.pop(voice_group_id, None)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # -- cache (callers hold _disk_lock) --------------------------------------------------
+
+    def _cached(self, voice_group_id: str) -> _Cached:
+        path = self.root / voice_group_id / MANIFEST_NAME
+        try:
+            st = path.stat()
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = (0, 0, 0)
+        entry = self._cache.get(voice_group_id)
+        if entry is not None and entry.key == key:
+            return entry
+        if key == (0, 0, 0) and not path.parent.is_dir():
+            # Not cached: callers may ask about any number of names that do not exist.
+            self._cache.pop(voice_group_id, None)
+            return _Cached(key, None)
+        manifest: Manifest | None = None
+        try:
+            manifest = load_manifest(path.parent)
+        except ManifestError as exc:
+            log.warning("voice group %r is unusable and skipped: %s", voice_group_id, exc)
+        entry = _Cached(key, manifest)
+        self._cache[voice_group_id] = entry
+        return entry
+
+    def _manifest(self, voice_group_id: str) -> Manifest:
+        manifest = self._cached(self.group_dir(voice_group_id).name).manifest
+        if manifest is None:
+            raise VoiceGroupNotFound(voice_group_id)
+        return manifest
+
+    def _voice_state(self, voice_group_id: str, emotion: str) -> VoiceState:
+        entry = self._cached(voice_group_id)
+        state = entry.states.get(emotion)
+        if state is not None:
+            return state
+        assert entry.manifest is not None
+        folder = self.root / voice_group_id
+        reference = entry.manifest.references[emotion]
+        npz = folder / reference.conditioning.file
+        try:
+            state = VoiceState.load(npz)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            log.warning("voice group %r: no usable conditioning for %r (%s); recomputing",
+                        voice_group_id, emotion, type(exc).__name__)
+        if state is None or state.engine != self.engine.name:
+            state = self._recondition(voice_group_id, emotion, reference)
+            entry = self._cached(voice_group_id)
+        entry.states[emotion] = state
+        return state
+
+    def _recondition(self, voice_group_id: str, emotion: str, reference: Reference) -> VoiceState:
+        """Compute the conditioning again (missing, damaged, or made by another engine)."""
+        folder = self.root / voice_group_id
+        stock_name = reference.conditioning.stock_voice
+        stock = self.engine.stock_voices() if reference.conditioning.method == "stock" else {}
+        if stock_name is not None and stock_name in stock:
+            state = stock[stock_name]
+            state = VoiceState(state.engine, state.arrays,
+                               {**state.info, "method": "stock", "stock_voice": stock_name})
+        else:
+            try:
+                samples, rate = decode_audio(folder / reference.file)
+                state = self.engine.prepare_voice(samples, rate)
+            except (OSError, InvalidRequest) as exc:
+                log.error("voice group %r: reference %r unusable: %s",
+                          voice_group_id, reference.file, exc)
+                raise EngineError(f"the '{emotion}' reference of voice group "
+                                  f"'{voice_group_id}' cannot be read") from exc
+        manifest = self._manifest(voice_group_id)
+        updated = reference.model_copy(
+            update={"conditioning": Conditioning.from_state(state, reference.conditioning.file)}
+        )
+        try:  # keeping it is an optimisation: a read-only library still works
+            (folder / CONDITIONING_DIR).mkdir(exist_ok=True)
+            state.save(folder / reference.conditioning.file)
+            save_manifest(folder, manifest.model_copy(update={
+                "references": {**manifest.references, emotion: updated}, "updated_at": utc_now(),
+            }))
+        except OSError as exc:
+            log.warning("voice group %r: cannot keep recomputed conditioning: %s",
+                        voice_group_id, exc.strerror)
+        return state

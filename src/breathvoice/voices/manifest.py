@@ -1,0 +1,220 @@
+"""``manifest.json``: what a voice-group folder holds, validated strictly.
+
+A group folder looks like::
+
+    voices/NewCharacter/
+        manifest.json
+        NewCharacter_greeting.wav          (the uploaded reference clips, names kept)
+        NewCharacter_B1_B2.wav ...
+        conditioning/greeting.npz ...      (engine conditioning, one per reference)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from breathvoice.engines.base import VoiceState
+from breathvoice.voices.selection import DEFAULT_EMOTION, DEFAULT_EMOTIONS, DEFAULT_RULES
+from breathvoice.voices.selection import KeywordRule as SelectionRule
+
+MANIFEST_NAME = "manifest.json"
+CONDITIONING_DIR = "conditioning"
+SCHEMA_VERSION = 1
+GROUP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+EMOTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# A plain file name: no separators, no control characters, not hidden.
+REFERENCE_FILE_PATTERN = r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}$"
+
+GroupStatus = Literal["ready", "incomplete", "enrolling"]
+EmotionName = Annotated[str, Field(pattern=EMOTION_PATTERN)]
+
+
+class ManifestError(Exception):
+    """A manifest on disk is missing, unreadable or invalid (a server-side fault)."""
+
+
+def is_valid_group_id(voice_group_id: str) -> bool:
+    return re.fullmatch(GROUP_ID_PATTERN, voice_group_id) is not None
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleSpec(_Strict):
+    keywords: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1)
+    emotion: EmotionName
+
+    def to_rule(self) -> SelectionRule:
+        return SelectionRule(tuple(self.keywords), self.emotion)
+
+
+DEFAULT_RULE_SPECS = [RuleSpec(keywords=list(r.keywords), emotion=r.emotion) for r in DEFAULT_RULES]
+
+
+class Conditioning(_Strict):
+    engine: str
+    method: str
+    """'cloned' (computed from the clip), 'stock' (a built-in voice), ..."""
+    stock_voice: str | None = None
+    similarity: float | None = None
+    file: Annotated[str, Field(pattern=rf"^{CONDITIONING_DIR}/[A-Za-z0-9][A-Za-z0-9_-]*\.npz$")]
+
+    @classmethod
+    def from_state(cls, state: VoiceState, file: str) -> Conditioning:
+        """Describe ``state`` (saved at ``file``) from the facts its engine recorded."""
+        info = state.info
+        stock = info.get("stock_voice", info.get("nearest_stock_voice"))
+        similarity = info.get("similarity")
+        return cls(
+            engine=state.engine,
+            method=str(info.get("method", "cloned")),
+            stock_voice=stock if isinstance(stock, str) else None,
+            similarity=float(similarity) if isinstance(similarity, int | float) else None,
+            file=file,
+        )
+
+
+class Reference(_Strict):
+    file: Annotated[str, Field(pattern=REFERENCE_FILE_PATTERN)]
+    duration_s: float = Field(gt=0)
+    sample_rate: int = Field(gt=0)
+    conditioning: Conditioning
+
+
+class _Declares(_Strict):
+    """Emotions and rules, with the cross-checks every declaration must pass."""
+
+    emotions: list[EmotionName] = Field(default_factory=lambda: list(DEFAULT_EMOTIONS),
+                                        min_length=1, max_length=32)
+    default_emotion: EmotionName = DEFAULT_EMOTION
+    rules: list[RuleSpec] = Field(default_factory=lambda: list(DEFAULT_RULE_SPECS),
+                                  max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_follow_emotions(cls, data: Any) -> Any:
+        """Custom emotions without a default or rules get the ones that fit them."""
+        if isinstance(data, dict) and isinstance(data.get("emotions"), list):
+            emotions = data["emotions"]
+            if "default_emotion" not in data and emotions:
+                first = emotions[0]
+                data = {**data, "default_emotion": "greeting" if "greeting" in emotions
+                        else first}
+            if "rules" not in data:
+                data = {**data, "rules": [r for r in DEFAULT_RULE_SPECS if r.emotion in emotions]}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Declares:
+        folded = [e.casefold() for e in self.emotions]
+        if len(set(folded)) != len(folded):
+            raise ValueError("emotions must be unique (ignoring case)")
+        if self.default_emotion not in self.emotions:
+            raise ValueError(f"default_emotion '{self.default_emotion}' is not a declared emotion")
+        for rule in self.rules:
+            if rule.emotion not in self.emotions:
+                raise ValueError(f"rule emotion '{rule.emotion}' is not a declared emotion")
+        return self
+
+    def keyword_rules(self) -> tuple[SelectionRule, ...]:
+        return tuple(rule.to_rule() for rule in self.rules)
+
+
+class GroupDeclaration(_Declares):
+    """The optional ``manifest.json`` / ``voice_group.json`` a user ships inside a zip.
+
+    Only emotions, default emotion and rules are taken from it; the other manifest fields
+    are accepted (so an exported group re-imports) but recomputed.
+    """
+
+    schema_version: int | None = None
+    voice_group_id: str | None = None
+    references: dict[str, Reference] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Manifest(_Declares):
+    schema_version: Literal[1] = 1
+    voice_group_id: Annotated[str, Field(pattern=GROUP_ID_PATTERN)]
+    references: dict[str, Reference] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _references_declared(self) -> Manifest:
+        for emotion in self.references:
+            if emotion not in self.emotions:
+                raise ValueError(f"reference for undeclared emotion '{emotion}'")
+        return self
+
+    @property
+    def available_emotions(self) -> list[str]:
+        """Declared emotions that have a reference, in declared order."""
+        return [e for e in self.emotions if e in self.references]
+
+    @property
+    def status(self) -> GroupStatus:
+        return "ready" if len(self.available_emotions) == len(self.emotions) else "incomplete"
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, without pydantic's URLs or input echoes."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_manifest(raw: bytes | str) -> Manifest:
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ManifestError(describe_validation_error(exc)) from exc
+
+
+def load_manifest(group_dir: Path) -> Manifest:
+    """Read and validate ``group_dir/manifest.json``; raises :class:`ManifestError`."""
+    try:
+        raw = (group_dir / MANIFEST_NAME).read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read {MANIFEST_NAME}: {exc.strerror}") from exc
+    manifest = parse_manifest(raw)
+    if manifest.voice_group_id != group_dir.name:
+        raise ManifestError(
+            f"manifest names group '{manifest.voice_group_id}', folder is '{group_dir.name}'"
+        )
+    return manifest
+
+
+def manifest_json(manifest: Manifest) -> str:
+    data: dict[str, Any] = manifest.model_dump(mode="json")
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def save_manifest(group_dir: Path, manifest: Manifest) -> None:
+    """Write atomically: a temporary file in the same folder, flushed, then renamed."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=group_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(manifest_json(manifest))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, group_dir / MANIFEST_NAME)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
