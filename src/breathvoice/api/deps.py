@@ -1,0 +1,41 @@
+"""Request dependencies: what the lifespan loaded, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from breathvoice.engines.base import Engine
+from breathvoice.lines import LineRenderer
+from breathvoice.outputs import OutputStore
+from breathvoice.settings import Settings
+from breathvoice.streaming.scheduler import SynthesisScheduler
+from breathvoice.voices.library import VoiceLibrary
+
+
+@dataclass
+class Services:
+    """Everything the lifespan builds; stored as ``app.state.services``."""
+
+    settings: Settings
+    engine: Engine
+    library: VoiceLibrary
+    scheduler: SynthesisScheduler
+    outputs: OutputStore
+    lines: LineRenderer
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

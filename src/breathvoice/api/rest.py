@@ -1,0 +1,184 @@
+"""The BreathVOICE REST routes of the seed guide (``/breathvoice/...``) and ``GET /``."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import mimetypes
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from breathvoice import __version__
+from breathvoice.api.deps import ServicesDep
+from breathvoice.api.errors import SINGLE_TTS_RESULT
+from breathvoice.api.models import (
+    BatchRequest,
+    BatchResponse,
+    Health,
+    SingleTTSResponse,
+    TTSRequest,
+    TTSResult,
+    UploadResponse,
+    VoiceGroupList,
+)
+from breathvoice.errors import BreathVoiceError, InvalidRequest, PayloadTooLarge
+from breathvoice.lines import Line, RenderedLine
+from breathvoice.voices.importer import import_voice_group_zip
+
+router = APIRouter()
+_READ_BLOCK = 1024 * 1024
+
+
+def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str:
+    base = services.settings.public_base_url or str(request.base_url)
+    return f"{base.rstrip('/')}/breathvoice/outputs/{output_path}"
+
+
+def _result(request: Request, services: ServicesDep, done: RenderedLine,
+            inline: bool) -> TTSResult:
+    return TTSResult(
+        filename=done.filename,
+        text=done.text,
+        reference_audio=done.reference_audio,
+        output_path=done.output_path,
+        processing_time=done.processing_time,
+        emotion=done.emotion,
+        audio_url=_audio_url(request, services, done.output_path),
+        duration=round(done.duration, 3),
+        sample_rate=done.sample_rate,
+        audio_data=base64.b64encode(done.data).decode("ascii") if inline else None,
+    )
+
+
+@router.get("/", tags=["service"], summary="Service status")
+def root(services: ServicesDep) -> dict[str, Any]:
+    return {
+        "name": "BreathVOICE",
+        "service": "breathvoice",
+        "status": "running",
+        "version": __version__,
+        "engine": services.engine.name,
+        "voice_groups": len(services.library.list_ids()),
+        "docs": "/docs",
+    }
+
+
+@router.get("/breathvoice/health", tags=["service"], response_model=Health)
+def health(services: ServicesDep) -> Health:
+    return Health(status="healthy", service="breathvoice", version=__version__,
+                  available_voice_groups=len(services.library.list_ids()),
+                  engine=services.engine.name)
+
+
+@router.get("/breathvoice/voice-groups", tags=["voice groups"], response_model=VoiceGroupList)
+def list_voice_groups(services: ServicesDep) -> VoiceGroupList:
+    ids = services.library.list_ids()
+    return VoiceGroupList(voice_groups=ids, count=len(ids))
+
+
+@router.get("/breathvoice/voice-groups/{voice_group_id}", tags=["voice groups"])
+def voice_group_details(voice_group_id: str, services: ServicesDep) -> dict[str, Any]:
+    """Reference files per emotion, status ``ready`` or ``incomplete``, and conditioning."""
+    details: dict[str, Any] = services.library.details(voice_group_id)
+    return details
+
+
+@router.post("/breathvoice/single-tts", tags=["synthesis"], response_model=SingleTTSResponse,
+             response_model_exclude_none=True)
+async def single_tts(body: TTSRequest, request: Request,
+                     services: ServicesDep) -> SingleTTSResponse:
+    """Make one audio file. The file name picks the reference emotion (see the guide)."""
+    setattr(request.state, SINGLE_TTS_RESULT, {"filename": body.filename, "text": body.text})
+    line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
+                emotion=body.emotion, speed=body.speed, language=body.language)
+    done = await services.lines.render(line, owner=object())
+    return SingleTTSResponse(message="Single TTS completed successfully",
+                             result=_result(request, services, done, body.return_audio))
+
+
+@router.post("/breathvoice/batch-tts", tags=["synthesis"], response_model=BatchResponse)
+async def batch_tts(body: BatchRequest, request: Request,
+                    services: ServicesDep) -> BatchResponse:
+    """Make many files. A bad item is reported in ``results``; the others are still made."""
+    limit = services.settings.max_batch_items
+    if not body.requests:
+        raise InvalidRequest("requests must contain at least one item")
+    if len(body.requests) > limit:
+        raise InvalidRequest(f"a batch holds at most {limit} items; got {len(body.requests)}")
+    owner = object()
+    gate = asyncio.Semaphore(services.settings.batch_concurrency)
+    lines = [Line(text=item.text or "", filename=item.filename or "",
+                  voice_group_id=item.voice_group_id or "", emotion=item.emotion,
+                  speed=item.speed if item.speed is not None else 1.0,
+                  language=item.language) for item in body.requests]
+
+    async def one(line: Line) -> dict[str, Any]:
+        try:
+            if not line.voice_group_id:
+                raise InvalidRequest("voice_group_id must not be empty")
+            async with gate:
+                done = await services.lines.render(line, owner=owner)
+        except BreathVoiceError as exc:
+            return {"filename": line.filename, "success": False, "error": exc.message,
+                    "code": exc.code}
+        result = _result(request, services, done, body.return_audio)
+        return {"success": True, **result.model_dump(exclude_none=True)}
+
+    results = await asyncio.gather(*(one(line) for line in lines))
+    ok = sum(1 for r in results if r["success"])
+    return BatchResponse(successful_count=ok, failed_count=len(results) - ok,
+                         total_count=len(results), results=list(results))
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off", ""):
+        return False
+    raise InvalidRequest("overwrite must be 'true' or 'false'")
+
+
+@router.post("/breathvoice/upload-voice-group", tags=["voice groups"],
+             response_model=UploadResponse)
+async def upload_voice_group(
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="zip of <Group>_<emotion>.wav clips")],
+    voice_group_id: Annotated[str, Form()],
+    overwrite: Annotated[str, Form(description="'true' replaces an existing group")] = "false",
+) -> UploadResponse:
+    """Add (or with ``overwrite=true`` replace) a voice group from a zip of reference clips."""
+    replace = _parse_bool(overwrite)
+    cap = services.settings.max_upload_bytes
+    parts: list[bytes] = []
+    size = 0
+    while block := await file.read(_READ_BLOCK):
+        size += len(block)
+        if size > cap:
+            raise PayloadTooLarge(f"upload is larger than {cap} bytes")
+        parts.append(block)
+    result = await run_in_threadpool(
+        import_voice_group_zip, b"".join(parts), voice_group_id, replace,
+        library=services.library, engine=services.engine, settings=services.settings,
+    )
+    details = services.library.details(result.voice_group_id)
+    return UploadResponse(
+        message="Voice group uploaded successfully",
+        voice_group_id=result.voice_group_id,
+        extracted_files=result.extracted_files,
+        target_directory=result.target_directory,
+        status=details["status"],
+        warnings=list(result.warnings),
+    )
+
+
+@router.get("/breathvoice/outputs/{voice_group_id}/{filename}", tags=["synthesis"],
+            response_class=FileResponse)
+def download_output(voice_group_id: str, filename: str, services: ServicesDep) -> FileResponse:
+    """Download a file made by single-tts or batch-tts (its ``audio_url``)."""
+    path = services.outputs.find(voice_group_id, filename)
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media_type, filename=path.name)

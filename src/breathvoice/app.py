@@ -1,0 +1,72 @@
+"""The ASGI application: ``create_app(settings)``.
+
+Nothing heavy happens at import: the engine, the voice library and the synthesis workers
+are built in the lifespan and left in ``app.state.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from breathvoice import __version__
+from breathvoice.api import rest
+from breathvoice.api.deps import Services
+from breathvoice.api.errors import install_error_handlers
+from breathvoice.engines.registry import load_engine
+from breathvoice.lines import LineRenderer
+from breathvoice.outputs import OutputStore
+from breathvoice.settings import Settings, get_settings
+from breathvoice.streaming.scheduler import SynthesisScheduler
+from breathvoice.voices.demo import ensure_demo_group
+from breathvoice.voices.library import VoiceLibrary
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Self-hosted voice service. Voice groups hold one reference clip per emotion; script lines
+become audio files in a group's voice, the emotion chosen from the file name.
+See the BreathVOICE API guide for every route of `/breathvoice/`.
+"""
+
+
+def build_services(settings: Settings) -> Services:
+    """Load the engine and open the data folders (slow: run it off the event loop)."""
+    for folder in (settings.voices_dir, settings.outputs_dir, settings.staging_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    engine = load_engine(settings)
+    library = VoiceLibrary(settings.voices_dir, engine, staging_dir=settings.staging_dir)
+    library.recover_staging()
+    if settings.create_demo_group:
+        ensure_demo_group(library, engine, settings.demo_group_id)
+    scheduler = SynthesisScheduler(engine, settings.engine_workers)
+    outputs = OutputStore(settings.outputs_dir)
+    lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
+    return Services(settings=settings, engine=engine, library=library,
+                    scheduler=scheduler, outputs=outputs, lines=lines)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await run_in_threadpool(build_services, settings)
+        app.state.services = services
+        log.info("BreathVOICE %s ready: engine %s, %d voice groups", __version__,
+                 services.engine.name, len(services.library.list_ids()))
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.scheduler.close)
+
+    app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(rest.router)
+    return app

@@ -1,0 +1,178 @@
+"""The ``breathvoice`` command: serve, say, voices list|import|export."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from breathvoice.errors import BreathVoiceError
+from breathvoice.settings import Settings
+
+app = typer.Typer(help="BreathVOICE: a self-hosted voice service.", no_args_is_help=True)
+voices = typer.Typer(help="Manage voice groups in the data folder.", no_args_is_help=True)
+app.add_typer(voices, name="voices")
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option(help="data folder (default BREATHVOICE_DATA_DIR)")]
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _spinner() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+
+
+def _fail(exc: BreathVoiceError) -> None:
+    err_console.print(f"[red]error:[/red] {exc.message}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default BREATHVOICE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default BREATHVOICE_PORT")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the server."""
+    import uvicorn
+
+    from breathvoice.app import create_app
+
+    settings = _settings(data_dir, host=host, port=port)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    console.print(f"BreathVOICE on http://{settings.host}:{settings.port} "
+                  f"(data: {settings.data_dir}, engine: {settings.engine})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="what to say")],
+    voice_group: Annotated[str, typer.Option("--voice-group", "-g")] = "Demo",
+    emotion: Annotated[str | None, typer.Option(help="emotion of the group")] = None,
+    filename: Annotated[str | None, typer.Option(help="pick the emotion from this name")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("out.wav"),
+    speed: float = 1.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Speak TEXT in a voice group's voice into an audio file."""
+    from breathvoice.app import build_services
+    from breathvoice.audio.files import encode_file
+    from breathvoice.engines.base import AudioChunk, SynthesisOptions
+
+    settings = _settings(data_dir, engine_workers=1)
+    with _spinner() as progress:
+        progress.add_task("loading the engine", total=None)
+        services = build_services(settings)
+    try:
+        choice = services.library.choose(voice_group, filename=filename or output.name,
+                                         emotion=emotion)
+
+        async def run() -> list[AudioChunk]:
+            chunks: list[AudioChunk] = []
+            with Progress(TextColumn("speaking"), BarColumn(), TimeElapsedColumn(),
+                          console=err_console, transient=True) as bar:
+                task = bar.add_task("speaking", total=len(text))
+                async for chunk in services.scheduler.stream(
+                        "cli", text, choice.voice_state, SynthesisOptions(speed=speed)):
+                    chunks.append(chunk)
+                    bar.advance(task, len(chunk.text) or 1)
+            return chunks
+
+        import numpy as np
+
+        chunks = asyncio.run(run())
+        samples = np.concatenate([c.samples for c in chunks])
+        rate = services.engine.sample_rate
+        output.write_bytes(encode_file(samples, rate, output.name))
+        console.print(f"{output}: {len(samples) / rate:.2f} s, emotion {choice.emotion} "
+                      f"({choice.reference_file})")
+    except BreathVoiceError as exc:
+        _fail(exc)
+    finally:
+        services.scheduler.close()
+
+
+def _library(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from breathvoice.engines.registry import load_engine
+    from breathvoice.voices.library import VoiceLibrary
+
+    settings = _settings(data_dir)
+    with _spinner() as progress:
+        progress.add_task("loading the engine", total=None)
+        engine = load_engine(settings)
+    settings.voices_dir.mkdir(parents=True, exist_ok=True)
+    return settings, engine, VoiceLibrary(settings.voices_dir, engine)
+
+
+@voices.command("list")
+def voices_list(data_dir: DataDir = None) -> None:
+    """List voice groups with their status and emotions."""
+    from breathvoice.voices.library import VoiceLibrary
+
+    settings = _settings(data_dir)
+    library = VoiceLibrary(settings.voices_dir, None)  # type: ignore[arg-type]
+    table = Table("voice group", "status", "emotions")
+    for group_id in library.list_ids():
+        details = library.details(group_id)
+        table.add_row(group_id, details["status"], ", ".join(details["available_emotions"]))
+    console.print(table)
+
+
+@voices.command("import")
+def voices_import(
+    zip_path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    voice_group: Annotated[str | None, typer.Option("--voice-group", "-g")] = None,
+    overwrite: bool = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Import a zip of <Group>_<emotion>.wav clips (group id defaults to the zip's name)."""
+    from breathvoice.voices.importer import import_voice_group_zip
+
+    settings, engine, library = _library(data_dir)
+    group_id = voice_group or zip_path.stem
+    try:
+        with _spinner() as progress:
+            progress.add_task(f"importing {group_id}", total=None)
+            result = import_voice_group_zip(zip_path.read_bytes(), group_id, overwrite,
+                                            library=library, engine=engine, settings=settings)
+    except BreathVoiceError as exc:
+        _fail(exc)
+    console.print(f"{result.voice_group_id}: {', '.join(result.extracted_files)}")
+
+
+@voices.command("export")
+def voices_export(
+    voice_group: Annotated[str, typer.Argument()],
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a voice group as a zip that ``voices import`` accepts."""
+    from breathvoice.voices.library import VoiceLibrary
+
+    settings = _settings(data_dir)
+    library = VoiceLibrary(settings.voices_dir, None)  # type: ignore[arg-type]
+    target = output or Path(f"{voice_group}.zip")
+    try:
+        target.write_bytes(library.export_zip(voice_group))
+    except BreathVoiceError as exc:
+        _fail(exc)
+    console.print(f"{target}")
+
+
+def main() -> None:
+    app()

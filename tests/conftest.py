@@ -1,0 +1,90 @@
+"""Shared fixtures: real server processes on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+STARTUP_SECONDS = 180
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ws_url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    api_key: str | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(data_dir: Path, log_path: Path, **env_overrides: str) -> LiveServer:
+    port = free_port()
+    env = {**os.environ, "BREATHVOICE_HOST": "127.0.0.1", "BREATHVOICE_PORT": str(port),
+           "BREATHVOICE_DATA_DIR": str(data_dir), **env_overrides}
+    log_file = open(log_path, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "breathvoice", "serve"], env=env,
+                               stdout=log_file, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir,
+                        process, log_path)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            if requests.get(f"{server.base_url}/breathvoice/health", timeout=2).ok:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s:\n{server.log()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real server (default engine, Demo group) on a free port, for the whole run."""
+    root = tmp_path_factory.mktemp("live")
+    server = start_server(root / "data", root / "server.log")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def live_server_with_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Like ``live_server`` but only ``server.api_key`` is let in."""
+    root = tmp_path_factory.mktemp("live_keys")
+    key = "test-key-0123456789"
+    server = start_server(root / "data", root / "server.log",
+                          BREATHVOICE_API_KEYS=json.dumps([key]))
+    server.api_key = key
+    yield server
+    stop_server(server)
