@@ -32,32 +32,15 @@ DEMO_STOCK_VOICES = {
     "B3_B4": "jf_tebukuro",
     "B5_orgasm": "jf_gongitsune",
 }
+# Chinese, like the API guide's examples (the stock voices are Japanese, but Japanese G2P
+# needs a dictionary download, so the server speaks Chinese and English only).
+DEMO_LANGUAGE = "zh"
 DEMO_LINES = {
-    "ja": {
-        "greeting": "こんにちは。はじめまして、どうぞよろしくね。",
-        "B1_B2": "ねえ、もう少しこっちに来て。",
-        "B3_B4": "えっ、本当に？びっくりした！",
-        "B5_orgasm": "ああ、もう最高の気分だよ。",
-    },
-    "zh": {
-        "greeting": "你好，很高兴认识你。",
-        "B1_B2": "嗯，再靠近一点吧。",
-        "B3_B4": "哇，真的吗？吓我一跳！",
-        "B5_orgasm": "啊，感觉太棒了。",
-    },
-    "en": {
-        "greeting": "Hello there, it is lovely to meet you.",
-        "B1_B2": "Come a little closer, please.",
-        "B3_B4": "Oh! Really? You surprised me!",
-        "B5_orgasm": "Ah, that feels absolutely wonderful.",
-    },
+    "greeting": "你好，很高兴认识你。",
+    "B1_B2": "嗯，再靠近一点吧。",
+    "B3_B4": "哇，真的吗？吓我一跳！",
+    "B5_orgasm": "啊，感觉太棒了。",
 }
-
-
-def _language_of(stock_voice: str | None) -> str:
-    """Kokoro-style names start with a language letter: ``jf_alpha`` is Japanese."""
-    initial = (stock_voice or "a")[:1]
-    return {"j": "ja", "z": "zh"}.get(initial, "en")
 
 
 def _voices_for_emotions(engine: Engine) -> dict[str, tuple[str | None, VoiceState]]:
@@ -99,9 +82,8 @@ def ensure_demo_group(library: VoiceLibrary, engine: Engine, group_id: str = "De
             group_dir = work / group_id
             (group_dir / CONDITIONING_DIR).mkdir(parents=True)
             references: dict[str, Reference] = {}
-            for emotion, (stock_name, voice) in _voices_for_emotions(engine).items():
-                language = _language_of(stock_name)
-                samples = _speak(engine, DEMO_LINES[language][emotion], voice, language)
+            for emotion, (_, voice) in _voices_for_emotions(engine).items():
+                samples = _speak(engine, DEMO_LINES[emotion], voice, DEMO_LANGUAGE)
                 file = f"{group_id}_{emotion}.wav"
                 (group_dir / file).write_bytes(wav_bytes(samples, engine.sample_rate))
                 npz = f"{CONDITIONING_DIR}/{emotion}.npz"

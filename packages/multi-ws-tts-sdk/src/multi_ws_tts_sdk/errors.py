@@ -1,0 +1,67 @@
+"""Exceptions raised by the WebSocket client.
+
+    TTSError
+    ├── TTSConnectionError (also a ConnectionError)   connect failed, socket gone
+    │   ├── AuthenticationError                       the server refused the API key
+    │   └── ConnectionClosedError                     the socket closed while in use
+    ├── ContextError                                  the server reported an error for a context
+    └── ContextClosedError                            text sent to a context that has ended
+
+``except ConnectionError`` (as in the published README) catches every connection problem.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class TTSError(Exception):
+    """Base class of every error raised by the WebSocket client."""
+
+
+class TTSConnectionError(TTSError, ConnectionError):
+    """The connection could not be opened or is no longer usable.
+
+    ``status`` is the HTTP status of a refused handshake, ``error_code`` the server's
+    error code (``INVALID_API_KEY``, ``VOICE_NOT_FOUND``...), when there was one.
+    """
+
+    def __init__(
+        self, message: str, status: Optional[int] = None, error_code: Optional[str] = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class AuthenticationError(TTSConnectionError):
+    """The server refused the API key (HTTP 401/403 or ``INVALID_API_KEY``)."""
+
+
+class ConnectionClosedError(TTSConnectionError):
+    """The socket closed; ``code`` and ``reason`` are the WebSocket close frame's."""
+
+    def __init__(
+        self,
+        message: str,
+        code: Optional[int] = None,
+        reason: str = "",
+        error_code: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, error_code=error_code)
+        self.code = code
+        self.reason = reason
+
+
+class ContextError(TTSError):
+    """The server reported an error for one context (``error`` code and ``message``)."""
+
+    def __init__(self, context_id: str, code: str, message: str) -> None:
+        super().__init__(f"context {context_id!r}: {code}: {message}")
+        self.context_id = context_id
+        self.code = code
+        self.message = message
+
+
+class ContextClosedError(TTSError):
+    """Text was sent to a context after ``end_input()`` or ``close()``."""
