@@ -154,3 +154,18 @@ def test_upload_over_the_size_cap_is_413(tmp_path: Path) -> None:
         assert not (tmp_path / "data" / "voices" / "Big").exists()
     finally:
         stop_server(server)
+
+
+def test_keys_guard_the_breathvoice_routes(live_server_with_keys) -> None:  # type: ignore[no-untyped-def]
+    base, key = live_server_with_keys.base_url, live_server_with_keys.api_key
+    assert requests.get(f"{base}/breathvoice/health").status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"api-key": "wrong"}):
+        r = requests.get(f"{base}/breathvoice/voice-groups", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json()["success"] is False and r.json()["code"] == "INVALID_API_KEY"
+    for headers in ({"Authorization": f"Bearer {key}"}, {"api-key": key}, {"xi-api-key": key}):
+        r = requests.get(f"{base}/breathvoice/voice-groups", headers=headers)
+        assert r.status_code == 200, headers
+    r = requests.post(f"{base}/breathvoice/single-tts",
+                      json={"text": "你好", "filename": "a.wav", "voice_group_id": "Demo"})
+    assert r.status_code == 401 and r.json()["result"]["status"] == "failed"

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api import rest
+from breathvoice.api import elevenlabs_compat, openai_compat, rest, ws
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.registry import load_engine
@@ -68,5 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.include_router(rest.public_router)
     app.include_router(rest.router)
+    app.include_router(ws.router)
+    app.include_router(openai_compat.router)
+    app.include_router(elevenlabs_compat.router)
     return app

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
+from breathvoice.api.auth import RequireApiKey
 from breathvoice.api.deps import ServicesDep
 from breathvoice.api.errors import SINGLE_TTS_RESULT
 from breathvoice.api.models import (
@@ -28,7 +29,9 @@ from breathvoice.errors import BreathVoiceError, InvalidRequest, PayloadTooLarge
 from breathvoice.lines import Line, RenderedLine
 from breathvoice.voices.importer import import_voice_group_zip
 
-router = APIRouter()
+public_router = APIRouter()
+router = APIRouter(dependencies=[RequireApiKey])
+"""Routes that need an API key when the server has keys configured."""
 _READ_BLOCK = 1024 * 1024
 
 
@@ -53,7 +56,7 @@ def _result(request: Request, services: ServicesDep, done: RenderedLine,
     )
 
 
-@router.get("/", tags=["service"], summary="Service status")
+@public_router.get("/", tags=["service"], summary="Service status")
 def root(services: ServicesDep) -> dict[str, Any]:
     return {
         "name": "BreathVOICE",
@@ -66,7 +69,7 @@ def root(services: ServicesDep) -> dict[str, Any]:
     }
 
 
-@router.get("/breathvoice/health", tags=["service"], response_model=Health)
+@public_router.get("/breathvoice/health", tags=["service"], response_model=Health)
 def health(services: ServicesDep) -> Health:
     return Health(status="healthy", service="breathvoice", version=__version__,
                   available_voice_groups=len(services.library.list_ids()),

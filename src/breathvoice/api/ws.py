@@ -1,0 +1,171 @@
+"""The multi-context WebSocket: a pump between a socket and a :class:`Session`.
+
+Both paths of the protocol (ElevenLabs' and the seed SDK's) are served by one function.
+The handshake checks the API key, the query string and the voice group; a refusal is an
+error message followed by a close code. Then three tasks drive one session:
+
+- the reader feeds client frames to ``session.receive``;
+- a ticker calls ``session.tick``, so idle contexts and sockets time out;
+- the writer sends what the session asked for, in order, and closes when it says so.
+
+Synthesis and encoding run on the scheduler's worker threads
+(:class:`~breathvoice.streaming.runner.GenerationRunner`); their results come back to the
+loop as calls to ``_on_frames`` and ``_on_done``. The loop only moves small messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from breathvoice.api.auth import check_api_key
+from breathvoice.api.deps import Services
+from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge
+from breathvoice.streaming.actions import CancelSynthesis, Close, Send, StartSynthesis
+from breathvoice.streaming.audio_out import Frame
+from breathvoice.streaming.params import api_key_of, parse_stream_params
+from breathvoice.streaming.runner import GenerationRunner
+from breathvoice.streaming.session import Session
+from multi_ws_tts_sdk.protocol import ErrorOutput, ServerMessage, serialize_server_message
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+ELEVENLABS_PATH = "/v1/text-to-speech/{voice_id}/multi-stream-input"
+ENTERPRISE_PATH = "/enterprise/v1/tts/{voice_id}/websocket/multi"
+TICK_SECONDS = 0.5
+
+
+@router.websocket(ELEVENLABS_PATH, name="multi_stream_input")
+@router.websocket(ENTERPRISE_PATH, name="enterprise_multi_stream")
+async def multi_context_stream(websocket: WebSocket, voice_id: str) -> None:
+    services: Services = websocket.app.state.services
+    await websocket.accept()
+    try:
+        pump = await _open(websocket, voice_id, services)
+    except BreathVoiceError as exc:
+        await websocket.send_text(serialize_server_message(ErrorOutput(exc.code, exc.message)))
+        await websocket.close(exc.ws_close, exc.code)
+        return
+    await pump.run()
+
+
+async def _open(websocket: WebSocket, voice_id: str, services: Services) -> _Pump:
+    settings = services.settings
+    check_api_key(settings, api_key_of(websocket.query_params, websocket.headers))
+    params = parse_stream_params(
+        websocket.query_params, websocket.headers,
+        default_inactivity_timeout=settings.default_inactivity_timeout,
+    )
+    details = await run_in_threadpool(services.library.details, voice_id)
+    config = params.session_config(
+        details.get("emotions") or details["available_emotions"],
+        settings.max_contexts_per_socket,
+        default_emotion=details["default_emotion"],
+    )
+    session = Session(config, now=asyncio.get_running_loop().time())
+    pump = _Pump(websocket, session, settings.max_ws_message_bytes)
+    pump.runner = GenerationRunner(services.scheduler, services.library, voice_id,
+                                   params.output_format, pump.on_frames, pump.on_done)
+    await pump.runner.prepare(config.default_emotion)
+    return pump
+
+
+class _Pump:
+    runner: GenerationRunner
+    """Set right after construction: its callbacks are this pump's methods."""
+
+    def __init__(self, websocket: WebSocket, session: Session, max_message_bytes: int) -> None:
+        self.websocket = websocket
+        self.session = session
+        self.max_message_bytes = max_message_bytes
+        self.outbox: asyncio.Queue[ServerMessage | Close | None] = asyncio.Queue()
+        """What the writer sends, in order; None once the client is gone."""
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._tick())]
+        try:
+            await self._write()
+        except WebSocketDisconnect:
+            pass  # the client went away while we were sending
+        except Exception:
+            log.exception("multi-context socket failed")
+            await _close_quietly(self.websocket, EngineError.ws_close)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if not self.session.closed:
+                self.session.connection_lost()
+                self._execute()
+            self.runner.cancel_all()
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while (message := await self.websocket.receive())["type"] == "websocket.receive":
+                data: str | bytes = message.get("text") or message.get("bytes") or ""
+                if _size(data) > self.max_message_bytes:
+                    self.outbox.put_nowait(ErrorOutput(
+                        PayloadTooLarge.code,
+                        f"A message may hold at most {self.max_message_bytes} bytes",
+                    ))
+                    continue
+                self.session.receive(data, loop.time())
+                self._execute()
+            self.session.connection_lost()  # cancel at once, before the writer notices
+            self._execute()
+        finally:
+            self.outbox.put_nowait(None)
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self.session.tick(loop.time())
+            self._execute()
+
+    async def _write(self) -> None:
+        while (item := await self.outbox.get()) is not None:
+            if isinstance(item, Close):
+                await self.websocket.close(item.code, item.reason)
+                return
+            await self.websocket.send_text(serialize_server_message(item))
+
+    def _execute(self) -> None:
+        for action in self.session.actions():
+            if isinstance(action, Send):
+                self.outbox.put_nowait(action.message)
+            elif isinstance(action, Close):
+                self.outbox.put_nowait(action)
+            elif isinstance(action, StartSynthesis):
+                self.runner.start(action)
+            elif isinstance(action, CancelSynthesis):
+                self.runner.cancel(action.generation_id)
+
+    def on_frames(self, generation_id: int, frames: list[Frame]) -> None:
+        for frame in frames:
+            self.session.synthesis_chunk(generation_id, frame.audio, frame.alignment)
+        self._execute()
+
+    def on_done(self, generation_id: int, error: BaseException | None) -> None:
+        if error is None:
+            self.session.synthesis_done(generation_id)
+        elif isinstance(error, BreathVoiceError):
+            self.session.synthesis_failed(generation_id, error.message, error.code)
+        else:
+            self.session.synthesis_failed(generation_id, EngineError.default_message)
+        self._execute()
+
+
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    try:
+        await websocket.close(code)
+    except (RuntimeError, WebSocketDisconnect):
+        pass  # already closed
+
+
+def _size(data: str | bytes) -> int:
+    return len(data.encode()) if isinstance(data, str) else len(data)
