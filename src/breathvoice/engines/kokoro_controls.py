@@ -1,0 +1,163 @@
+"""Voice controls added to the Kokoro graph: pitch level and range, and the pitch it used.
+
+Kokoro predicts a pitch curve (F0, Hz, two values per duration frame) from the text and
+the style, then its decoder and harmonic source render speech at that pitch. Rewriting
+the curve between the two moves the voice's pitch with the model's own timbre, with none
+of the artefacts of shifting pitch afterwards:
+
+    voiced (F0 > VOICED_HZ):  F0' = exp(mean + range * (log F0 - mean) + shift)
+    unvoiced:                 F0' = F0 * exp(shift)
+
+where ``mean`` is the mean log F0 of the voiced frames of the call. The graph gets two
+optional inputs, ``pitch_shift`` (natural log of the ratio, default 0) and
+``pitch_range`` (default 1), and a third output, ``f0``: the curve the decoder used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from breathvoice.engines.base import FloatAudio, VoiceState
+from breathvoice.errors import EngineError
+
+PITCH_SHIFT_INPUT = "pitch_shift"
+PITCH_RANGE_INPUT = "pitch_range"
+F0_OUTPUT = "f0"
+VOICED_HZ = 40.0
+F0_SOURCE = "/encoder/Squeeze_output_0"
+"""The predictor's F0 curve, (1, frames), just before the decoder reads it."""
+MAX_SHIFT = float(np.log(2.0))
+RANGE_LIMITS = (0.3, 3.0)
+
+
+def add_pitch_controls(model_bytes: bytes) -> bytes:
+    """The model with ``pitch_shift``/``pitch_range`` inputs and an ``f0`` output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    if not any(F0_SOURCE in node.output for node in graph.node):
+        raise EngineError("unexpected Kokoro graph: pitch curve not found")
+    consumers = [node for node in graph.node if F0_SOURCE in node.input]
+    prefix = "/pitch_controls/"
+    controlled = prefix + "f0"
+
+    def name(short: str) -> str:
+        return prefix + short
+
+    constants = {
+        name("threshold"): np.array(VOICED_HZ, dtype=np.float32),
+        name("floor"): np.array(1.0, dtype=np.float32),
+        name("one"): np.array(1.0, dtype=np.float32),
+    }
+    for key, value in constants.items():
+        graph.initializer.append(numpy_helper.from_array(value, key))
+    for key, default in ((PITCH_SHIFT_INPUT, 0.0), (PITCH_RANGE_INPUT, 1.0)):
+        graph.initializer.append(numpy_helper.from_array(np.array([default], np.float32), key))
+        graph.input.append(helper.make_tensor_value_info(key, TensorProto.FLOAT, [1]))
+    nodes = [
+        helper.make_node("Greater", [F0_SOURCE, name("threshold")], [name("voiced")]),
+        helper.make_node("Cast", [name("voiced")], [name("weight")], to=TensorProto.FLOAT),
+        helper.make_node("Max", [F0_SOURCE, name("floor")], [name("clamped")]),
+        helper.make_node("Log", [name("clamped")], [name("log_f0")]),
+        helper.make_node("Mul", [name("log_f0"), name("weight")], [name("voiced_log")]),
+        helper.make_node("ReduceSum", [name("voiced_log")], [name("log_sum")], keepdims=0),
+        helper.make_node("ReduceSum", [name("weight")], [name("count")], keepdims=0),
+        helper.make_node("Max", [name("count"), name("one")], [name("safe_count")]),
+        helper.make_node("Div", [name("log_sum"), name("safe_count")], [name("mean")]),
+        helper.make_node("Sub", [name("log_f0"), name("mean")], [name("centred")]),
+        helper.make_node("Mul", [name("centred"), PITCH_RANGE_INPUT], [name("spread")]),
+        helper.make_node("Add", [name("spread"), name("mean")], [name("respread")]),
+        helper.make_node("Add", [name("respread"), PITCH_SHIFT_INPUT], [name("new_log")]),
+        helper.make_node("Exp", [name("new_log")], [name("voiced_f0")]),
+        helper.make_node("Exp", [PITCH_SHIFT_INPUT], [name("ratio")]),
+        helper.make_node("Mul", [F0_SOURCE, name("ratio")], [name("unvoiced_f0")]),
+        helper.make_node(
+            "Where", [name("voiced"), name("voiced_f0"), name("unvoiced_f0")], [controlled]
+        ),
+        helper.make_node("Identity", [controlled], [F0_OUTPUT]),
+    ]
+    for node in consumers:
+        for index, value in enumerate(node.input):
+            if value == F0_SOURCE:
+                node.input[index] = controlled
+    position = next(i for i, node in enumerate(graph.node) if F0_SOURCE in node.output) + 1
+    for offset, node in enumerate(nodes):
+        graph.node.insert(position + offset, node)
+    graph.output.append(helper.make_tensor_value_info(F0_OUTPUT, TensorProto.FLOAT, None))
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+def pitch_inputs(shift: float, spread: float) -> dict[str, Any]:
+    """Model inputs for a pitch shift (log ratio) and range, clamped to sane limits."""
+    shift = float(np.clip(shift, -MAX_SHIFT, MAX_SHIFT))
+    spread = float(np.clip(spread, *RANGE_LIMITS))
+    return {
+        PITCH_SHIFT_INPUT: np.array([shift], dtype=np.float32),
+        PITCH_RANGE_INPUT: np.array([spread], dtype=np.float32),
+    }
+
+
+def voice_pitch_inputs(voice: VoiceState) -> dict[str, Any]:
+    """The pitch inputs a (matched) voice asks for; neutral for a stock voice."""
+    return pitch_inputs(
+        float(voice.info.get("pitch_shift", 0.0)), float(voice.info.get("pitch_range", 1.0))
+    )
+
+
+EQ_TAPS = 511
+EQ_LIMIT_DB = 10.0
+
+
+def eq_filter(band_gains_db: FloatAudio, sample_rate: int) -> FloatAudio:
+    """Linear-phase FIR whose response follows ``band_gains_db`` on the analysis bands.
+
+    The gains are given at the centres of :data:`~breathvoice.engines.kokoro_analysis.BANDS`
+    mel bands up to 8 kHz; above the last centre the last gain holds.
+    """
+    from breathvoice.engines.kokoro_analysis import BANDS, SPECTRUM_RATE
+
+    gains = np.clip(np.asarray(band_gains_db, dtype=np.float64), -EQ_LIMIT_DB, EQ_LIMIT_DB)
+    edges = np.linspace(_hz_to_mel(0.0), _hz_to_mel(SPECTRUM_RATE / 2), BANDS + 2)
+    centres = np.array([_mel_to_hz(m) for m in edges[1:-1]])
+    freqs = np.fft.rfftfreq(EQ_TAPS + 1, 1.0 / sample_rate)
+    response = 10 ** (np.interp(freqs, centres, gains) / 20)
+    taps = np.fft.irfft(response)
+    taps = np.roll(taps, EQ_TAPS // 2)[:EQ_TAPS] * np.hanning(EQ_TAPS)
+    result: FloatAudio = taps.astype(np.float32)
+    return result
+
+
+def apply_colour(samples: FloatAudio, sample_rate: int, voice: VoiceState) -> FloatAudio:
+    """A matched voice's tone correction and loudness, applied to synthesised audio."""
+    audio = np.asarray(samples, dtype=np.float32)
+    gains = voice.arrays.get("eq")
+    if gains is not None and len(audio):
+        taps = eq_filter(gains, sample_rate)
+        size = len(audio) + len(taps) - 1
+        n = 1 << (size - 1).bit_length()
+        filtered = np.fft.irfft(np.fft.rfft(audio, n) * np.fft.rfft(taps, n), n)
+        audio = filtered[len(taps) // 2 : len(taps) // 2 + len(audio)].astype(np.float32)
+    gain_db = float(voice.info.get("gain_db", 0.0))
+    if gain_db:
+        audio = audio * np.float32(10 ** (gain_db / 20))
+    result: FloatAudio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+    return result
+
+
+def _hz_to_mel(hz: float) -> float:
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    if hz >= min_log_hz:
+        return float(min_log_hz / f_sp + np.log(hz / min_log_hz) / (np.log(6.4) / 27.0))
+    return hz / f_sp
+
+
+def _mel_to_hz(mel: float) -> float:
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    if mel >= min_log_hz / f_sp:
+        return float(min_log_hz * np.exp(np.log(6.4) / 27.0 * (mel - min_log_hz / f_sp)))
+    return f_sp * mel

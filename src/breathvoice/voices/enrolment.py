@@ -1,0 +1,202 @@
+"""Enrolment: the Kokoro conditioning that sounds most like a reference clip.
+
+``enrol(engine, samples, sample_rate)`` returns a :class:`VoiceState` whose ``style`` pack
+(510x1x256), pitch setting, speaking speed, tone correction (``eq``, dB per band) and
+gain make Kokoro's speech close to the reference speaker and to the clip's prosody:
+
+1. the reference is measured: speaker embedding, median F0 and range, pace, loudness,
+   long-term spectrum (:mod:`breathvoice.engines.kokoro_analysis`);
+2. every stock voice speaks two short probe sentences at the reference's pitch, and the
+   closest to the speaker embedder starts a CMA-ES search over stock-voice blends, pitch
+   and timbre directions (:mod:`breathvoice.engines.kokoro_match`), in a time budget;
+3. pitch range and gain are set so the probe's prosody meets the clip's. Speed stays 1:
+   without a transcript the pace of a clip is only known relative to another clip of
+   the same text, which is what emotion clips use (below).
+
+The other clips of a voice group (its emotions) are enrolled with ``base=`` the state of
+the group's main clip: they keep its timbre and only move prosody (pitch level and range,
+speed, loudness) by how far the clip is from the main one. That takes no synthesis.
+
+A state's ``info`` says what was done: ``method`` ("matched" or "matched_prosody"),
+``stock_voice``, ``similarity`` (on the probe), ``stock_similarity``, ``seconds`` and the
+controls the engine must honour: ``pitch_shift``, ``pitch_range``, ``speed``,
+``gain_db`` (see :func:`breathvoice.engines.kokoro_controls.voice_pitch_inputs` and
+:func:`~breathvoice.engines.kokoro_controls.apply_colour`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
+from breathvoice.engines.kokoro_analysis import Prosody, band_spectrum, prosody
+from breathvoice.engines.kokoro_match import (
+    Cancelled,
+    Search,
+    probe_prosody_ratio,
+    refine,
+    refine_linear,
+    screen_stock,
+)
+from breathvoice.engines.kokoro_probe import ProbeRenderer
+from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
+from breathvoice.errors import InvalidRequest
+
+__all__ = ["EnrolmentCancelled", "enrol", "ENGINE_NAME"]
+
+ENGINE_NAME = "kokoro"
+DEFAULT_BUDGET_SECONDS = 45.0
+MAX_EVALUATIONS = 60
+MIN_SPEECH_SECONDS = 1.0
+SEARCH = "linear"
+RATE_GAIN = 1.7
+"""The pace measure moves less than the true rate (about rate**0.6): undo it."""
+SPEED_LIMITS = (0.7, 1.4)
+RANGE_LIMITS = (0.5, 2.0)
+"""Flatter than half the model's range cost intelligibility in the benchmark."""
+GAIN_LIMIT_DB = 15.0
+
+_embedder_lock = threading.Lock()
+_embedder: SpeakerEmbedder | None = None
+
+
+class EnrolmentCancelled(Exception):
+    """Raised by :func:`enrol` when its cancel token fires."""
+
+
+def _shared_embedder() -> SpeakerEmbedder:
+    global _embedder
+    with _embedder_lock:
+        if _embedder is None:
+            _embedder = SpeakerEmbedder()
+        return _embedder
+
+
+def _mono(samples: FloatAudio, sample_rate: int) -> FloatAudio:
+    audio = np.asarray(samples, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    if audio.size < MIN_SPEECH_SECONDS * sample_rate or not np.isfinite(audio).all():
+        raise InvalidRequest("the reference clip is too short or holds no usable audio")
+    if float(np.abs(audio).max()) < 1e-4:
+        raise InvalidRequest("the reference clip is silent")
+    return audio
+
+
+def enrol(
+    engine: Any,
+    reference_samples: FloatAudio,
+    sample_rate: int,
+    *,
+    progress: Callable[[float], None] | None = None,
+    cancel: CancelToken | None = None,
+    base: VoiceState | None = None,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    workers: int | None = None,
+) -> VoiceState:
+    """Match ``engine`` (a :class:`~breathvoice.engines.kokoro.KokoroEngine`) to a clip.
+
+    ``progress`` gets a fraction in [0, 1]; ``cancel`` stops the search between two
+    probe renders (or inside one) and raises :class:`EnrolmentCancelled`. With ``base``
+    (a state this function made for another clip of the same speaker) only prosody moves.
+    ``workers`` probe renders run at once, one ONNX thread each (default: one per core,
+    at most two). The stock voices are always all tried; the refinement after them stops
+    at ``budget_seconds``.
+    """
+    started = time.perf_counter()
+    audio = _mono(reference_samples, sample_rate)
+    measured = prosody(audio, sample_rate)
+    if base is not None and base.info.get("reference_prosody"):
+        return _prosody_only(base, measured, started)
+
+    report = progress or (lambda fraction: None)
+    workers = workers or min(2, os.cpu_count() or 1)
+    renderer = ProbeRenderer.shared(engine.model.vocab, 1 if workers > 1 else 0)
+    embedder = _shared_embedder()
+    stock = {name: np.asarray(pack, np.float32) for name, pack in engine.model.voices.items()}
+    search = Search(
+        renderer=renderer,
+        embedder=embedder,
+        target=embedder.embed(audio, sample_rate),
+        target_bands=band_spectrum(audio, sample_rate),
+        target_f0=measured.f0_median,
+        stock=stock,
+        cancel=cancel,
+        deadline=started + budget_seconds,
+        workers=workers,
+    )
+    budget = MAX_EVALUATIONS
+
+    def on_step() -> None:
+        elapsed = (time.perf_counter() - started) / budget_seconds
+        report(min(0.99, max(search.evaluations / budget, elapsed)))
+
+    try:
+        ranked, stock_similarity = screen_stock(search, on_step)
+        if SEARCH == "cma":
+            refine(search, ranked, budget, on_step)
+        else:
+            refine_linear(search, ranked, budget, on_step)
+    except Cancelled as exc:
+        raise EnrolmentCancelled from exc
+    best = search.best
+    assert best is not None
+    probe_range, _, probe_level = probe_prosody_ratio(search)
+    pitch_range = measured.f0_range / probe_range if probe_range > 0.5 else 1.0
+    report(1.0)
+    return VoiceState(
+        engine=ENGINE_NAME,
+        arrays={"style": best.pack.astype(np.float32), "eq": best.eq},
+        info={
+            "method": "matched",
+            "stock_voice": ranked[0],
+            "similarity": round(best.similarity, 4),
+            "stock_similarity": round(stock_similarity, 4),
+            "embedder": EMBEDDER_NAME,
+            "evaluations": search.evaluations,
+            "pitch_shift": round(best.pitch_shift, 4),
+            "pitch_range": round(float(np.clip(pitch_range, *RANGE_LIMITS)), 4),
+            "speed": 1.0,
+            "gain_db": round(_gain(measured.level_db - probe_level), 2),
+            "reference_prosody": measured.as_dict(),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+
+
+def _gain(difference: float) -> float:
+    return float(np.clip(difference, -GAIN_LIMIT_DB, GAIN_LIMIT_DB))
+
+
+def _prosody_only(base: VoiceState, measured: Prosody, started: float) -> VoiceState:
+    """The base voice with its prosody moved as far as this clip is from the base clip."""
+    before = base.info["reference_prosody"]
+    info = dict(base.info)
+    shift = float(base.info.get("pitch_shift", 0.0))
+    if measured.f0_median > 0 and before["f0_median"] > 0:
+        shift += float(np.log(measured.f0_median / before["f0_median"]))
+    spread = float(base.info.get("pitch_range", 1.0))
+    if measured.f0_range > 0.5 and before["f0_range"] > 0.5:
+        spread *= measured.f0_range / before["f0_range"]
+    speed = float(base.info.get("speed", 1.0))
+    if measured.rate > 0 and before["rate"] > 0:
+        speed *= (measured.rate / before["rate"]) ** RATE_GAIN
+    info.update(
+        method="matched_prosody",
+        pitch_shift=round(shift, 4),
+        pitch_range=round(float(np.clip(spread, *RANGE_LIMITS)), 4),
+        speed=round(float(np.clip(speed, *SPEED_LIMITS)), 4),
+        gain_db=round(
+            _gain(float(base.info.get("gain_db", 0.0)) + measured.level_db - before["level_db"]),
+            2,
+        ),
+        reference_prosody=measured.as_dict(),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    return VoiceState(engine=base.engine, arrays=dict(base.arrays), info=info)

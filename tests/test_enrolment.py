@@ -1,0 +1,160 @@
+"""Voice matching: analysis of a clip, the pitch controls, enrolment on real Kokoro speech."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from breathvoice.engines.base import CancelToken, SynthesisOptions, VoiceState
+from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro_analysis import pitch_track, prosody
+from breathvoice.engines.kokoro_controls import (
+    add_pitch_controls,
+    apply_colour,
+    pitch_inputs,
+)
+from breathvoice.engines.kokoro_model import add_duration_output, read_model_bytes
+from breathvoice.errors import InvalidRequest
+from breathvoice.voices.enrolment import EnrolmentCancelled, enrol
+from engine_fixture import kokoro_engine
+
+__all__ = ["kokoro_engine"]
+
+RATE = 24000
+
+
+def syllables(seconds: float, pitch: float, per_second: float, gain: float = 0.3) -> np.ndarray:
+    """A buzzy tone at ``pitch`` Hz, loudness-modulated ``per_second`` times a second."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    f0 = pitch * (1 + 0.04 * np.sin(2 * np.pi * 1.3 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    buzz = sum(np.sin(k * phase) / k for k in range(1, 10))
+    envelope = np.sin(np.pi * per_second * t) ** 2
+    return (gain * buzz * envelope / 3).astype(np.float32)
+
+
+def test_pitch_track_follows_the_tone() -> None:
+    for pitch in (95.0, 180.0, 300.0):
+        f0 = pitch_track(syllables(2.0, pitch, 4.0), RATE)
+        assert abs(np.median(f0[f0 > 0]) / pitch - 1) < 0.04
+
+
+def test_prosody_tells_faster_higher_louder_clips_apart() -> None:
+    calm = prosody(syllables(4.0, 150.0, 3.0, gain=0.1), RATE)
+    lively = prosody(syllables(4.0, 220.0, 5.5, gain=0.4), RATE)
+    assert lively.f0_median > calm.f0_median * 1.3
+    assert lively.rate > calm.rate
+    assert lively.level_db - calm.level_db == pytest.approx(12.0, abs=1.5)
+
+
+def test_colour_applies_gain_and_tone_without_moving_the_audio() -> None:
+    audio = syllables(1.0, 150.0, 4.0, gain=0.1)
+    louder = apply_colour(audio, RATE, VoiceState("kokoro", info={"gain_db": 6.0}))
+    assert np.allclose(louder, audio * 10 ** (6 / 20), atol=1e-6)
+    bright = VoiceState("kokoro", arrays={"eq": np.linspace(-6, 6, 24).astype(np.float32)})
+    shaped = apply_colour(audio, RATE, bright)
+    assert shaped.shape == audio.shape
+    spectrum = np.abs(np.fft.rfft(shaped)) / (np.abs(np.fft.rfft(audio)) + 1e-9)
+    freqs = np.fft.rfftfreq(len(audio), 1 / RATE)
+    assert np.median(spectrum[(freqs > 3000) & (freqs < 6000)]) > 2 * np.median(
+        spectrum[(freqs > 100) & (freqs < 400)]
+    )
+    lag = np.argmax(np.correlate(shaped[:4000], audio[:4000], mode="full")) - 3999
+    assert abs(lag) <= 1
+
+
+def test_silent_or_tiny_clips_are_refused(kokoro_engine: KokoroEngine) -> None:
+    with pytest.raises(InvalidRequest):
+        enrol(kokoro_engine, np.zeros(RATE * 3, dtype=np.float32), RATE)
+    with pytest.raises(InvalidRequest):
+        enrol(kokoro_engine, syllables(0.3, 150.0, 4.0), RATE)
+
+
+def test_emotion_clips_move_prosody_from_the_base_without_synthesis() -> None:
+    calm = syllables(4.0, 150.0, 3.5, gain=0.1)
+    base_info = {
+        "method": "matched",
+        "pitch_shift": 0.1,
+        "pitch_range": 1.0,
+        "speed": 1.0,
+        "gain_db": -2.0,
+        "reference_prosody": prosody(calm, RATE).as_dict(),
+    }
+    style = np.zeros((510, 1, 256), dtype=np.float32)
+    base = VoiceState("kokoro", arrays={"style": style}, info=base_info)
+    started = time.perf_counter()
+    excited = enrol(None, syllables(4.0, 210.0, 5.0, gain=0.3), RATE, base=base)
+    assert time.perf_counter() - started < 2.0
+    assert excited.info["method"] == "matched_prosody"
+    assert excited.info["pitch_shift"] == pytest.approx(0.1 + np.log(210 / 150), abs=0.05)
+    assert excited.info["speed"] > 1.0
+    assert excited.info["gain_db"] == pytest.approx(-2.0 + 9.5, abs=1.5)
+    assert np.array_equal(excited.arrays["style"], style)
+
+
+@pytest.mark.slow
+def test_pitch_controls_move_the_model_pitch_and_default_to_the_stock_model(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        add_pitch_controls(add_duration_output(read_model_bytes())),
+        providers=["CPUExecutionProvider"],
+    )
+    model = kokoro_engine.model
+    tokens = [model.vocab[p] for p in "nˈaɪs tə mˈit juː."]
+    row = model.voices["jf_alpha"][len(tokens) - 1].reshape(1, 256)
+    inputs = {
+        "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+        "style": row,
+        "speed": np.array([1.0], dtype=np.float32),
+    }
+    plain, _, f0 = session.run(None, inputs)
+    stock, _ = model.run(tokens, model.voices["jf_alpha"], 1.0)
+    # exp(log(f0)) is not bit-exact, so the sine source drifts in phase: compare as speech
+    assert plain.size == stock.size
+    unchanged, reference = pitch_track(plain.ravel(), RATE), pitch_track(stock, RATE)
+    assert np.median(unchanged[unchanged > 0]) == pytest.approx(
+        np.median(reference[reference > 0]), rel=0.01
+    )
+    assert np.sqrt(np.mean(plain**2)) == pytest.approx(np.sqrt(np.mean(stock**2)), rel=0.02)
+    lower, _, lower_f0 = session.run(None, {**inputs, **pitch_inputs(np.log(0.6), 1.0)})
+    voiced = f0.ravel() > 40
+    assert np.median(lower_f0.ravel()[voiced]) == pytest.approx(
+        0.6 * np.median(f0.ravel()[voiced]), rel=0.02
+    )
+    heard = pitch_track(lower.ravel(), RATE)
+    before = pitch_track(plain.ravel(), RATE)
+    assert np.median(heard[heard > 0]) < 0.75 * np.median(before[before > 0])
+
+
+@pytest.mark.slow
+def test_enrolling_a_stock_voice_finds_it_and_respects_cancel(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    voice = kokoro_engine.stock_voices()["jm_kumo"]
+    chunks = kokoro_engine.synthesize("今天天气不错，我们去公园散步吧。", voice, SynthesisOptions())
+    clip = np.concatenate([chunk.samples for chunk in chunks])
+    fractions: list[float] = []
+    started = time.perf_counter()
+    state = enrol(kokoro_engine, clip, RATE, progress=fractions.append, budget_seconds=1.0)
+    elapsed = time.perf_counter() - started
+    assert state.info["stock_voice"] == "jm_kumo"
+    assert state.info["similarity"] >= state.info["stock_similarity"] > 0.6
+    assert abs(state.info["pitch_shift"]) < 0.2  # within 3.5 semitones of its own pitch
+    assert state.arrays["style"].shape == (510, 1, 256)
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert state.info["seconds"] <= elapsed < 300
+
+    cancel = CancelToken()
+
+    def stop_at_once(fraction: float) -> None:
+        cancel.cancel()
+
+    started = time.perf_counter()
+    with pytest.raises(EnrolmentCancelled):
+        enrol(kokoro_engine, clip, RATE, progress=stop_at_once, cancel=cancel)
+    assert time.perf_counter() - started < elapsed
