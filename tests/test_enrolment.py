@@ -147,7 +147,7 @@ def test_enrolling_a_stock_voice_finds_it_and_respects_cancel(
     assert abs(state.info["pitch_shift"]) < 0.2  # within 3.5 semitones of its own pitch
     assert state.arrays["style"].shape == (510, 1, 256)
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert state.info["seconds"] <= elapsed < 300
+    assert state.info["seconds"] <= elapsed + 0.1 < 300  # info["seconds"] is rounded
 
     cancel = CancelToken()
 
