@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api import elevenlabs_compat, openai_compat, rest, ws
+from breathvoice.api import auth, elevenlabs_compat, openai_compat, rest, ws
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.registry import load_engine
+from breathvoice.keys import AccessControl
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings, get_settings
@@ -63,12 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(services.scheduler.close)
+            access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.settings = settings
+    access = AccessControl.from_settings(settings)
+    app.state.access = access
+    app.add_middleware(auth.AccessMiddleware)
     install_error_handlers(app)
     app.include_router(rest.public_router)
+    app.include_router(auth.router)
     app.include_router(rest.router)
     app.include_router(ws.router)
     app.include_router(openai_compat.router)

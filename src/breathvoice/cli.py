@@ -18,6 +18,9 @@ from breathvoice.settings import Settings
 app = typer.Typer(help="BreathVOICE: a self-hosted voice service.", no_args_is_help=True)
 voices = typer.Typer(help="Manage voice groups in the data folder.", no_args_is_help=True)
 app.add_typer(voices, name="voices")
+keys = typer.Typer(help="Manage API keys (stored hashed in the data folder).",
+                   no_args_is_help=True)
+app.add_typer(keys, name="keys")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -51,12 +54,22 @@ def serve(
     import uvicorn
 
     from breathvoice.app import create_app
+    from breathvoice.keys import exposure_problem
 
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    application = create_app(settings)
+    access = application.state.access
+    problem = exposure_problem(settings, access)
+    if problem is not None:
+        err_console.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(code=2)
+    if not access.keys_configured():
+        console.print("No API key configured: authentication is off and the server only "
+                      "listens on loopback. `breathvoice keys create` turns keys on.")
     console.print(f"BreathVOICE on http://{settings.host}:{settings.port} "
                   f"(data: {settings.data_dir}, engine: {settings.engine})")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
@@ -172,6 +185,74 @@ def voices_export(
     except BreathVoiceError as exc:
         _fail(exc)
     console.print(f"{target}")
+
+
+def _key_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from breathvoice.keys import KeyStore
+
+    return KeyStore(_settings(data_dir).keys_db_path)
+
+
+@keys.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option(help="admin or synthesize")] = "synthesize",
+    name: Annotated[str, typer.Option(help="a label for people")] = "",
+    quota: Annotated[int | None, typer.Option(help="character quota (default: none)")] = None,
+    max_concurrent: Annotated[int | None, typer.Option(
+        help="requests (or generating contexts) at once (default: no limit)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a key and print it; it is shown only this once."""
+    store = _key_store(data_dir)
+    try:
+        secret, record = store.create(scope, name=name, char_quota=quota,
+                                      max_concurrent=max_concurrent)
+    except BreathVoiceError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    err_console.print(f"key {record.id} ({record.scope}) created; store it now, it is not "
+                      "shown again:")
+    console.print(secret)
+
+
+@keys.command("list")
+def keys_list(
+    all_keys: Annotated[bool, typer.Option("--all", help="include revoked keys")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List keys: id, scope, usage, limits (never the keys themselves)."""
+    import datetime
+
+    store = _key_store(data_dir)
+    table = Table("id", "name", "starts with", "scope", "chars used", "quota", "max concurrent",
+                  "created", "revoked")
+    for record in store.list(include_revoked=all_keys):
+        created = datetime.datetime.fromtimestamp(record.created_at).isoformat(timespec="seconds")
+        table.add_row(record.id, record.name, record.shown_prefix + "…", record.scope,
+                      str(record.chars_used), _or_dash(record.char_quota),
+                      _or_dash(record.max_concurrent), created,
+                      "yes" if record.revoked_at is not None else "")
+    store.close()
+    console.print(table)
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the id shown by `keys list`")],
+                data_dir: DataDir = None) -> None:
+    """Revoke a key: the next request with it is refused."""
+    store = _key_store(data_dir)
+    try:
+        store.revoke(key_id)
+    except BreathVoiceError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    console.print(f"revoked {key_id}")
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def main() -> None:

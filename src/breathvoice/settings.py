@@ -49,8 +49,13 @@ class Settings(BaseSettings):
     max_ws_message_bytes: int = Field(1024 * 1024, ge=1024)
     default_inactivity_timeout: float = Field(20.0, gt=0, le=180)
 
-    # access (a non-empty list turns authentication on)
+    # access (a non-empty list, or any key in the keys database, turns authentication on)
     api_keys: list[str] = Field(default_factory=list)
+    token_lifetime_seconds: float = Field(120.0, gt=0, le=3600,
+                                          description="lifetime of single-use browser tokens")
+    max_request_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="JSON request bodies; uploads use max_upload_bytes"
+    )
 
     @property
     def voices_dir(self) -> Path:
@@ -59,6 +64,10 @@ class Settings(BaseSettings):
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"
+
+    @property
+    def keys_db_path(self) -> Path:
+        return self.data_dir / "keys.sqlite3"
 
     @property
     def staging_dir(self) -> Path:

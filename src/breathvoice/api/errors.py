@@ -91,6 +91,13 @@ def _respond(request: Request, status: int, code: str, message: str,
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def error_response(request: Request, exc: BreathVoiceError) -> JSONResponse:
+    """The response for a domain error, in the shape of the route's dialect, with the
+    error's own headers (a concurrency refusal says how many requests are running)."""
+    return _respond(request, exc.http_status, exc.code, exc.message,
+                    headers=getattr(exc, "headers", None), param=_OPENAI_PARAMS.get(type(exc)))
+
+
 def _validation_param(exc: RequestValidationError) -> str | None:
     for err in exc.errors()[:1]:
         fields = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
@@ -111,8 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: BreathVoiceError) -> JSONResponse:
         if isinstance(exc, EngineError):
             log.error("engine error on %s: %s", request.url.path, exc.message)
-        return _respond(request, exc.http_status, exc.code, exc.message,
-                        param=_OPENAI_PARAMS.get(type(exc)))
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

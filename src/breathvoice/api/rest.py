@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api.auth import RequireApiKey
+from breathvoice.api.auth import RequireAdmin, RequireApiKey
 from breathvoice.api.deps import ServicesDep
 from breathvoice.api.errors import SINGLE_TTS_RESULT
 from breathvoice.api.models import (
@@ -146,7 +146,7 @@ def _parse_bool(value: str) -> bool:
 
 
 @router.post("/breathvoice/upload-voice-group", tags=["voice groups"],
-             response_model=UploadResponse)
+             response_model=UploadResponse, dependencies=[RequireAdmin])
 async def upload_voice_group(
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="zip of <Group>_<emotion>.wav clips")],

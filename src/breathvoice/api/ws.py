@@ -21,12 +21,13 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from breathvoice.api.auth import check_api_key
+from breathvoice.api.auth import access_control, open_socket_gate
 from breathvoice.api.deps import Services
-from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge
+from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge, QuotaExceeded
+from breathvoice.keys.gate import SocketGate
 from breathvoice.streaming.actions import CancelSynthesis, Close, Send, StartSynthesis
 from breathvoice.streaming.audio_out import Frame
-from breathvoice.streaming.params import api_key_of, parse_stream_params
+from breathvoice.streaming.params import parse_stream_params
 from breathvoice.streaming.runner import GenerationRunner
 from breathvoice.streaming.session import Session
 from multi_ws_tts_sdk.protocol import ErrorOutput, ServerMessage, serialize_server_message
@@ -55,7 +56,8 @@ async def multi_context_stream(websocket: WebSocket, voice_id: str) -> None:
 
 async def _open(websocket: WebSocket, voice_id: str, services: Services) -> _Pump:
     settings = services.settings
-    check_api_key(settings, api_key_of(websocket.query_params, websocket.headers))
+    gate = open_socket_gate(access_control(websocket.app), websocket.query_params,
+                            websocket.headers)
     params = parse_stream_params(
         websocket.query_params, websocket.headers,
         default_inactivity_timeout=settings.default_inactivity_timeout,
@@ -68,6 +70,7 @@ async def _open(websocket: WebSocket, voice_id: str, services: Services) -> _Pum
     )
     session = Session(config, now=asyncio.get_running_loop().time())
     pump = _Pump(websocket, session, settings.max_ws_message_bytes)
+    pump.gate = gate
     pump.runner = GenerationRunner(services.scheduler, services.library, voice_id,
                                    params.output_format, pump.on_frames, pump.on_done)
     await pump.runner.prepare(config.default_emotion)
@@ -77,6 +80,8 @@ async def _open(websocket: WebSocket, voice_id: str, services: Services) -> _Pum
 class _Pump:
     runner: GenerationRunner
     """Set right after construction: its callbacks are this pump's methods."""
+    gate: SocketGate
+    """The key's quota and concurrency slots for this socket's generations."""
 
     def __init__(self, websocket: WebSocket, session: Session, max_message_bytes: int) -> None:
         self.websocket = websocket
@@ -101,6 +106,7 @@ class _Pump:
                 self.session.connection_lost()
                 self._execute()
             self.runner.cancel_all()
+            self.gate.release_all()
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -141,9 +147,21 @@ class _Pump:
             elif isinstance(action, Close):
                 self.outbox.put_nowait(action)
             elif isinstance(action, StartSynthesis):
-                self.runner.start(action)
+                refusal = self.gate.admit(action.generation_id, len(action.text))
+                if refusal is None:
+                    self.runner.start(action)
+                else:
+                    loop = asyncio.get_running_loop()
+                    loop.call_soon(self._refuse, action.generation_id, refusal)
             elif isinstance(action, CancelSynthesis):
+                self.gate.release(action.generation_id)
                 self.runner.cancel(action.generation_id)
+
+    def _refuse(self, generation_id: int, error: BreathVoiceError) -> None:
+        """A generation the key may not run: its context gets the error; no quota closes."""
+        self.on_done(generation_id, error)
+        if isinstance(error, QuotaExceeded):
+            self.outbox.put_nowait(Close(error.ws_close, error.code))
 
     def on_frames(self, generation_id: int, frames: list[Frame]) -> None:
         for frame in frames:
@@ -151,6 +169,7 @@ class _Pump:
         self._execute()
 
     def on_done(self, generation_id: int, error: BaseException | None) -> None:
+        self.gate.release(generation_id)
         if error is None:
             self.session.synthesis_done(generation_id)
         elif isinstance(error, BreathVoiceError):

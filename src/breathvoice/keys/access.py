@@ -1,0 +1,146 @@
+"""Who is calling and what they may do: keys, scopes, quotas, slots and tokens together.
+
+Two kinds of key are accepted. Keys in the database (``breathvoice keys create``) have a
+scope, an optional character quota and an optional concurrency limit. Keys listed in
+``BREATHVOICE_API_KEYS`` are static: admin scope, no quota, no limit. While neither kind
+exists, authentication is off and every caller is :data:`ANONYMOUS` (an admin); the
+server then only binds loopback (:func:`exposure_problem`).
+
+Scopes: ``admin`` may do everything, including uploading, overwriting and deleting voice
+groups and managing keys; ``synthesize`` may do everything else.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from breathvoice.errors import Forbidden, NotFound, Unauthorized
+from breathvoice.keys.limits import ConcurrencyLimiter, TokenBook
+from breathvoice.keys.store import KeyStore, Scope, hash_key
+from breathvoice.settings import Settings
+
+_STATIC_PREFIX = "static-"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    scope: Scope
+    max_concurrent: int | None
+    metered: bool
+    """True for database keys: their characters are counted (and limited by their quota)."""
+
+
+ANONYMOUS = Principal("anonymous", "admin", None, False)
+
+
+class AccessControl:
+    def __init__(self, store: KeyStore | None, static_keys: Sequence[str] = (),
+                 token_lifetime_seconds: float = 120.0) -> None:
+        self.store = store
+        self._static = [hash_key(key) for key in static_keys if key]
+        self.tokens = TokenBook(token_lifetime_seconds)
+        self.limiter = ConcurrencyLimiter()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccessControl:
+        return cls(KeyStore(settings.keys_db_path), settings.api_keys,
+                   settings.token_lifetime_seconds)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def keys_configured(self) -> bool:
+        return bool(self._static) or (self.store is not None and self.store.has_active_keys())
+
+    def authenticate(self, key: str | None, token: str | None = None) -> Principal:
+        """The caller behind a key or a token; raises Unauthorized if neither is valid."""
+        if token:
+            key_id = self.tokens.redeem(token)
+            if key_id is None:
+                raise Unauthorized("invalid, expired or already used token")
+            return self._principal_by_id(key_id)
+        if not self.keys_configured():
+            return ANONYMOUS
+        if key:
+            digest = hash_key(key)
+            # Compare with every static key, so the time taken says nothing about which one.
+            matches = [hmac.compare_digest(digest, known) for known in self._static]
+            if any(matches):
+                return Principal(f"{_STATIC_PREFIX}{matches.index(True)}", "admin", None, False)
+            record = self.store.find(key) if self.store is not None else None
+            if record is not None:
+                return Principal(record.id, record.scope, record.max_concurrent, True)
+        raise Unauthorized("Missing or invalid API key")
+
+    def _principal_by_id(self, key_id: str) -> Principal:
+        if key_id == ANONYMOUS.key_id:
+            return ANONYMOUS
+        if key_id.startswith(_STATIC_PREFIX):
+            return Principal(key_id, "admin", None, False)
+        try:
+            record = self.store.get(key_id) if self.store is not None else None
+        except NotFound:
+            record = None
+        if record is None or record.revoked_at is not None:
+            raise Unauthorized("the key that issued this token was revoked")
+        return Principal(record.id, record.scope, record.max_concurrent, True)
+
+    @staticmethod
+    def require_scope(principal: Principal, scope: Scope) -> None:
+        if scope == "admin" and principal.scope != "admin":
+            raise Forbidden("this needs a key with the admin scope")
+
+    def charge(self, principal: Principal, chars: int) -> int | None:
+        """Count characters before they are spoken; returns what is left (None: no quota)."""
+        if not principal.metered or self.store is None:
+            return None
+        return self.store.charge(principal.key_id, chars)
+
+    def remaining(self, principal: Principal) -> int | None:
+        if not principal.metered or self.store is None:
+            return None
+        return self.store.get(principal.key_id).remaining_chars
+
+    def refund(self, principal: Principal, chars: int) -> None:
+        if principal.metered and self.store is not None and chars > 0:
+            self.store.refund(principal.key_id, chars)
+
+    def mint_token(self, principal: Principal) -> str:
+        return self.tokens.mint(principal.key_id)
+
+
+def characters_requested(body: Any) -> int:
+    """The characters a JSON request asks to speak, in any of our dialects."""
+    if not isinstance(body, dict):
+        return 0
+    total = sum(len(body[field]) for field in ("text", "input")
+                if isinstance(body.get(field), str))
+    items = body.get("requests")
+    if isinstance(items, list):
+        total += sum(characters_requested(item) for item in items)
+    return total
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_problem(settings: Settings, access: AccessControl) -> str | None:
+    """Why the server must not start on ``settings.host``, or None if it may."""
+    if access.keys_configured() or is_loopback_host(settings.host):
+        return None
+    return (f"refusing to listen on {settings.host}: no API key is configured, so anyone "
+            "who can reach this address could use the server. Create a key with "
+            "`breathvoice keys create --scope admin` (or set BREATHVOICE_API_KEYS), or "
+            "bind a loopback address such as 127.0.0.1.")

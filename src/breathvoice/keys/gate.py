@@ -1,0 +1,52 @@
+"""One WebSocket's account with its key: characters charged and slots held per generation.
+
+Only generations count against the concurrency limit, so a thousand idle sockets of one
+key hold no slot. A generation's characters are committed to the key's usage before it is
+started, hence before any of its audio is sent.
+"""
+
+from __future__ import annotations
+
+from breathvoice.errors import BreathVoiceError, QuotaExceeded
+from breathvoice.keys.access import AccessControl, Principal
+
+
+class SocketGate:
+    """Admits a socket's generations; every method runs on the event loop."""
+
+    def __init__(self, access: AccessControl, principal: Principal) -> None:
+        self._access = access
+        self.principal = principal
+        self._unlimited = not principal.metered and principal.max_concurrent is None
+        self._holding: set[int] = set()
+
+    def check_open(self) -> None:
+        """At the handshake: refuse a key whose quota is already used up."""
+        if self._access.remaining(self.principal) == 0:
+            raise QuotaExceeded("character quota exhausted")
+
+    def admit(self, generation_id: int, chars: int) -> BreathVoiceError | None:
+        """Charge and take a slot for a generation; the refusal if it may not run."""
+        if self._unlimited:
+            return None
+        try:
+            self._access.limiter.acquire(self.principal.key_id, self.principal.max_concurrent)
+        except BreathVoiceError as exc:
+            return exc
+        try:
+            self._access.charge(self.principal, chars)
+        except BreathVoiceError as exc:
+            self._access.limiter.release(self.principal.key_id)
+            return exc
+        self._holding.add(generation_id)
+        return None
+
+    def release(self, generation_id: int) -> None:
+        """The generation finished, failed or was cancelled (safe to call more than once)."""
+        if generation_id in self._holding:
+            self._holding.discard(generation_id)
+            self._access.limiter.release(self.principal.key_id)
+
+    def release_all(self) -> None:
+        for generation_id in list(self._holding):
+            self.release(generation_id)
