@@ -11,11 +11,13 @@ per-round ratios, so a machine shared with other work hits both sides alike. Pri
   3. audio seconds per wall second, 4 sockets x 5 contexts, over the best the raw engine
      does with the same texts (1 or 2 threads, no early first chunk)       target >= 0.90
   4. close_context -> final message, on a context whose audio is out       target <= 50 ms
-     dropped socket -> engine free: a new socket's first audio after another socket
-     with two busy contexts vanishes, minus the same on an idle server      target <= 50 ms
-     (and, for reference, how fast the engine alone aborts a running model call)
+     dropped socket -> engine free: a socket with two long generations running (both
+     workers busy) vanishes; the server's CPU time in the next second, over two target <= 50 ms
+     (also: a new socket's first audio right after such a drop against an idle server,
+     and how fast the engine alone aborts a running model call)
 
-    .venv/bin/python bench/ws.py        (a few minutes on 2 idle cores)
+    .venv/bin/python bench/ws.py [latency|throughput|cancellation ...]   (all by default;
+    a few minutes on 2 idle cores)
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ LONG_TEXT = "".join(THROUGHPUT_TEXTS) * 4
 SHORT_TEXT = "好的。"
 TTFA_ROUNDS = 5
 THROUGHPUT_ROUNDS = 2
-CANCEL_ROUNDS = 7
+CANCEL_ROUNDS = 5
 
 
 class Socket:
@@ -109,10 +111,18 @@ class Socket:
         await self.ws.close()
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of another process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Bench:
-    def __init__(self, base: str, engine: Engine, voice: VoiceState) -> None:
-        self.base, self.engine, self.voice = base, engine, voice
+    def __init__(self, base: str, server_pid: int, engine: Engine, voice: VoiceState) -> None:
+        self.base, self.server_pid, self.engine, self.voice = base, server_pid, engine, voice
         self.contexts = 0
+        self.cpu_per_audio_second: dict[str, list[float]] = {
+            "raw": [], "raw early": [], "served": []}
 
     def new_context(self) -> str:
         self.contexts += 1
@@ -133,14 +143,18 @@ class Bench:
             pass
         return time.perf_counter() - start
 
-    def raw_throughput(self, threads: int) -> float:
+    def raw_throughput(self, threads: int, early_first_chunk: bool = False) -> float:
+        options = SynthesisOptions(early_first_chunk=early_first_chunk)
+
         def speak(text: str) -> float:
-            chunks = self.engine.synthesize(text, self.voice, SynthesisOptions())
+            chunks = self.engine.synthesize(text, self.voice, options)
             return sum(chunk.duration for chunk in chunks)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(threads) as pool:
             seconds = sum(pool.map(speak, throughput_texts()))
+        side = "raw early" if early_first_chunk else "raw"
+        self.cpu_per_audio_second[side].append((time.process_time() - cpu) / seconds)
         return seconds / (time.perf_counter() - start)
 
     def raw_abort(self) -> float:
@@ -169,7 +183,7 @@ class Bench:
     async def server_throughput(self) -> float:
         sockets = [await Socket.open(self.base) for _ in range(4)]
         texts = iter(throughput_texts())
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), process_cpu_seconds(self.server_pid)
         finals = []
         for socket in sockets:
             for _ in range(5):
@@ -180,6 +194,8 @@ class Bench:
         await asyncio.gather(*finals)
         elapsed = time.perf_counter() - start
         audio = sum(sum(s.audio_bytes.values()) for s in sockets) / 2 / RATE
+        cpu = process_cpu_seconds(self.server_pid) - cpu
+        self.cpu_per_audio_second["served"].append(cpu / audio)
         for socket in sockets:
             await socket.close()
         return audio / elapsed
@@ -192,14 +208,28 @@ class Bench:
         sent = await socket.send(context_id=context, close_context=True)
         return await socket.final(context) - sent
 
-    async def ttfa_after_drop(self, socket: Socket) -> float:
+    async def drop_busy_socket(self) -> None:
+        """A socket with one long generation per worker vanishes mid-speech."""
         busy = await Socket.open(self.base)
         contexts = [self.new_context() for _ in range(2)]
         for context in contexts:
             await busy.send(text=LONG_TEXT, context_id=context, flush=True)
         await asyncio.gather(*(busy.first(context) for context in contexts))
         busy.reader.cancel()
-        busy.ws.transport.abort()  # vanish without a closing handshake
+        busy.ws.transport.abort()  # no closing handshake
+
+    async def server_cpu_during(self, seconds: float) -> float:
+        start = process_cpu_seconds(self.server_pid)
+        await asyncio.sleep(seconds)
+        return process_cpu_seconds(self.server_pid) - start
+
+    async def cpu_after_drop(self) -> float:
+        """Server CPU seconds spent in the second after a busy socket vanished."""
+        await self.drop_busy_socket()
+        return await self.server_cpu_during(1.0)
+
+    async def ttfa_after_drop(self, socket: Socket) -> float:
+        await self.drop_busy_socket()
         return await self.ttfa(socket, SHORT_TEXT)
 
 
@@ -248,6 +278,12 @@ async def throughput(bench: Bench) -> None:
     print(f"3. 4 sockets x 5 contexts / raw engine best = {ratio:.2f}   (target >= 0.90)")
     print(f"   runs (audio-s/s): served {' '.join(f'{s:.2f}' for s in served)};"
           f" raw on {threads} thread(s) {' '.join(f'{r:.2f}' for r in raws)}")
+    early = bench.raw_throughput(threads, early_first_chunk=True)
+    cpu = {side: statistics.median(v) for side, v in bench.cpu_per_audio_second.items()}
+    print(f"   raw with the server's early first chunks: {early:.2f} audio-s/s")
+    print(f"   CPU s per audio s (steadier than wall time on a shared machine): served"
+          f" {cpu['served']:.2f}, raw {cpu['raw']:.2f}, raw with early first chunks"
+          f" {cpu['raw early']:.2f}")
 
 
 async def cancellation(bench: Bench) -> None:
@@ -260,22 +296,32 @@ async def cancellation(bench: Bench) -> None:
         idles.append(await bench.ttfa(socket, SHORT_TEXT))
         drops.append(await bench.ttfa_after_drop(socket))
     await socket.close()
+    idle_cpu = statistics.median([await bench.server_cpu_during(1.0) for _ in range(3)])
+    after = [await bench.cpu_after_drop() - idle_cpu for _ in range(CANCEL_ROUNDS)]
+    # Both workers were busy at the drop: the engine ran on for half the CPU time spent.
+    print(f"   dropped socket -> engine free {statistics.median(after) / 2 * 1000:.0f} ms"
+          f"   (target <= 50 ms; server CPU in the second after each drop: {ms(after)} ms)")
     freed = statistics.median(d - i for d, i in zip(drops, idles, strict=True))
-    print(f"   dropped socket -> engine free {freed * 1000:.0f} ms   (target <= 50 ms)")
-    print(f"   per round: first audio after a drop {ms(drops)} ms; idle {ms(idles)} ms")
+    print(f"   a new socket's first audio after a drop: {freed * 1000:+.0f} ms against idle"
+          f" (per round {ms(drops)} ms vs {ms(idles)} ms)")
     abort = statistics.median([bench.raw_abort() for _ in range(3)])
     print(f"   engine alone: cancel -> its running model call returns {abort * 1000:.0f} ms")
 
 
-async def run(bench: Bench) -> None:
+FIGURES = {"latency": latency, "throughput": throughput, "cancellation": cancellation}
+
+
+async def run(bench: Bench, figures: list[str]) -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    await latency(bench)
-    await throughput(bench)
-    await cancellation(bench)
+    for name in figures:
+        await FIGURES[name](bench)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
+    figures = sys.argv[1:] or list(FIGURES)
+    if not set(figures) <= set(FIGURES):
+        sys.exit(f"usage: bench/ws.py [{'|'.join(FIGURES)} ...]")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         server = start_server(data, Path(tmp) / "server.log")
@@ -284,7 +330,8 @@ def main() -> None:
             engine = load_engine(settings)
             voice = VoiceLibrary(settings.voices_dir, engine).choose(
                 "Demo", emotion="greeting").voice_state
-            asyncio.run(run(Bench(server.ws_url, engine, voice)))
+            bench = Bench(server.ws_url, server.process.pid, engine, voice)
+            asyncio.run(run(bench, figures))
         finally:
             stop_server(server)
 

@@ -70,6 +70,25 @@ def test_first_chunk_of_a_new_job_goes_before_old_jobs_chunks() -> None:
     scheduler.close()
 
 
+def test_early_first_chunk_only_while_no_new_job_waits_for_a_worker() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.2)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    done = threading.Semaphore(0)
+    early = SynthesisOptions(early_first_chunk=True)
+    for name, options in (("busy, still busy.", SynthesisOptions()),
+                          ("queued, behind another.", early), ("last, alone.", early)):
+        scheduler.submit(owner=name, text=name, voice=engine.default_voice(), options=options,
+                         on_chunk=lambda chunk: None, on_done=lambda error: done.release())
+    for _ in range(3):
+        assert done.acquire(timeout=10)
+    asked = dict(zip(engine.calls, engine.options, strict=True))
+    # "queued" started while "last" was waiting for the worker: its first sentence is whole
+    assert asked["queued, behind another."].early_first_chunk is False
+    # "last" started with no new job behind it: the early cut stands
+    assert asked["last, alone."].early_first_chunk is True
+    scheduler.close()
+
+
 def test_owners_share_one_worker_fairly() -> None:
     engine = ToneEngine(seconds_per_chunk=0.005)
     scheduler = SynthesisScheduler(engine, workers=1)

@@ -34,6 +34,7 @@ class ToneEngine:
         self.seconds_per_chunk = seconds_per_chunk
         self.fail_on = fail_on
         self.calls: list[str] = []
+        self.options: list[SynthesisOptions] = []
         self.lock = threading.Lock()
 
     def prepare_voice(self, reference: np.ndarray, sample_rate: int) -> VoiceState:
@@ -52,6 +53,7 @@ class ToneEngine:
                    options: SynthesisOptions) -> Iterator[AudioChunk]:
         with self.lock:
             self.calls.append(text)
+            self.options.append(options)
         level = float(voice.arrays["level"][0]) or 0.3
         for piece in re.findall(r"[^,.!?，。！？]+[,.!?，。！？]?", text):
             if options.cancel is not None and options.cancel.cancelled:

@@ -8,6 +8,10 @@ its generator, hands it to the job's callback and puts the job back. That gives:
   no socket or batch can starve another;
 - fast starts: a job that has produced nothing yet goes before every started job, so the
   first chunk of a new context is served before later chunks of old ones;
+- an early first chunk (cut at the first clause, see ``SynthesisOptions``) only while the
+  engine keeps up: a job started while other new jobs wait for a worker speaks its first
+  sentence whole, because every extra model call costs throughput exactly when the
+  engine is saturated, and queueing, not sentence length, then sets the wait;
 - prompt cancellation: a cancelled job is dropped at once if queued, and its engine call
   is aborted through the job's :class:`CancelToken` if running.
 
@@ -169,6 +173,10 @@ class SynthesisScheduler:
             self._owner_served[job.owner] = now
             return job
 
+    def _new_jobs_waiting(self) -> bool:
+        with self._cond:
+            return any(job.chunks_sent == 0 for job in self._ready)
+
     def _priority(self, job: Job) -> tuple[bool, float, float, int]:
         started = job.chunks_sent > 0
         return (started, self._owner_served.get(job.owner, 0.0), job.last_served, job.seq)
@@ -183,7 +191,10 @@ class SynthesisScheduler:
             return
         try:
             if job._iterator is None:
-                job._iterator = iter(self._engine.synthesize(job.text, job.voice, job.options))
+                options = job.options
+                if options.early_first_chunk and self._new_jobs_waiting():
+                    options = replace(options, early_first_chunk=False)
+                job._iterator = iter(self._engine.synthesize(job.text, job.voice, options))
             chunk = next(job._iterator, None)
         except BreathVoiceError as exc:
             self._finish(job, exc)
