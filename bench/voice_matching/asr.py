@@ -70,6 +70,15 @@ def _units(text: str, language: str) -> list[str]:
 
 def error_rate(reference: str, hypothesis: str, language: str) -> float:
     """Edit distance over reference length, in characters (zh) or words (en)."""
+    edits, length = errors(reference, hypothesis, language)
+    return edits / max(length, 1)
+
+
+def errors(reference: str, hypothesis: str, language: str) -> tuple[int, int]:
+    """Edit distance and reference length, in characters (zh) or words (en).
+
+    Summing both over sentences gives an error rate weighted by length.
+    """
     ref, hyp = _units(reference, language), _units(hypothesis, language)
     previous = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
@@ -77,4 +86,4 @@ def error_rate(reference: str, hypothesis: str, language: str) -> float:
         for j, h in enumerate(hyp, 1):
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
         previous = current
-    return previous[-1] / max(len(ref), 1)
+    return previous[-1], len(ref)

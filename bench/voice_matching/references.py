@@ -55,6 +55,9 @@ TEXTS = {
             "The library closes early on Fridays during the summer.",
             "Please remember to bring a warm jacket for the boat trip.",
             "Seven people signed up for the cooking class next week.",
+            "My brother found an old map in the attic of our house.",
+            "The train to the airport leaves every twenty minutes.",
+            "She painted the kitchen bright yellow over the weekend.",
         ),
     },
     "zh": {
@@ -63,6 +66,9 @@ TEXTS = {
             "夏天的时候，图书馆每周五会提前关门。",
             "坐船出海的时候，请记得带一件厚外套。",
             "下个星期的烹饪课已经有七个人报名了。",
+            "我哥哥在家里的阁楼上找到了一张旧地图。",
+            "去机场的火车每二十分钟发一班。",
+            "她周末把厨房刷成了明亮的黄色。",
         ),
     },
 }

@@ -26,6 +26,8 @@ VOICING = 0.5
 OCTAVE_COST = 0.1
 SPECTRUM_RATE = 16000
 BANDS = 24
+GAIN_LIMIT_DB = 15.0
+EQ_LIMIT_DB = 10.0
 
 
 @dataclass(frozen=True)
@@ -147,10 +149,15 @@ def prosody(samples: FloatArray, sample_rate: int) -> Prosody:
         spread = float(12 * np.log2(high / low))
     else:
         median, spread = 0.0, 0.0
+    level = speech_level(samples, sample_rate)
+    return Prosody(median, spread, syllable_rate(samples, sample_rate, f0), level)
+
+
+def speech_level(samples: FloatArray, sample_rate: int) -> float:
+    """RMS level (dBFS) of the frames within 30 dB of the loudest."""
     levels = frame_levels(np.asarray(samples, np.float32), sample_rate)
     speech = levels[levels > np.percentile(levels, 95) - 30]
-    level = float(10 * np.log10(np.mean(10 ** (speech / 10)) + 1e-12))
-    return Prosody(median, spread, syllable_rate(samples, sample_rate, f0), level)
+    return float(10 * np.log10(np.mean(10 ** (speech / 10)) + 1e-12))
 
 
 def band_spectrum(samples: FloatArray, sample_rate: int) -> FloatArray:
@@ -166,3 +173,24 @@ def band_spectrum(samples: FloatArray, sample_rate: int) -> FloatArray:
     bands = speech.mean(axis=0) @ filters.T
     spectrum: FloatArray = (10 * np.log10(bands + 1e-12)).astype(np.float32)
     return spectrum
+
+
+def level_gain(difference_db: float) -> float:
+    """The gain (dB) a matched voice gets to meet the reference's loudness, limited."""
+    return float(np.clip(difference_db, -GAIN_LIMIT_DB, GAIN_LIMIT_DB))
+
+
+def tone_correction(
+    target_bands: FloatArray, audio: FloatArray, sample_rate: int = 24000
+) -> FloatArray:
+    """Band gains (dB) that bring ``audio``'s long-term spectrum to the target's shape.
+
+    Levels are matched separately, so the gains are centred; they are smoothed over three
+    bands so the correction follows the spectral envelope, not single harmonics.
+    """
+    difference = target_bands - band_spectrum(audio, sample_rate)
+    difference = difference - np.median(difference)
+    padded = np.pad(difference, 1, mode="edge")
+    smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
+    gains: FloatArray = np.clip(smooth, -EQ_LIMIT_DB, EQ_LIMIT_DB).astype(np.float32)
+    return gains

@@ -1,15 +1,22 @@
 """Searching Kokoro's conditioning for the voice closest to a reference speaker.
 
-A candidate is a point ``x`` in a small space around the best stock voice:
+Renders are the whole cost (the decoder is 95 % of one), so every render must count:
 
-- ``x[:V]``: weights added to the stock voices (a blend, extrapolation allowed);
-- ``x[V]``: pitch shift beyond the one that puts the probe at the reference's median F0;
-- ``x[V+1:]``: steps along fixed random directions of the decoder half of the style
-  (the 128 values the decoder reads: timbre), scaled by how much the stock voices differ.
+1. **Screening**: each stock voice's own pitch on the probe comes from the pitch-only
+   graph (no render); the voices that can reach the reference's pitch are rendered at it.
+2. **Space**: a point ``x`` around the best stock voice is
+   ``x[:V]``, weight moved toward each other stock voice (the screening renders already
+   measured these directions, for free); ``x[V]``, pitch beyond the reference's median;
+   ``x[V+1:]``, steps along fixed directions of the decoder half of the style (timbre)
+   outside the stock voices' span, scaled by how much the stock voices differ.
+3. **Gauss-Newton on the embedding**: every render gives a whole 256-d response, so a
+   linear model of the embedding is fitted (forward differences on pitch and timbre,
+   secants from screening for the blends, Broyden updates from every later render) and
+   steps go toward the reference embedding in a trust region, until the next round would
+   overrun the deadline or the gain flattens.
 
-Each candidate speaks the probe sentences; its score is the speaker embedder's cosine
-similarity to the reference after the tone correction (EQ toward the reference's long-term
-spectrum) it would get anyway. CMA-ES (``cma``) searches within a time budget.
+A candidate's score is the embedder's cosine similarity to the reference after the tone
+correction and gain it would get anyway (heard at the reference's spectrum and loudness).
 """
 
 from __future__ import annotations
@@ -24,27 +31,34 @@ from typing import TypeVar
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
-from breathvoice.engines.kokoro_analysis import band_spectrum, prosody
+from breathvoice.engines.kokoro_analysis import level_gain, prosody, speech_level, tone_correction
 from breathvoice.engines.kokoro_controls import apply_colour
 from breathvoice.engines.kokoro_model import SAMPLE_RATE
-from breathvoice.engines.kokoro_probe import Probe, ProbeRenderer
+from breathvoice.engines.kokoro_probe import (
+    Probe,
+    ProbeRenderer,
+    quantised,
+    starting_pitch,
+    worth_screening,
+)
 from breathvoice.engines.speaker import SpeakerEmbedder
 
-TIMBRE_DIRECTIONS = 4
-BLEND_VOICES = 3
-MAX_START_SHIFT = 0.45
 PITCH_MISS_COST = 0.02
-BLEND_STEP = 0.5
-PITCH_STEP = 0.12
-TIMBRE_STEP = 1.0
-INITIAL_SIGMA = 0.35
 DECODER_DIMS = 128
+TIMBRE_DIRECTIONS = 1
+BLEND_STEP = 0.5
+PITCH_STEP = 0.06
+TIMBRE_STEP = 1.0
+PROBE_STEP = 0.6
+LOWER = np.array([-1.0, -4.0, -1.5])
+UPPER = np.array([1.6, 4.0, 1.5])
+"""Bounds on blend / pitch / timbre coordinates: far extrapolation costs intelligibility."""
+TRUST_RADIUS = 1.0
+RIDGE = 0.05
+FLAT_GAIN = 0.003
 SEED = 20240611
 T = TypeVar("T")
 R = TypeVar("R")
-PROBE_STEP = 0.5
-TRUST_RADIUS = 1.0
-RIDGE = 0.05
 
 
 class Cancelled(Exception):
@@ -56,6 +70,7 @@ class Candidate:
     pack: FloatAudio
     pitch_shift: float
     eq: FloatAudio
+    gain_db: float
     probe: Probe
     similarity: float
     embedding: FloatAudio
@@ -70,6 +85,8 @@ class Search:
     target: FloatAudio
     target_bands: FloatAudio
     target_f0: float
+    target_level: float
+    """dBFS: candidates are heard at the reference's loudness, as the matched voice is."""
     stock: dict[str, FloatAudio]
     cancel: CancelToken | None
     deadline: float
@@ -77,33 +94,54 @@ class Search:
     """Probe renders run at once (each on one ONNX thread when more than one)."""
     evaluations: int = 0
     best: Candidate | None = None
-    history: list[float] = field(default_factory=list)
+    round_seconds: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def out_of_time(self) -> bool:
-        return time.perf_counter() >= self.deadline
+    def time_for(self, renders: int) -> bool:
+        """Whether that many more renders (rounds as long as the slowest so far) fit."""
+        rounds = -(-renders // max(1, self.workers))
+        slowest = max(self.round_seconds, default=self.renderer.round_seconds)
+        return time.perf_counter() + rounds * slowest <= self.deadline
 
-    def evaluate(self, pack: FloatAudio, pitch_shift: float) -> Candidate:
+    def evaluate(self, pack: FloatAudio, pitch_shift: float, stock: str = "") -> Candidate:
+        """Render and score; a ``stock`` voice's probe is kept for later enrolments."""
         if self.cancel is not None and self.cancel.cancelled:
             raise Cancelled
-        probe = self.renderer.render(self.renderer.rows(pack), pitch_shift, cancel=self.cancel)
+        key = (stock, round(pitch_shift, 4))
+        probe = self.renderer.screened.get(key) if stock else None
         if probe is None:
-            raise Cancelled
-        eq = tone_correction(self.target_bands, probe.audio)
-        coloured = apply_colour(probe.audio, SAMPLE_RATE, _with_eq(eq))
-        embedding = self.embedder.embed(coloured, SAMPLE_RATE)
+            rows = self.renderer.rows(pack)
+            probe = self.renderer.render(rows, pitch_shift, cancel=self.cancel)
+            if probe is None:
+                raise Cancelled
+            if stock:
+                self.renderer.keep_screened(key, probe)
+        eq = tone_correction(self.target_bands, probe.audio, SAMPLE_RATE)
+        shaped = apply_colour(probe.audio, SAMPLE_RATE, _with_eq(eq))
+        gain = level_gain(self.target_level - speech_level(shaped, SAMPLE_RATE))
+        heard = np.clip(shaped * np.float32(10 ** (gain / 20)), -1.0, 1.0)
+        embedding = self.embedder.embed(heard, SAMPLE_RATE)
         score = SpeakerEmbedder.similarity(embedding, self.target)
-        candidate = Candidate(pack, pitch_shift, eq, probe, score, embedding)
+        candidate = Candidate(pack, pitch_shift, eq, gain, probe, score, embedding)
         with self._lock:
             self.evaluations += 1
-            self.history.append(score)
             if self.best is None or score > self.best.similarity:
                 self.best = candidate
         return candidate
 
-    def evaluate_many(self, points: list[tuple[FloatAudio, float]]) -> list[Candidate]:
-        """Several candidates, ``workers`` at a time, in order."""
-        return self.map(lambda point: self.evaluate(*point), points)
+    def evaluate_many(
+        self, points: list[tuple[FloatAudio, float]], stock: list[str] | None = None
+    ) -> list[Candidate]:
+        """Several candidates, ``workers`` at a time, in order; timed rounds."""
+        started, rendered = time.perf_counter(), self.renderer.renders
+        names = stock or [""] * len(points)
+        work = list(zip(points, names, strict=True))
+        results = self.map(lambda item: self.evaluate(*item[0], item[1]), work)
+        if self.renderer.renders > rendered:  # reused screening renders say nothing of time
+            rounds = -(-(self.renderer.renders - rendered) // max(1, self.workers))
+            self.round_seconds.append((time.perf_counter() - started) / rounds)
+            self.renderer.round_seconds = self.round_seconds[-1]
+        return results
 
     def map(self, function: Callable[[T], R], items: list[T]) -> list[R]:
         if self.workers <= 1 or len(items) <= 1:
@@ -116,144 +154,113 @@ def _with_eq(eq: FloatAudio) -> VoiceState:
     return VoiceState(engine="kokoro", arrays={"eq": eq})
 
 
-def tone_correction(target_bands: FloatAudio, audio: FloatAudio) -> FloatAudio:
-    """Band gains (dB) that bring ``audio``'s long-term spectrum to the target's shape.
+def screen_stock(
+    search: Search, on_step: Callable[[], None]
+) -> tuple[list[str], float, dict[str, Candidate]]:
+    """Stock voices at the reference's pitch (within about 8 semitones).
 
-    Levels are matched separately, so the gains are centred; they are smoothed over three
-    bands so the correction follows the spectral envelope, not single harmonics.
-    """
-    difference = target_bands - band_spectrum(audio, SAMPLE_RATE)
-    difference = difference - np.median(difference)
-    padded = np.pad(difference, 1, mode="edge")
-    smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
-    gains: FloatAudio = np.clip(smooth, -10.0, 10.0).astype(np.float32)
-    return gains
-
-
-def screen_stock(search: Search, on_step: Callable[[], None]) -> tuple[list[str], float]:
-    """Each stock voice at the reference's pitch (within about 8 semitones).
-
-    Returns the stock voices from closest to farthest, and the first one's similarity;
-    the search's best candidate is then that voice at that pitch.
+    Voices are rendered ``workers`` at a time, those needing the least pitch change first,
+    while the next round fits the deadline (one round always runs). Returns the voices
+    from closest to farthest (unrendered ones last), the first one's similarity and the
+    rendered candidates; the search's best is then the first voice.
     """
     known = search.renderer.neutral_f0
-    missing = [name for name in search.stock if name not in known]
-
-    def neutral_median(name: str) -> float:
-        rows = search.renderer.rows(search.stock[name])
-        neutral = search.renderer.render(rows, cancel=search.cancel)
-        if neutral is None:
-            raise Cancelled
-        return float(np.median(neutral.f0)) if len(neutral.f0) else 0.0
-
-    for name, median in zip(missing, search.map(neutral_median, missing), strict=True):
-        known[name] = median
+    for name, pack in search.stock.items():
+        if name not in known:
+            known[name] = search.renderer.natural_f0(search.renderer.rows(pack))
     names = list(search.stock)
-    shifts = [
-        float(np.log(search.target_f0 / known[name])) if search.target_f0 and known[name] else 0.0
-        for name in names
-    ]
-    points = [
-        (search.stock[name], float(np.clip(shift, -MAX_START_SHIFT, MAX_START_SHIFT)))
-        for name, shift in zip(names, shifts, strict=True)
-    ]
-    # a voice the clamp leaves far from the reference's pitch may please the embedder on
-    # two short sentences, but not on others: charge it for the semitones it misses
-    missed = [
-        12 * abs(shift - point[1]) / np.log(2)
-        for shift, point in zip(shifts, points, strict=True)
-    ]
-    candidates = search.evaluate_many(points)
-    scores = {
-        name: candidate.similarity - PITCH_MISS_COST * miss
-        for name, candidate, miss in zip(names, candidates, missed, strict=True)
-    }
-    similarities = {name: c.similarity for name, c in zip(names, candidates, strict=True)}
-    on_step()
-    ranked = sorted(scores, key=lambda name: -scores[name])
-    search.best = candidates[names.index(ranked[0])]
-    return ranked, similarities[ranked[0]]
+    start, missed = starting_pitch(search.target_f0, {name: known[name] for name in names})
+    semitones = {name: 12 * abs(start[name]) / np.log(2) + missed[name] for name in names}
+    order = sorted(worth_screening(missed), key=semitones.__getitem__)
+    tried: list[str] = []
+    candidates: list[Candidate] = []
+    size = max(1, search.workers)
+    while order and (not tried or search.time_for(size)):
+        batch, order = order[:size], order[size:]
+        points = [(search.stock[name], quantised(start[name])) for name in batch]
+        candidates += search.evaluate_many(points, stock=batch)
+        tried += batch
+        on_step()
+    screened = dict(zip(tried, candidates, strict=True))
+    scores = {name: c.similarity - PITCH_MISS_COST * missed[name] for name, c in screened.items()}
+    ranked = sorted(tried, key=lambda name: -scores[name])
+    ranked += sorted((name for name in names if name not in screened), key=missed.__getitem__)
+    search.best = screened[ranked[0]]
+    return ranked, screened[ranked[0]].similarity, screened
 
 
 class Space:
     """Maps a search point ``x`` to a style pack and a pitch shift (see the module doc)."""
 
-    def __init__(self, search: Search, ranked: list[str]) -> None:
-        assert search.best is not None
-        start = ranked[0]
-        self.names = ranked[:BLEND_VOICES]
-        self.packs = np.stack([search.stock[name] for name in self.names])
-        every = np.stack(list(search.stock.values()))
-        spread = every.reshape(len(every), -1, every.shape[-1]).std(axis=(0, 1))
+    def __init__(self, search: Search, ranked: list[str], base_shift: float) -> None:
+        self.origin = search.stock[ranked[0]].astype(np.float64)
+        self.others = ranked[1:]
+        self.deltas = np.stack([search.stock[n] - self.origin for n in self.others])
+        self.base_shift = base_shift
+        every = np.stack(list(search.stock.values())).reshape(len(search.stock), -1, 256)
+        spread = every.std(axis=(0, 1))
+        voices = every.mean(axis=1)[:, :DECODER_DIMS]
+        _, sizes, span = np.linalg.svd(voices - voices.mean(axis=0), full_matrices=False)
+        span = span[sizes > 1e-6 * sizes[0]]
+        scale = spread[:DECODER_DIMS]
         generator = np.random.default_rng(SEED)
-        directions = generator.standard_normal((TIMBRE_DIRECTIONS, self.packs.shape[-1]))
-        directions[:, DECODER_DIMS:] = 0.0
-        directions *= spread / np.sqrt(np.mean(directions[:, :DECODER_DIMS] ** 2))
+        raw = generator.standard_normal((TIMBRE_DIRECTIONS, DECODER_DIMS)) * scale
+        raw -= (raw @ span.T) @ span  # only what blending the stock voices cannot reach
+        raw *= np.sqrt(np.mean(scale**2) / np.mean(raw**2, axis=1))[:, None]
+        directions = np.zeros((TIMBRE_DIRECTIONS, every.shape[-1]))
+        directions[:, :DECODER_DIMS] = raw
         self.directions = directions
-        self.base_weights = np.array([1.0 if name == start else 0.0 for name in self.names])
-        self.base_shift = search.best.pitch_shift
-        self.dimensions = len(self.names) + 1 + TIMBRE_DIRECTIONS
+        count = len(self.others)
+        self.dimensions = count + 1 + TIMBRE_DIRECTIONS
+        self.lower = np.concatenate([np.full(count, LOWER[0]), LOWER[1:2],
+                                     np.full(TIMBRE_DIRECTIONS, LOWER[2])])  # fmt: skip
+        self.upper = np.concatenate([np.full(count, UPPER[0]), UPPER[1:2],
+                                     np.full(TIMBRE_DIRECTIONS, UPPER[2])])  # fmt: skip
+
+    @property
+    def pitch_axis(self) -> int:
+        return len(self.others)
 
     def decode(self, x: np.ndarray) -> tuple[FloatAudio, float]:
-        count = len(self.names)
-        weights = self.base_weights + BLEND_STEP * x[:count]
-        total = weights.sum()
-        if abs(total) < 0.2:
-            total = 0.2 if total >= 0 else -0.2
-        pack = np.tensordot(weights / total, self.packs, axes=1)
+        count = len(self.others)
+        pack = self.origin + BLEND_STEP * np.tensordot(x[:count], self.deltas, axes=1)
         pack = pack + (TIMBRE_STEP * x[count + 1 :] @ self.directions)[None, None, :]
         return pack.astype(np.float32), self.base_shift + PITCH_STEP * float(x[count])
 
-
-def refine(search: Search, ranked: list[str], budget: int, on_step: Callable[[], None]) -> None:
-    """CMA-ES around the best candidate so far, until the budget or the deadline."""
-    import cma  # type: ignore[import-untyped]
-
-    space = Space(search, ranked)
-    options = {
-        "seed": SEED,
-        "verbose": -9,
-        "popsize": 6,
-        "maxfevals": max(budget, 1),
-        "bounds": [-3.0, 3.0],
-    }
-    strategy = cma.CMAEvolutionStrategy(np.zeros(space.dimensions), INITIAL_SIGMA, options)
-    while not strategy.stop() and search.evaluations < budget and not search.out_of_time():
-        points = strategy.ask()
-        room = min(len(points), budget - search.evaluations)
-        if search.out_of_time() or room < len(points):
-            break
-        decoded = [space.decode(np.asarray(point)) for point in points]
-        losses = [-candidate.similarity for candidate in search.evaluate_many(decoded)]
-        on_step()
-        strategy.tell(points, losses)
+    def point_of(self, voice: str, shift: float) -> np.ndarray:
+        """Where a screened stock voice at ``shift`` sits in this space."""
+        x = np.zeros(self.dimensions)
+        x[self.others.index(voice)] = 1.0 / BLEND_STEP
+        x[self.pitch_axis] = (shift - self.base_shift) / PITCH_STEP
+        return x
 
 
-def refine_linear(
-    search: Search, ranked: list[str], budget: int, on_step: Callable[[], None]
-) -> None:
-    """Gauss-Newton on the embedding itself: every render gives a whole 256-d response.
-
-    A forward-difference Jacobian of the embedding along each search axis, then steps
-    toward the reference embedding (ridge least squares in a trust region), with Broyden
-    updates of the Jacobian from every new render.
-    """
+def refine(search: Search, ranked: list[str], screened: dict[str, Candidate],
+           on_step: Callable[[], None]) -> None:  # fmt: skip
+    """Gauss-Newton on the embedding from the best screened voice, until time or flat."""
     assert search.best is not None
-    space = Space(search, ranked)
+    space = Space(search, ranked, search.best.pitch_shift)
     x = np.zeros(space.dimensions)
     current = search.best.embedding.astype(np.float64)
     target = search.target.astype(np.float64)
-    if search.out_of_time() or search.evaluations + space.dimensions > budget:
+    measured = [space.pitch_axis + k for k in range(1 + TIMBRE_DIRECTIONS)]
+    if not search.time_for(len(measured)):
         return
-    axes = np.eye(space.dimensions) * PROBE_STEP
-    columns = search.evaluate_many([space.decode(x + axis) for axis in axes])
+    columns = search.evaluate_many([space.decode(_axis(space, k)) for k in measured])
     on_step()
-    jacobian = np.stack(
-        [(column.embedding - current) / PROBE_STEP for column in columns], axis=1
-    )
-    score = float(current @ target)
-    radius = TRUST_RADIUS
-    while not search.out_of_time() and search.evaluations < budget:
+    jacobian = np.zeros((len(current), space.dimensions))
+    for k, column in zip(measured, columns, strict=True):
+        jacobian[:, k] = (column.embedding - current) / PROBE_STEP
+    # the screening renders are secants along the blend axes (and a pitch difference)
+    for name in space.others:
+        if name in screened:
+            step = space.point_of(name, screened[name].pitch_shift)
+            moved = screened[name].embedding - current - jacobian @ step
+            jacobian[:, space.others.index(name)] = moved / (1.0 / BLEND_STEP)
+    score, radius, flat = search.best.similarity, TRUST_RADIUS, 0
+    # with two workers, a half step costs no extra time and often wins
+    fractions = [1.0, 0.5][: max(1, min(search.workers, 2))]
+    while search.time_for(len(fractions)) and flat < 2:
         gram = jacobian.T @ jacobian
         ridge = RIDGE * np.trace(gram) / space.dimensions + 1e-9
         delta = np.linalg.solve(gram + ridge * np.eye(space.dimensions),
@@ -261,30 +268,33 @@ def refine_linear(
         length = float(np.linalg.norm(delta))
         if length > radius:
             delta *= radius / length
-        # with two workers, a half step costs no extra time and often wins
-        fractions = [1.0, 0.5][: max(1, min(search.workers, 2))]
-        steps = [np.clip(x + f * delta, -3.0, 3.0) - x for f in fractions]
+        steps = [np.clip(x + f * delta, space.lower, space.upper) - x for f in fractions]
         trials = search.evaluate_many([space.decode(x + step) for step in steps])
         on_step()
         for step, trial in zip(steps, trials, strict=True):
             moved = trial.embedding.astype(np.float64) - current
             jacobian += np.outer(moved - jacobian @ step, step) / (step @ step + 1e-12)
         best = max(range(len(trials)), key=lambda index: trials[index].similarity)
-        if trials[best].similarity > score:
+        gain = trials[best].similarity - score
+        if gain > 0:
             x = x + steps[best]
             current = trials[best].embedding.astype(np.float64)
             score = trials[best].similarity
             radius = min(radius * 1.5, 3.0 * TRUST_RADIUS)
         else:
             radius *= 0.5
-            if radius < 0.05:
-                return
+        flat = flat + 1 if gain < FLAT_GAIN else 0
+        if radius < 0.1:
+            return
 
 
-def probe_prosody_ratio(search: Search) -> tuple[float, float, float]:
-    """Range ratio, pace ratio and level of the best candidate's probe."""
+def _axis(space: Space, k: int) -> np.ndarray:
+    x = np.zeros(space.dimensions)
+    x[k] = PROBE_STEP
+    return x
+
+
+def probe_pitch_range(search: Search) -> float:
+    """Pitch range (semitones) of the best candidate's probe."""
     assert search.best is not None
-    best = search.best
-    coloured = apply_colour(best.probe.audio, SAMPLE_RATE, _with_eq(best.eq))
-    measured = prosody(coloured, SAMPLE_RATE)
-    return measured.f0_range, measured.rate, measured.level_db
+    return prosody(search.best.probe.audio, SAMPLE_RATE).f0_range

@@ -3,19 +3,29 @@
 Matching renders the same two short sentences (one Chinese, one English) many times, so
 they are phonemised once. The session is Kokoro with its pitch controls (see
 :mod:`breathvoice.engines.kokoro_controls`); it is built once per process and shared.
+
+The decoder is about 95 % of a render. A second session holds only the graph up to the
+predicted pitch curve, so a style's own pitch on the probe costs a few milliseconds.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio
-from breathvoice.engines.kokoro_controls import add_pitch_controls, pitch_inputs
+from breathvoice.engines.kokoro_controls import (
+    F0_OUTPUT,
+    F0_SOURCE,
+    add_pitch_controls,
+    pitch_inputs,
+)
 from breathvoice.engines.kokoro_model import (
+    AUDIO_OUTPUT,
     SAMPLE_RATE,
     add_duration_output,
     import_onnxruntime,
@@ -24,6 +34,13 @@ from breathvoice.engines.kokoro_model import (
 from breathvoice.errors import EngineError
 
 PROBE_SENTENCES = (("很高兴认识你。", "zh"), ("Nice to meet you.", "en"))
+VOICED_HZ = 40.0
+MAX_START_SHIFT = 0.45
+HOPELESS_MISS_SEMITONES = 5.0
+"""A voice that misses the reference's pitch by more (and loses 0.1 to the pitch cost)
+is not rendered when another voice gets within this."""
+KEPT_SCREENINGS = 20
+"""About 6 MB of probe audio (3 s each)."""
 
 _lock = threading.Lock()
 _shared: dict[int, ProbeRenderer] = {}
@@ -40,24 +57,40 @@ class Probe:
 class ProbeRenderer:
     """Renders the probe sentences with any style row and pitch setting. Thread-safe."""
 
-    def __init__(self, vocab: dict[str, int], onnx_threads: int) -> None:
+    def __init__(self, vocab: dict[str, int], onnx_threads: int, session: Any = None) -> None:
+        """``session``: the engine's own Kokoro session, used when it has the pitch controls
+        (renders then share its threads instead of loading the model a second time)."""
         from breathvoice.engines.g2p import Phonemizer
 
         ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if onnx_threads > 0:
             options.intra_op_num_threads = onnx_threads
-        graph = add_pitch_controls(add_duration_output(read_model_bytes()))
+        raw = read_model_bytes()
+        outputs = {value.name for value in session.get_outputs()} if session else set()
         try:
-            self._session: Any = ort.InferenceSession(
-                graph, options, providers=["CPUExecutionProvider"]
+            if {AUDIO_OUTPUT, F0_OUTPUT} <= outputs:
+                self._session: Any = session
+            else:
+                graph = add_pitch_controls(add_duration_output(raw))
+                self._session = ort.InferenceSession(
+                    graph, options, providers=["CPUExecutionProvider"]
+                )
+            self._pitch_session: Any = ort.InferenceSession(
+                pitch_only_graph(raw), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise EngineError("the Kokoro model could not be loaded") from exc
         self._ort = ort
+        self.screened: OrderedDict[tuple[str, float], Probe] = OrderedDict()
+        """Stock voices' probes by (voice, pitch shift), most recent last."""
         self.neutral_f0: dict[str, float] = {}
-        """Median probe F0 of each stock voice with no pitch change, filled by the matcher."""
+        """Median probe F0 of each stock voice with no pitch change (see :meth:`natural_f0`)."""
+        self.renders = 0
+        self.round_seconds = 0.0
+        """Wall time of the last round of renders a search measured (0 before any)."""
         phonemizer = Phonemizer(vocab)
         self.tokens: list[list[int]] = []
         for text, language in PROBE_SENTENCES:
@@ -65,11 +98,13 @@ class ProbeRenderer:
             self.tokens.append([vocab[p] for span in spans for p in span.phonemes])
 
     @classmethod
-    def shared(cls, vocab: dict[str, int], onnx_threads: int = 0) -> ProbeRenderer:
+    def shared(
+        cls, vocab: dict[str, int], onnx_threads: int = 0, session: Any = None
+    ) -> ProbeRenderer:
         with _lock:
             renderer = _shared.get(onnx_threads)
             if renderer is None:
-                renderer = cls(vocab, onnx_threads)
+                renderer = cls(vocab, onnx_threads, session)
                 _shared[onnx_threads] = renderer
             return renderer
 
@@ -77,6 +112,31 @@ class ProbeRenderer:
         """The style rows of a 510x1x256 pack that the probe sentences use."""
         table = pack.reshape(-1, pack.shape[-1])
         return [table[min(len(t), len(table)) - 1] for t in self.tokens]
+
+    def keep_screened(self, key: tuple[str, float], probe: Probe) -> None:
+        with _lock:
+            self.screened[key] = probe
+            self.screened.move_to_end(key)
+            while len(self.screened) > KEPT_SCREENINGS:
+                self.screened.popitem(last=False)
+
+    def natural_f0(self, rows: list[FloatAudio]) -> float:
+        """Median F0 (Hz) the model predicts for the probe with these rows, no pitch change."""
+        curves = []
+        for tokens, row in zip(self.tokens, rows, strict=True):
+            inputs = {
+                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                "style": np.asarray(row, dtype=np.float32).reshape(1, -1),
+                "speed": np.array([1.0], dtype=np.float32),
+            }
+            try:
+                (f0,) = self._pitch_session.run(None, inputs)
+            except Exception as exc:
+                raise EngineError("speech synthesis failed") from exc
+            curve = np.asarray(f0, dtype=np.float32).ravel()
+            curves.append(curve[curve > VOICED_HZ])
+        voiced = np.concatenate(curves)
+        return float(np.median(voiced)) if len(voiced) else 0.0
 
     def render(
         self,
@@ -107,7 +167,7 @@ class ProbeRenderer:
                 **pitch_inputs(pitch_shift, pitch_range),
             }
             try:
-                audio, _, f0 = self._session.run(None, inputs, run_options)
+                audio, f0 = self._session.run([AUDIO_OUTPUT, F0_OUTPUT], inputs, run_options)
             except Exception as exc:
                 if cancel is not None and cancel.cancelled:
                     return None
@@ -118,5 +178,60 @@ class ProbeRenderer:
             voiced, _ = trim_silence(np.asarray(audio, dtype=np.float32).ravel())
             pieces += [np.asarray(voiced, dtype=np.float32), gap]
             curve = np.asarray(f0, dtype=np.float32).ravel()
-            curves.append(curve[curve > 40.0])
+            curves.append(curve[curve > VOICED_HZ])
+        with _lock:
+            self.renders += 1
         return Probe(np.concatenate(pieces), np.concatenate(curves))
+
+
+def pitch_only_graph(model_bytes: bytes) -> bytes:
+    """Kokoro cut after its pitch predictor: inputs as the model's, output the F0 curve."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    needed = {F0_SOURCE}
+    kept = []
+    for node in reversed(graph.node):
+        if any(output in needed for output in node.output):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+    if not kept:
+        raise EngineError("unexpected Kokoro graph: pitch curve not found")
+    kept.reverse()
+    initializers = [tensor for tensor in graph.initializer if tensor.name in needed]
+    inputs = [value for value in graph.input if value.name in needed]
+    del graph.node[:], graph.initializer[:], graph.input[:], graph.output[:]
+    graph.node.extend(kept)
+    graph.initializer.extend(initializers)
+    graph.input.extend(inputs)
+    graph.output.append(onnx.helper.make_tensor_value_info(F0_SOURCE, onnx.TensorProto.FLOAT, None))
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+def quantised(shift: float) -> float:
+    """A pitch shift on a quarter-semitone grid, so screening renders can be reused."""
+    step = np.log(2) / 48
+    return float(np.round(shift / step) * step)
+
+
+def starting_pitch(
+    target_f0: float, natural_f0: dict[str, float]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each voice's pitch shift toward ``target_f0`` (clamped) and the semitones it misses."""
+    shifts = {
+        name: float(np.log(target_f0 / f0)) if target_f0 > 0 and f0 > 0 else 0.0
+        for name, f0 in natural_f0.items()
+    }
+    limit = MAX_START_SHIFT
+    start = {name: float(np.clip(shift, -limit, limit)) for name, shift in shifts.items()}
+    missed = {name: float(12 * abs(shifts[name] - start[name]) / np.log(2)) for name in shifts}
+    return start, missed
+
+
+def worth_screening(missed: dict[str, float]) -> list[str]:
+    """The voices close enough to the reference's pitch to be rendered, in order."""
+    closest = min(missed.values())
+    return [name for name, miss in missed.items()
+            if miss <= max(closest, HOPELESS_MISS_SEMITONES)]  # fmt: skip

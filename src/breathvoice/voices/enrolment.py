@@ -6,9 +6,13 @@ gain make Kokoro's speech close to the reference speaker and to the clip's proso
 
 1. the reference is measured: speaker embedding, median F0 and range, pace, loudness,
    long-term spectrum (:mod:`breathvoice.engines.kokoro_analysis`);
-2. every stock voice speaks two short probe sentences at the reference's pitch, and the
-   closest to the speaker embedder starts a CMA-ES search over stock-voice blends, pitch
-   and timbre directions (:mod:`breathvoice.engines.kokoro_match`), in a time budget;
+2. the stock voices that can reach the reference's pitch speak two short probe sentences
+   at it (each voice's own pitch comes from a pitch-only graph, and these renders are
+   kept for later enrolments), and the closest to the speaker embedder, heard with the
+   tone correction and gain it will get, starts a Gauss-Newton search over stock-voice
+   blends, pitch and a timbre direction (:mod:`breathvoice.engines.kokoro_match`); no
+   round of renders starts unless it should end within ``budget_seconds`` of the call,
+   and the search stops early when its gain flattens;
 3. pitch range and gain are set so the probe's prosody meets the clip's. Speed stays 1:
    without a transcript the pace of a clip is only known relative to another clip of
    the same text, which is what emotion clips use (below).
@@ -35,13 +39,12 @@ from typing import Any
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
-from breathvoice.engines.kokoro_analysis import Prosody, band_spectrum, prosody
+from breathvoice.engines.kokoro_analysis import Prosody, band_spectrum, level_gain, prosody
 from breathvoice.engines.kokoro_match import (
     Cancelled,
     Search,
-    probe_prosody_ratio,
+    probe_pitch_range,
     refine,
-    refine_linear,
     screen_stock,
 )
 from breathvoice.engines.kokoro_probe import ProbeRenderer
@@ -52,15 +55,14 @@ __all__ = ["EnrolmentCancelled", "enrol", "ENGINE_NAME"]
 
 ENGINE_NAME = "kokoro"
 DEFAULT_BUDGET_SECONDS = 45.0
-MAX_EVALUATIONS = 60
+EXPECTED_RENDERS = 12
+"""For progress only: screening, pitch and timbre probes and a few steps."""
 MIN_SPEECH_SECONDS = 1.0
-SEARCH = "linear"
 RATE_GAIN = 1.7
 """The pace measure moves less than the true rate (about rate**0.6): undo it."""
 SPEED_LIMITS = (0.7, 1.4)
 RANGE_LIMITS = (0.5, 2.0)
 """Flatter than half the model's range cost intelligibility in the benchmark."""
-GAIN_LIMIT_DB = 15.0
 
 _embedder_lock = threading.Lock()
 _embedder: SpeakerEmbedder | None = None
@@ -105,9 +107,9 @@ def enrol(
     ``progress`` gets a fraction in [0, 1]; ``cancel`` stops the search between two
     probe renders (or inside one) and raises :class:`EnrolmentCancelled`. With ``base``
     (a state this function made for another clip of the same speaker) only prosody moves.
-    ``workers`` probe renders run at once, one ONNX thread each (default: one per core,
-    at most two). The stock voices are always all tried; the refinement after them stops
-    at ``budget_seconds``.
+    ``workers`` probe renders run at once (default: one per core, at most two), on the
+    engine's own session. One round of renders always runs; later ones only start when
+    they should end within ``budget_seconds`` of the call (wall time, all included).
     """
     started = time.perf_counter()
     audio = _mono(reference_samples, sample_rate)
@@ -117,7 +119,9 @@ def enrol(
 
     report = progress or (lambda fraction: None)
     workers = workers or min(2, os.cpu_count() or 1)
-    renderer = ProbeRenderer.shared(engine.model.vocab, 1 if workers > 1 else 0)
+    renderer = ProbeRenderer.shared(
+        engine.model.vocab, 1 if workers > 1 else 0, getattr(engine.model, "session", None)
+    )
     embedder = _shared_embedder()
     stock = {name: np.asarray(pack, np.float32) for name, pack in engine.model.voices.items()}
     search = Search(
@@ -126,28 +130,27 @@ def enrol(
         target=embedder.embed(audio, sample_rate),
         target_bands=band_spectrum(audio, sample_rate),
         target_f0=measured.f0_median,
+        target_level=measured.level_db,
         stock=stock,
         cancel=cancel,
         deadline=started + budget_seconds,
         workers=workers,
     )
-    budget = MAX_EVALUATIONS
+    fractions = [0.0]
 
     def on_step() -> None:
         elapsed = (time.perf_counter() - started) / budget_seconds
-        report(min(0.99, max(search.evaluations / budget, elapsed)))
+        fractions.append(min(0.99, max(search.evaluations / EXPECTED_RENDERS, elapsed)))
+        report(max(fractions))
 
     try:
-        ranked, stock_similarity = screen_stock(search, on_step)
-        if SEARCH == "cma":
-            refine(search, ranked, budget, on_step)
-        else:
-            refine_linear(search, ranked, budget, on_step)
+        ranked, stock_similarity, screened = screen_stock(search, on_step)
+        refine(search, ranked, screened, on_step)
     except Cancelled as exc:
         raise EnrolmentCancelled from exc
     best = search.best
     assert best is not None
-    probe_range, _, probe_level = probe_prosody_ratio(search)
+    probe_range = probe_pitch_range(search)
     pitch_range = measured.f0_range / probe_range if probe_range > 0.5 else 1.0
     report(1.0)
     return VoiceState(
@@ -160,18 +163,15 @@ def enrol(
             "stock_similarity": round(stock_similarity, 4),
             "embedder": EMBEDDER_NAME,
             "evaluations": search.evaluations,
+            "screened": len(screened),
             "pitch_shift": round(best.pitch_shift, 4),
             "pitch_range": round(float(np.clip(pitch_range, *RANGE_LIMITS)), 4),
             "speed": 1.0,
-            "gain_db": round(_gain(measured.level_db - probe_level), 2),
+            "gain_db": round(best.gain_db, 2),
             "reference_prosody": measured.as_dict(),
             "seconds": round(time.perf_counter() - started, 2),
         },
     )
-
-
-def _gain(difference: float) -> float:
-    return float(np.clip(difference, -GAIN_LIMIT_DB, GAIN_LIMIT_DB))
 
 
 def _prosody_only(base: VoiceState, measured: Prosody, started: float) -> VoiceState:
@@ -185,6 +185,7 @@ def _prosody_only(base: VoiceState, measured: Prosody, started: float) -> VoiceS
     if measured.f0_range > 0.5 and before["f0_range"] > 0.5:
         spread *= measured.f0_range / before["f0_range"]
     speed = float(base.info.get("speed", 1.0))
+    base_gain = float(base.info.get("gain_db", 0.0))
     if measured.rate > 0 and before["rate"] > 0:
         speed *= (measured.rate / before["rate"]) ** RATE_GAIN
     info.update(
@@ -192,10 +193,7 @@ def _prosody_only(base: VoiceState, measured: Prosody, started: float) -> VoiceS
         pitch_shift=round(shift, 4),
         pitch_range=round(float(np.clip(spread, *RANGE_LIMITS)), 4),
         speed=round(float(np.clip(speed, *SPEED_LIMITS)), 4),
-        gain_db=round(
-            _gain(float(base.info.get("gain_db", 0.0)) + measured.level_db - before["level_db"]),
-            2,
-        ),
+        gain_db=round(level_gain(base_gain + measured.level_db - before["level_db"]), 2),
         reference_prosody=measured.as_dict(),
         seconds=round(time.perf_counter() - started, 2),
     )
