@@ -10,8 +10,10 @@ so the key path is exercised too), then for ``--minutes``:
 
 It stops by itself, prints a JSON summary and exits non-zero if any error message,
 unexpected close or failed connection was seen, or if RSS grew by 5 % or more between the
-end of the warm-up (``--warmup-minutes``, default 2: the engine's memory pools fill
-while it meets texts of every length) and the end.
+end of the warm-up and the end. The warm-up lasts ``--warmup-minutes`` (default 2) and at
+least until every generating context has spoken once: the contexts start at different
+sentences, so by then every sentence has been spoken with the full load, and the engine's
+memory pools have met the work they will see.
 
     .venv/bin/python bench/soak.py --minutes 10
 """
@@ -43,10 +45,19 @@ RSS_EVERY_SECONDS = 5.0
 
 
 class Tally:
-    def __init__(self) -> None:
+    def __init__(self, contexts: int) -> None:
         self.errors: list[str] = []
         self.finals = 0
         self.audio_messages = 0
+        self.started = time.monotonic()
+        self._contexts_to_warm = contexts
+        self.all_spoken_after: float | None = None
+        """Seconds until every generating context had finished its first sentence."""
+
+    def first_final(self) -> None:
+        self._contexts_to_warm -= 1
+        if self._contexts_to_warm == 0:
+            self.all_spoken_after = time.monotonic() - self.started
 
     def error(self, what: str) -> None:
         if len(self.errors) < 50:
@@ -70,7 +81,7 @@ async def generating_socket(url: str, contexts: int, deadline: float, tally: Tal
     try:
         async with websockets.connect(url, open_timeout=60, max_size=None) as ws:
             async def one(context: str, rounds: int) -> None:
-                text = SENTENCES[rounds % len(SENTENCES)]
+                text = SENTENCES[(int(context[1:]) + rounds) % len(SENTENCES)]
                 await ws.send(json.dumps({"text": text + " ", "context_id": context,
                                           "flush": True}))
                 await ws.send(json.dumps({"context_id": context, "close_context": True}))
@@ -88,6 +99,8 @@ async def generating_socket(url: str, contexts: int, deadline: float, tally: Tal
                     tally.finals += 1
                     context = message.get("contextId")
                     if context in rounds:
+                        if rounds[context] == 0:
+                            tally.first_final()
                         if time.monotonic() >= deadline:
                             del rounds[context]
                         else:
@@ -110,23 +123,28 @@ async def soak(base_ws: str, key: str, pid: int, args: argparse.Namespace) -> di
     deadline = time.monotonic() + args.minutes * 60
     path = "/v1/text-to-speech/Demo/multi-stream-input"
     url = f"{base_ws}{path}?inactivity_timeout=180&output_format=pcm_24000&xi_api_key={key}"
-    tally = Tally()
+    per_socket = 5
+    generating_sockets = max(1, args.generating // per_socket)
+    tally = Tally(generating_sockets * per_socket)
     rss: list[tuple[float, int]] = []
     tasks = [asyncio.create_task(sample_rss(pid, deadline, rss))]
-    per_socket = 5
-    for _ in range(max(1, args.generating // per_socket)):
+    for _ in range(generating_sockets):
         tasks.append(asyncio.create_task(generating_socket(url, per_socket, deadline, tally)))
     for index in range(args.idle):
         tasks.append(asyncio.create_task(idle_socket(url, deadline, tally)))
         if index % 50 == 49:
             await asyncio.sleep(0.2)  # do not open a thousand sockets in one burst
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.minutes * 60 + 300)
-    warm = [r for t, r in rss if t <= args.warmup_minutes * 60] or [rss[0][1]]
+    if tally.all_spoken_after is None:
+        tally.error("the warm-up never ended: some context did not finish its first sentence")
+    warmup_seconds = max(args.warmup_minutes * 60, tally.all_spoken_after or 0.0)
+    warm = [r for t, r in rss if t <= warmup_seconds] or [rss[0][1]]
     tail = [r for t, r in rss[-6:]]
     growth = (statistics.median(tail) - statistics.median(warm[-3:])) / statistics.median(warm[-3:])
     return {"minutes": args.minutes, "idle_sockets": args.idle,
-            "generating_contexts": args.generating, "finals": tally.finals,
+            "generating_contexts": generating_sockets * per_socket, "finals": tally.finals,
             "audio_messages": tally.audio_messages, "errors": tally.errors,
+            "warmup_seconds": round(warmup_seconds),
             "rss_mib_after_warmup": round(statistics.median(warm[-3:]) / 2**20, 1),
             "rss_mib_at_end": round(statistics.median(tail) / 2**20, 1),
             "rss_growth_percent": round(100 * growth, 2)}

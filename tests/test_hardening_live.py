@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -114,3 +115,26 @@ def test_over_concurrency_is_429_with_both_headers(
     assert r.headers["current-concurrent-requests"] == "1"
     assert r.headers["maximum-concurrent-requests"] == "1"
     assert r.json()["code"] == "TOO_MANY_CONCURRENT_REQUESTS"
+
+
+def test_a_chunked_body_over_the_limit_is_413_before_the_rest_is_read(
+        keyed: tuple[LiveServer, dict[str, str]]) -> None:
+    server, keys = keyed
+    host, port = server.base_url.removeprefix("http://").split(":")
+    limit = 2 * 1024 * 1024  # the default max_request_body_bytes
+    chunk = b" " * 65536
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(f"POST /breathvoice/single-tts HTTP/1.1\r\nHost: {host}\r\n"
+                     f"xi-api-key: {keys['admin']}\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        for _ in range(limit // len(chunk) + 2):  # a little over the limit, never finished
+            conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            received = conn.recv(65536)
+            if not received:
+                break
+            reply += received
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body)["code"] == "PAYLOAD_TOO_LARGE"

@@ -1,7 +1,7 @@
 """The ASGI application: ``create_app(settings)``.
 
-Nothing heavy happens at import: the engine, the voice library and the synthesis workers
-are built in the lifespan and left in ``app.state.services``.
+Nothing heavy happens at import: the engine, the voice library, the synthesis workers and
+the background voice matching are built in the lifespan and left in ``app.state.services``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api import auth, elevenlabs_compat, openai_compat, rest, ws
+from breathvoice.api import auth, elevenlabs_compat, keys_routes, openai_compat, rest, ws
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.registry import load_engine
@@ -24,6 +24,7 @@ from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings, get_settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
+from breathvoice.voices.enrolment_jobs import enrolment_jobs_for
 from breathvoice.voices.library import VoiceLibrary
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,12 @@ See the BreathVOICE API guide for every route of `/breathvoice/`.
 """
 
 
-def build_services(settings: Settings) -> Services:
-    """Load the engine and open the data folders (slow: run it off the event loop)."""
+def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
+    """Load the engine and open the data folders (slow: run it off the event loop).
+
+    With ``enrolment`` (and matching on in the settings), groups are matched to their
+    clips in the background, starting with any left unfinished by an earlier run.
+    """
     for folder in (settings.voices_dir, settings.outputs_dir, settings.staging_dir):
         folder.mkdir(parents=True, exist_ok=True)
     engine = load_engine(settings)
@@ -44,6 +49,9 @@ def build_services(settings: Settings) -> Services:
     library.recover_staging()
     if settings.create_demo_group:
         ensure_demo_group(library, engine, settings.demo_group_id)
+    jobs = enrolment_jobs_for(library, engine, settings) if enrolment else None
+    if jobs is not None:
+        jobs.start()
     scheduler = SynthesisScheduler(engine, settings.engine_workers)
     outputs = OutputStore(settings.outputs_dir)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
@@ -63,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if services.library.enrolment is not None:
+                await run_in_threadpool(services.library.enrolment.close)
             await run_in_threadpool(services.scheduler.close)
             access.close()
 
@@ -75,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(rest.public_router)
     app.include_router(auth.router)
+    app.include_router(keys_routes.router)
     app.include_router(rest.router)
     app.include_router(ws.router)
     app.include_router(openai_compat.router)

@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from breathvoice.errors import BreathVoiceError
 from breathvoice.settings import Settings
+
+if TYPE_CHECKING:
+    from breathvoice.voices.enrolment_jobs import EnrolmentJobs
 
 app = typer.Typer(help="BreathVOICE: a self-hosted voice service.", no_args_is_help=True)
 voices = typer.Typer(help="Manage voice groups in the data folder.", no_args_is_help=True)
@@ -90,7 +100,7 @@ def say(
     settings = _settings(data_dir, engine_workers=1)
     with _spinner() as progress:
         progress.add_task("loading the engine", total=None)
-        services = build_services(settings)
+        services = build_services(settings, enrolment=False)
     try:
         choice = services.library.choose(voice_group, filename=filename or output.name,
                                          emotion=emotion)
@@ -151,12 +161,21 @@ def voices_import(
     zip_path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     voice_group: Annotated[str | None, typer.Option("--voice-group", "-g")] = None,
     overwrite: bool = False,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="do not wait for voice matching; the server does it when it starts"
+    )] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Import a zip of <Group>_<emotion>.wav clips (group id defaults to the zip's name)."""
+    """Import a zip of <Group>_<emotion>.wav clips (group id defaults to the zip's name).
+
+    The group is usable at once (nearest stock voices); then its voice is matched to the
+    clips, with a progress bar, unless --no-wait (or BREATHVOICE_ENROLMENT=off).
+    """
+    from breathvoice.voices.enrolment_jobs import enrolment_jobs_for
     from breathvoice.voices.importer import import_voice_group_zip
 
     settings, engine, library = _library(data_dir)
+    jobs = enrolment_jobs_for(library, engine, settings)
     group_id = voice_group or zip_path.stem
     try:
         with _spinner() as progress:
@@ -166,6 +185,34 @@ def voices_import(
     except BreathVoiceError as exc:
         _fail(exc)
     console.print(f"{result.voice_group_id}: {', '.join(result.extracted_files)}")
+    if jobs is None or result.enrolment != "enrolling":
+        return
+    if no_wait:
+        jobs.close()
+        console.print("voice matching: pending; the server does it when it starts")
+        return
+    jobs.start(resume=False)
+    _wait_for_enrolment(jobs, group_id)
+
+
+def _wait_for_enrolment(jobs: EnrolmentJobs, group_id: str) -> None:
+    """A progress bar until the group is matched; Ctrl-C leaves it to the server."""
+    columns = (TextColumn("matching the voice"), BarColumn(), TaskProgressColumn(),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("matching", total=1.0)
+            while not jobs.wait(group_id, timeout=0.2):
+                bar.update(task, completed=jobs.progress(group_id) or 0.0)
+    except KeyboardInterrupt:
+        jobs.close()
+        console.print("voice matching: interrupted; the server resumes it when it starts")
+        raise typer.Exit(code=130) from None
+    jobs.close()
+    state = jobs.library.details(group_id)["enrolment"]
+    similarity = state["similarity"]
+    shown = f", speaker similarity {similarity:.2f}" if similarity is not None else ""
+    console.print(f"voice matching: {state['status']} ({state['method']}{shown})")
 
 
 @voices.command("export")

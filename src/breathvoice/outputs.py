@@ -3,6 +3,11 @@
 File names come from users, so they are checked before anything touches the disk:
 no path separators, no ``..``, no control characters, an audio extension (``.wav`` is
 added when there is none). Paths handed back to users are relative to the output folder.
+
+Each file is written under a hidden temporary name (``.partial-…``) in its final folder and
+renamed into place once complete, so a crash at any moment leaves either the old file or
+the new one under the final name, never a part of one. Hidden names are never served, and
+partial files left by a killed process are removed when the store is next opened.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from breathvoice.audio.files import FILE_EXTENSIONS
 from breathvoice.errors import InvalidRequest, OutputNotFound
 
 MAX_FILENAME_CHARS = 200
+PARTIAL_PREFIX = ".partial-"
 _GROUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -46,7 +52,11 @@ def check_filename(filename: str) -> str:
 
 class OutputStore:
     def __init__(self, root: Path) -> None:
+        """Open the output folder ``root`` (one server per data folder), tidying up after a
+        crash: partial files of writes that never finished are removed."""
         self.root = root
+        for leftover in root.glob(f"*/{PARTIAL_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
 
     def relative_path(self, voice_group_id: str, filename: str) -> str:
         return f"{voice_group_id}/{filename}"
@@ -64,7 +74,7 @@ class OutputStore:
         name = check_filename(filename)
         path = self._path(voice_group_id, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     create_demo_group: bool = True
     demo_group_id: str = "Demo"
 
+    # voice matching (embedded engine): uploads are matched to their clips in the background
+    enrolment: bool = Field(True, description="match voice groups to their reference clips "
+                            "(kokoro engine); 'off' keeps the nearest stock voices")
+    enrolment_budget_seconds: float = Field(45.0, gt=0, le=600,
+                                            description="search time per voice group")
+    enrolment_workers: int = Field(1, ge=1, le=8, description="probe renders at once")
+    enrolment_nice: int = Field(10, ge=0, le=19, description="CPU niceness of voice "
+                                "matching (Linux): higher yields more to synthesis")
+
     # uploads
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1)
     max_zip_entries: int = Field(64, ge=1)

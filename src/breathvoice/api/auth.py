@@ -134,31 +134,64 @@ class AccessMiddleware:
         access = access_control(scope["app"])
         state: dict[str, Any] = scope.setdefault("state", {})
         limit = _body_limit(settings, scope["path"])
-        if _declared_length(scope) > limit:
-            await _refuse(scope, receive, send, PayloadTooLarge(
-                f"request body is larger than {limit} bytes"))
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-            return message
+        too_large = PayloadTooLarge(f"request body is larger than {limit} bytes")
 
         async def send_with_quota(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = _settle(access, state, message)
             await send(message)
 
+        if _declared_length(scope) > limit:
+            await _refuse(scope, receive, send_with_quota, too_large)
+            return
+        body = _LimitedBody(receive, limit, too_large)
+
+        async def send_unless_refused(message: Message) -> None:
+            # A body over the limit is answered with 413 below, whatever the app (which
+            # saw its read fail) makes of it, unless the app had already begun to respond.
+            if body.exceeded and not body.response_started:
+                return
+            if message["type"] == "http.response.start":
+                body.response_started = True
+            await send_with_quota(message)
+
         try:
-            await self.app(scope, limited_receive, send_with_quota)
+            await self.app(scope, body.receive, send_unless_refused)
+        except PayloadTooLarge:
+            if not body.exceeded:
+                raise
         finally:
             slot = state.pop(_SLOT, None)
             if slot is not None:
                 access.limiter.release(slot)
+        if body.exceeded and not body.response_started:
+            await _refuse(scope, receive, send_with_quota, too_large)
+
+
+class _LimitedBody:
+    """Passes a request body on until it exceeds ``limit`` bytes, then refuses to read on.
+
+    A body without Content-Length (chunked) is only found too large while it is read, deep
+    inside the framework, which would answer 400; :class:`AccessMiddleware` answers 413.
+    """
+
+    def __init__(self, receive: Receive, limit: int, error: PayloadTooLarge) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._error = error
+        self._received = 0
+        self.exceeded = False
+        self.response_started = False
+
+    async def receive(self) -> Message:
+        if self.exceeded:
+            raise self._error
+        message = await self._receive()
+        self._received += len(message.get("body", b""))
+        if self._received > self._limit:
+            self.exceeded = True
+            raise self._error
+        return message
 
 
 def _settle(access: AccessControl, state: dict[str, Any], start: Message) -> Message:

@@ -57,6 +57,10 @@ class TTSResult(BaseModel):
     duration: float
     sample_rate: int
     audio_data: str | None = None
+    voice_method: str | None = Field(
+        None, description="extension: 'matched' (the group's own matched voice) or 'stock' "
+        "(its nearest stock voice, while voice matching runs or when it is off)"
+    )
 
 
 class SingleTTSResponse(BaseModel):
@@ -87,6 +91,9 @@ class UploadResponse(BaseModel):
     target_directory: str = Field(description="relative to the server's data folder")
     status: str
     warnings: list[str] = []
+    enrolment: dict[str, Any] | None = Field(
+        None, description="extension: background voice matching, as in the group's details"
+    )
 
 
 class Health(BaseModel):

@@ -7,7 +7,7 @@ import base64
 import mimetypes
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -33,6 +33,8 @@ public_router = APIRouter()
 router = APIRouter(dependencies=[RequireApiKey])
 """Routes that need an API key when the server has keys configured."""
 _READ_BLOCK = 1024 * 1024
+VOICE_METHOD_HEADER = "X-Voice-Method"
+"""On single-tts: 'matched', or 'stock' while the group's voice matching is not done."""
 
 
 def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str:
@@ -40,8 +42,8 @@ def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str
     return f"{base.rstrip('/')}/breathvoice/outputs/{output_path}"
 
 
-def _result(request: Request, services: ServicesDep, done: RenderedLine,
-            inline: bool) -> TTSResult:
+def _result(request: Request, services: ServicesDep, done: RenderedLine, inline: bool,
+            voice_group_id: str) -> TTSResult:
     return TTSResult(
         filename=done.filename,
         text=done.text,
@@ -53,6 +55,7 @@ def _result(request: Request, services: ServicesDep, done: RenderedLine,
         duration=round(done.duration, 3),
         sample_rate=done.sample_rate,
         audio_data=base64.b64encode(done.data).decode("ascii") if inline else None,
+        voice_method=services.library.voice_method(voice_group_id, done.emotion),
     )
 
 
@@ -84,22 +87,25 @@ def list_voice_groups(services: ServicesDep) -> VoiceGroupList:
 
 @router.get("/breathvoice/voice-groups/{voice_group_id}", tags=["voice groups"])
 def voice_group_details(voice_group_id: str, services: ServicesDep) -> dict[str, Any]:
-    """Reference files per emotion, status ``ready`` or ``incomplete``, and conditioning."""
+    """Reference files per emotion, status ``ready`` or ``incomplete``, conditioning, and
+    ``enrolment``: ``{status, progress, method, similarity}`` of the voice matching."""
     details: dict[str, Any] = services.library.details(voice_group_id)
     return details
 
 
 @router.post("/breathvoice/single-tts", tags=["synthesis"], response_model=SingleTTSResponse,
              response_model_exclude_none=True)
-async def single_tts(body: TTSRequest, request: Request,
+async def single_tts(body: TTSRequest, request: Request, response: Response,
                      services: ServicesDep) -> SingleTTSResponse:
     """Make one audio file. The file name picks the reference emotion (see the guide)."""
     setattr(request.state, SINGLE_TTS_RESULT, {"filename": body.filename, "text": body.text})
     line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
                 emotion=body.emotion, speed=body.speed, language=body.language)
     done = await services.lines.render(line, owner=object())
-    return SingleTTSResponse(message="Single TTS completed successfully",
-                             result=_result(request, services, done, body.return_audio))
+    result = _result(request, services, done, body.return_audio, body.voice_group_id)
+    if result.voice_method:
+        response.headers[VOICE_METHOD_HEADER] = result.voice_method
+    return SingleTTSResponse(message="Single TTS completed successfully", result=result)
 
 
 @router.post("/breathvoice/batch-tts", tags=["synthesis"], response_model=BatchResponse)
@@ -127,7 +133,7 @@ async def batch_tts(body: BatchRequest, request: Request,
         except BreathVoiceError as exc:
             return {"filename": line.filename, "success": False, "error": exc.message,
                     "code": exc.code}
-        result = _result(request, services, done, body.return_audio)
+        result = _result(request, services, done, body.return_audio, line.voice_group_id)
         return {"success": True, **result.model_dump(exclude_none=True)}
 
     results = await asyncio.gather(*(one(line) for line in lines))
@@ -175,6 +181,7 @@ async def upload_voice_group(
         target_directory=result.target_directory,
         status=details["status"],
         warnings=list(result.warnings),
+        enrolment=details["enrolment"],
     )
 
 

@@ -4,6 +4,11 @@ Text is cut into sentences (see :mod:`breathvoice.engines.text`), each phonemise
 synthesised in one model call, trimmed of the model's edge silence and followed by the
 pause its punctuation calls for. The model's per-token durations give the timing of each
 character of the original text.
+
+A matched voice (see :mod:`breathvoice.voices.enrolment`) carries controls in its
+``info``: pitch level and range (model inputs), a speed factor, and a tone correction and
+gain applied to each chunk. Stock voices carry none: the graph's pitch controls stay
+neutral and no chunk is filtered.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +36,7 @@ from breathvoice.engines.g2p import (
     Phonemizer,
     fit_window,
 )
+from breathvoice.engines.kokoro_controls import apply_colour, voice_pitch_inputs
 from breathvoice.engines.kokoro_model import (
     SAMPLE_RATE,
     IntArray,
@@ -55,6 +63,33 @@ MIN_SPEED, MAX_SPEED = 0.5, 2.0
 SILENT_PHONEMES = "".join(set(PUNCTUATION.values())) + " "
 PROBE_TEXT = "你好，今天天气不错。Nice to meet you."
 """What each stock voice says once, to know how it sounds to the speaker embedder."""
+
+
+@dataclass(frozen=True)
+class _Controls:
+    """How one synthesis call applies a voice: its style, pitch inputs and colour."""
+
+    voice: VoiceState
+    style: FloatAudio
+    speed: float
+    pitch: dict[str, Any] | None
+    """Pitch-control model inputs; None keeps the model's own pitch."""
+    coloured: bool
+    """The voice asks for a tone correction or gain on its audio."""
+
+    @classmethod
+    def of(cls, voice: VoiceState, style: FloatAudio, requested_speed: float) -> _Controls:
+        info = voice.info
+        speed = float(requested_speed) * float(info.get("speed", 1.0))
+        neutral = (float(info.get("pitch_shift", 0.0)) == 0.0
+                   and float(info.get("pitch_range", 1.0)) == 1.0)
+        return cls(
+            voice=voice,
+            style=style,
+            speed=min(MAX_SPEED, max(MIN_SPEED, speed)),
+            pitch=None if neutral else voice_pitch_inputs(voice),
+            coloured="eq" in voice.arrays or bool(float(info.get("gain_db", 0.0))),
+        )
 
 
 class KokoroEngine:
@@ -135,8 +170,7 @@ class KokoroEngine:
         self, text: str, voice: VoiceState, options: SynthesisOptions
     ) -> Iterator[AudioChunk]:
         """Speak ``text`` one sentence (or clause) at a time."""
-        style = self._style_of(voice)
-        speed = min(MAX_SPEED, max(MIN_SPEED, float(options.speed)))
+        controls = _Controls.of(voice, self._style_of(voice), options.speed)
         language = options.language if options.language in ("zh", "en", "ja") else None
         cancel = options.cancel
         clean = normalize(text)
@@ -157,7 +191,7 @@ class KokoroEngine:
                     continue
                 if cancel is not None and cancel.cancelled:
                     return
-                chunk = self._speak(text, clean, window, style, speed, options)
+                chunk = self._speak(text, clean, window, controls, options)
                 if chunk is None or (cancel is not None and cancel.cancelled):
                     return
                 spoken = True
@@ -180,8 +214,7 @@ class KokoroEngine:
         text: str,
         clean: str,
         window: list[PhonemeSpan],
-        style: FloatAudio,
-        speed: float,
+        controls: _Controls,
         options: SynthesisOptions,
     ) -> AudioChunk | None:
         """One model call; None when cancelled meanwhile."""
@@ -191,13 +224,16 @@ class KokoroEngine:
 
         vocab = self._model.vocab
         tokens = [vocab[p] for span in window for p in span.phonemes]
-        result = self._run(tokens, style, speed, options.cancel)
+        speed = controls.speed
+        result = self._run(tokens, controls.style, speed, options.cancel, controls.pitch)
         if result is None:
             return None
         raw, duration = result
         voiced, (head, _) = trim_silence(raw)
         if len(voiced) == 0:
             voiced, head = raw, 0
+        if controls.coloured:
+            voiced = apply_colour(voiced, SAMPLE_RATE, controls.voice)
         start, end = window[0].start, window[-1].end
         pause = int(PAUSE_SECONDS[pause_after(clean[start:end])] / speed * SAMPLE_RATE)
         samples = np.concatenate([voiced, np.zeros(pause, dtype=np.float32)])
@@ -208,7 +244,12 @@ class KokoroEngine:
         return AudioChunk(samples, SAMPLE_RATE, text=text[start:end], alignment=alignment)
 
     def _run(
-        self, tokens: list[int], style: FloatAudio, speed: float, cancel: CancelToken | None
+        self,
+        tokens: list[int],
+        style: FloatAudio,
+        speed: float,
+        cancel: CancelToken | None,
+        pitch: dict[str, Any] | None = None,
     ) -> tuple[FloatAudio, IntArray] | None:
         run_options = self._model.new_run_options()
 
@@ -218,7 +259,7 @@ class KokoroEngine:
         if cancel is not None:
             cancel.on_cancel(abort)
         try:
-            return self._model.run(tokens, style, speed, run_options)
+            return self._model.run(tokens, style, speed, run_options, pitch)
         except Exception as exc:
             if cancel is not None and cancel.cancelled:
                 return None

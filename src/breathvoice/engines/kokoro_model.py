@@ -9,6 +9,8 @@ predictor's per-token frame counts (``round(sum(sigmoid(...)) / speed)``, clippe
 least one frame and cast to int64, just before they are expanded into the alignment
 matrix) are added as a second output, ``duration``. Each frame is
 :data:`SAMPLES_PER_FRAME` samples of audio, so ``sum(duration) * 600 == len(audio)``.
+The pitch controls of :mod:`breathvoice.engines.kokoro_controls` are added too: their
+inputs default to neutral (the stock model's pitch), and a matched voice sets them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import ModuleType
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from breathvoice.engines.kokoro_controls import add_pitch_controls
 from breathvoice.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ SAMPLE_RATE = 24000
 SAMPLES_PER_FRAME = 600
 """Audio samples per duration frame: the decoder doubles the frame rate, then its iSTFT
 generator emits 300 samples per frame. Checked by the tests on real output."""
+AUDIO_OUTPUT = "audio"
 DURATION_OUTPUT = "duration"
 MODEL_PARTS = 4
 STOCK_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
@@ -126,11 +131,19 @@ class KokoroModel:
         return self._ort.RunOptions()
 
     def run(
-        self, tokens: list[int], style: FloatArray, speed: float, run_options: Any = None
+        self,
+        tokens: list[int],
+        style: FloatArray,
+        speed: float,
+        run_options: Any = None,
+        pitch: Mapping[str, npt.NDArray[np.float32]] | None = None,
     ) -> tuple[FloatArray, IntArray]:
         """Audio and per-token frame counts (pads included) for one window of tokens.
 
         ``style`` is a voice pack (510x1x256); the row for this many tokens is used.
+        ``pitch`` holds the pitch-control inputs
+        (:func:`~breathvoice.engines.kokoro_controls.voice_pitch_inputs`); left out, the
+        graph's neutral defaults apply.
         """
         rows = style.reshape(-1, style.shape[-1])
         row = rows[min(len(tokens), len(rows)) - 1].reshape(1, -1).astype(np.float32)
@@ -138,8 +151,10 @@ class KokoroModel:
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": row,
             "speed": np.array([speed], dtype=np.float32),
+            **(pitch or {}),
         }
-        audio, duration = self.session.run(None, inputs, run_options)
+        outputs = [AUDIO_OUTPUT, DURATION_OUTPUT]
+        audio, duration = self.session.run(outputs, inputs, run_options)
         return (
             np.asarray(audio, dtype=np.float32).ravel(),
             np.asarray(duration, dtype=np.int64).ravel(),
@@ -150,7 +165,7 @@ def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
     """Build the session from the installed packages (about 1-2 s on 2 cores)."""
     started = time.perf_counter()
     ort = import_onnxruntime()
-    graph = add_duration_output(read_model_bytes())
+    graph = add_pitch_controls(add_duration_output(read_model_bytes()))
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # Several engine workers share the cores: idle threads must sleep, not spin

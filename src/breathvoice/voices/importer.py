@@ -2,8 +2,10 @@
 
 Every entry is screened from the zip's directory before anything is decompressed; contents
 are then streamed to a staging folder under hard byte caps, decoded and measured, and only
-then conditioned by the engine. The finished group is swapped in by
-:meth:`VoiceLibrary.install_group`, so a refused upload leaves nothing behind.
+then conditioned by the engine (the nearest stock voice, at once). The finished group is
+swapped in by :meth:`VoiceLibrary.install_group`, so a refused upload leaves nothing
+behind. When the library has voice matching attached, the group is saved ``enrolling`` and
+matched in the background (:mod:`breathvoice.voices.enrolment_jobs`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from breathvoice.voices.manifest import (
     CONDITIONING_DIR,
     REFERENCE_FILE_PATTERN,
     Conditioning,
+    EnrolmentRecord,
     GroupDeclaration,
     Manifest,
     Reference,
@@ -72,6 +75,8 @@ class ImportResult:
     """The group's folder relative to the data folder, e.g. ``voices/NewCharacter``."""
     warnings: list[str] = field(default_factory=list)
     status: str = "ready"
+    enrolment: str | None = None
+    """``enrolling`` when the group is being matched in the background."""
 
 
 @dataclass(frozen=True)
@@ -275,9 +280,10 @@ def _build_and_install(voice_group_id: str, overwrite: bool, files: dict[str, Pa
         references[emotion] = Reference(file=name, duration_s=round(len(samples) / rate, 3),
                                         sample_rate=rate,
                                         conditioning=Conditioning.from_state(state, npz))
+    record = EnrolmentRecord(engine=engine.name) if library.enrolment is not None else None
     manifest = Manifest(voice_group_id=voice_group_id, emotions=declaration.emotions,
                         default_emotion=declaration.default_emotion, rules=declaration.rules,
-                        references=references)
+                        references=references, enrolment=record)
     save_manifest(group_dir, manifest)
     library.install_group(voice_group_id, group_dir, overwrite=overwrite)
     missing = [e for e in declaration.emotions if e not in references]
@@ -288,4 +294,5 @@ def _build_and_install(voice_group_id: str, overwrite: bool, files: dict[str, Pa
     return ImportResult(voice_group_id=voice_group_id,
                         extracted_files=[n for n in files if n in by_emotion.values()],
                         target_directory=library.relative_dir(voice_group_id),
-                        warnings=warnings, status=manifest.status)
+                        warnings=warnings, status=manifest.status,
+                        enrolment=record.status if record else None)

@@ -2,7 +2,9 @@
 
 Each group is a folder under ``root`` (see :mod:`breathvoice.voices.manifest`). Groups are
 only ever swapped in or out whole, by renames from a staging folder on the same filesystem,
-so a reader sees the old group or the new one, never a mix.
+so a reader sees the old group or the new one, never a mix. A swap tells the group's
+background voice matching (:attr:`VoiceLibrary.enrolment`, when attached): the old
+group's job is cancelled, the new group's queued.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breathvoice.audio.decode import decode_audio
 from breathvoice.engines.base import Engine, VoiceState
@@ -37,7 +39,11 @@ from breathvoice.voices.manifest import (
     save_manifest,
     utc_now,
 )
+from breathvoice.voices.manifest import voice_method as public_method
 from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
+
+if TYPE_CHECKING:
+    from breathvoice.voices.enrolment_jobs import EnrolmentTracker
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,8 @@ class VoiceLibrary:
         self._locks_guard = threading.Lock()
         self._group_locks: dict[str, threading.RLock] = {}
         self._cache: dict[str, _Cached] = {}
+        self.enrolment: EnrolmentTracker | None = None
+        """Background voice matching, told about every swap; None: groups are not matched."""
 
     # -- layout and locking -------------------------------------------------------------
 
@@ -107,6 +115,12 @@ class VoiceLibrary:
     def group_lock(self, voice_group_id: str) -> threading.RLock:
         with self._locks_guard:
             return self._group_locks.setdefault(voice_group_id, threading.RLock())
+
+    @contextmanager
+    def editing(self, voice_group_id: str) -> Iterator[Path]:
+        """The group's folder, with no swap and no other writer until the block ends."""
+        with self.group_lock(voice_group_id), self._disk_lock:
+            yield self.group_dir(voice_group_id)
 
     def occupied(self, voice_group_id: str) -> bool:
         """A folder of that name exists, usable or not."""
@@ -131,7 +145,9 @@ class VoiceLibrary:
             return self._manifest(voice_group_id)
 
     def details(self, voice_group_id: str) -> dict[str, Any]:
-        """The seed's voice-group JSON, plus declared emotions, rules and conditioning."""
+        """The seed's voice-group JSON, plus emotions, rules, conditioning and enrolment."""
+        # the job's progress first: if it ends meanwhile, the manifest already says so
+        live = self.enrolment.progress(voice_group_id) if self.enrolment else None
         m = self.manifest(voice_group_id)
         available = m.available_emotions
         return {
@@ -146,7 +162,15 @@ class VoiceLibrary:
             "conditioning": {
                 e: m.references[e].conditioning.model_dump(exclude={"file"}) for e in available
             },
+            "enrolment": m.enrolment_details(live),
         }
+
+    def voice_method(self, voice_group_id: str, emotion: str) -> str | None:
+        """How an emotion of the group is spoken now: ``stock``, ``matched``, ..."""
+        with self._disk_lock:
+            manifest = self._cached(self.group_dir(voice_group_id).name).manifest
+        reference = manifest.references.get(emotion) if manifest else None
+        return public_method(reference.conditioning.method) if reference else None
 
     def choose(
         self, voice_group_id: str, filename: str | None = None, emotion: str | None = None
@@ -192,6 +216,8 @@ class VoiceLibrary:
                 if not overwrite:
                     raise VoiceGroupExists(voice_group_id)
                 replaced = self.staging_dir / f"replaced-{voice_group_id}-{uuid.uuid4().hex}"
+                if self.enrolment is not None:
+                    self.enrolment.cancel(voice_group_id)
                 os.rename(target, replaced)
             try:
                 os.rename(built, target)
@@ -201,6 +227,10 @@ class VoiceLibrary:
                 raise
             finally:
                 self._cache.pop(voice_group_id, None)
+            installed = self._cached(voice_group_id).manifest
+            record = installed.enrolment if installed else None
+            if self.enrolment is not None and record and record.status == "enrolling":
+                self.enrolment.submit(voice_group_id)
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
 
@@ -224,6 +254,8 @@ class VoiceLibrary:
         with self.group_lock(voice_group_id), self._disk_lock:
             if not target.is_dir():
                 raise VoiceGroupNotFound(voice_group_id)
+            if self.enrolment is not None:
+                self.enrolment.cancel(voice_group_id)
             os.rename(target, trash)
             self._cache.pop(voice_group_id, None)
         shutil.rmtree(trash, ignore_errors=True)
@@ -298,12 +330,13 @@ class VoiceLibrary:
                 raise EngineError(f"the '{emotion}' reference of voice group "
                                   f"'{voice_group_id}' cannot be read") from exc
         manifest = self._manifest(voice_group_id)
+        # a matched state made for another engine stays on disk for when that engine is back
+        file = f"{CONDITIONING_DIR}/{emotion}.npz"
         updated = reference.model_copy(
-            update={"conditioning": Conditioning.from_state(state, reference.conditioning.file)}
-        )
+            update={"conditioning": Conditioning.from_state(state, file)})
         try:  # keeping it is an optimisation: a read-only library still works
             (folder / CONDITIONING_DIR).mkdir(exist_ok=True)
-            state.save(folder / reference.conditioning.file)
+            state.save(folder / file)
             save_manifest(folder, manifest.model_copy(update={
                 "references": {**manifest.references, emotion: updated}, "updated_at": utc_now(),
             }))

@@ -7,6 +7,11 @@ A group folder looks like::
         NewCharacter_greeting.wav          (the uploaded reference clips, names kept)
         NewCharacter_B1_B2.wav ...
         conditioning/greeting.npz ...      (engine conditioning, one per reference)
+        conditioning/matched/greeting.npz  (what voice matching found, once it has)
+
+``enrolment`` records the background voice matching of the group, if it has one (see
+:mod:`breathvoice.voices.enrolment_jobs`); each reference's ``conditioning`` names what
+synthesis uses now: the nearest stock voice until its clip is matched.
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ EMOTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # A plain file name: no separators, no control characters, not hidden.
 REFERENCE_FILE_PATTERN = r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}$"
 
-GroupStatus = Literal["ready", "incomplete", "enrolling"]
+GroupStatus = Literal["ready", "incomplete"]
+EnrolmentStatus = Literal["enrolling", "ready", "failed"]
+MATCHED_DIR = f"{CONDITIONING_DIR}/matched"
+MATCHED_METHODS = frozenset({"matched", "matched_prosody"})
+STOCK_METHODS = frozenset({"stock", "nearest_stock"})
 EmotionName = Annotated[str, Field(pattern=EMOTION_PATTERN)]
 
 
@@ -70,7 +79,9 @@ class Conditioning(_Strict):
     """'cloned' (computed from the clip), 'stock' (a built-in voice), ..."""
     stock_voice: str | None = None
     similarity: float | None = None
-    file: Annotated[str, Field(pattern=rf"^{CONDITIONING_DIR}/[A-Za-z0-9][A-Za-z0-9_-]*\.npz$")]
+    file: Annotated[
+        str, Field(pattern=rf"^{CONDITIONING_DIR}/(matched/)?[A-Za-z0-9][A-Za-z0-9_-]*\.npz$")
+    ]
 
     @classmethod
     def from_state(cls, state: VoiceState, file: str) -> Conditioning:
@@ -85,6 +96,24 @@ class Conditioning(_Strict):
             similarity=float(similarity) if isinstance(similarity, int | float) else None,
             file=file,
         )
+
+
+def voice_method(method: str) -> str:
+    """What a conditioning method means to users: ``stock``, ``matched`` or the engine's own."""
+    if method in MATCHED_METHODS:
+        return "matched"
+    return "stock" if method in STOCK_METHODS else method
+
+
+class EnrolmentRecord(_Strict):
+    """The voice matching of a group: queued or running, done, or given up."""
+
+    status: EnrolmentStatus = "enrolling"
+    engine: str
+    """The engine the group is matched for."""
+    main_emotion: str | None = None
+    """The clip the group's timbre was matched on; the others only move prosody from it."""
+    error: str | None = None
 
 
 class Reference(_Strict):
@@ -145,6 +174,7 @@ class GroupDeclaration(_Declares):
     references: dict[str, Reference] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    enrolment: dict[str, Any] | None = None
 
 
 class Manifest(_Declares):
@@ -153,6 +183,7 @@ class Manifest(_Declares):
     references: dict[str, Reference] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    enrolment: EnrolmentRecord | None = None
 
     @model_validator(mode="after")
     def _references_declared(self) -> Manifest:
@@ -168,7 +199,35 @@ class Manifest(_Declares):
 
     @property
     def status(self) -> GroupStatus:
+        """The seed's status: every declared emotion has a clip (voice matching aside)."""
         return "ready" if len(self.available_emotions) == len(self.emotions) else "incomplete"
+
+    @property
+    def main_emotion(self) -> str | None:
+        """The clip voice matching starts from: the default emotion's, else the first."""
+        available = self.available_emotions
+        if self.default_emotion in available:
+            return self.default_emotion
+        return available[0] if available else None
+
+    def enrolment_details(self, live_progress: float | None) -> dict[str, Any]:
+        """``{status, progress, method, similarity}`` of the group's voice matching.
+
+        ``status`` is ``off`` for a group that is not matched (stock voices, matching
+        turned off); ``progress`` stays below 1 only while ``enrolling``. ``method`` and
+        ``similarity`` are those of the main clip's voice.
+        """
+        record = self.enrolment
+        main = (record.main_emotion if record else None) or self.main_emotion
+        used = self.references[main].conditioning if main in self.references else None
+        status = record.status if record else "off"
+        progress = (live_progress or 0.0) if status == "enrolling" else 1.0
+        return {
+            "status": status,
+            "progress": round(min(1.0, max(0.0, progress)), 3),
+            "method": voice_method(used.method) if used else None,
+            "similarity": used.similarity if used else None,
+        }
 
 
 def describe_validation_error(error: ValidationError) -> str:
