@@ -40,8 +40,11 @@ def free_port() -> int:
 
 def start_server(data_dir: Path, log_path: Path, **env_overrides: str) -> LiveServer:
     port = free_port()
+    # Voice matching is tested on its own (test_enrolment_*); here it would only spend CPU
+    # in the background while other tests time their audio.
     env = {**os.environ, "BREATHVOICE_HOST": "127.0.0.1", "BREATHVOICE_PORT": str(port),
-           "BREATHVOICE_DATA_DIR": str(data_dir), **env_overrides}
+           "BREATHVOICE_DATA_DIR": str(data_dir), "BREATHVOICE_ENROLMENT": "off",
+           **env_overrides}
     log_file = open(log_path, "wb")
     process = subprocess.Popen([sys.executable, "-m", "breathvoice", "serve"], env=env,
                                stdout=log_file, stderr=subprocess.STDOUT)

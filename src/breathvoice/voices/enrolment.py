@@ -119,9 +119,9 @@ def enrol(
 
     report = progress or (lambda fraction: None)
     workers = workers or min(2, os.cpu_count() or 1)
-    renderer = ProbeRenderer.shared(
-        engine.model.vocab, 1 if workers > 1 else 0, getattr(engine.model, "session", None)
-    )
+    # Its own session, made on this (niced) thread: the renders' ONNX threads inherit the
+    # low priority, so synthesis on the engine's session comes first.
+    renderer = ProbeRenderer.shared(engine.model.vocab, 1 if workers > 1 else 0)
     embedder = _shared_embedder()
     stock = {name: np.asarray(pack, np.float32) for name, pack in engine.model.voices.items()}
     search = Search(
