@@ -82,10 +82,24 @@ def test_early_first_chunk_only_while_no_new_job_waits_for_a_worker() -> None:
     for _ in range(3):
         assert done.acquire(timeout=10)
     asked = dict(zip(engine.calls, engine.options, strict=True))
-    # "queued" started while "last" was waiting for the worker: its first sentence is whole
+    # "queued" started while "last" waited and no worker was free: its first sentence is whole
     assert asked["queued, behind another."].early_first_chunk is False
     # "last" started with no new job behind it: the early cut stands
     assert asked["last, alone."].early_first_chunk is True
+    scheduler.close()
+
+
+def test_jobs_that_free_workers_take_at_once_keep_the_early_cut() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.2)
+    scheduler = SynthesisScheduler(engine, workers=2)
+    done = threading.Semaphore(0)
+    for name in ("first, of two.", "second, of two."):
+        scheduler.submit(owner=name, text=name, voice=engine.default_voice(),
+                         options=SynthesisOptions(early_first_chunk=True),
+                         on_chunk=lambda chunk: None, on_done=lambda error: done.release())
+    for _ in range(2):
+        assert done.acquire(timeout=10)
+    assert [options.early_first_chunk for options in engine.options] == [True, True]
     scheduler.close()
 
 

@@ -28,9 +28,9 @@ ENTERPRISE = "/enterprise/v1/tts/{voice}/websocket/multi"
 WAIT = 120.0
 """Seconds to wait for audio: 2 shared cores can be slow, a broken server never answers."""
 SHORT = ["你好。", "早上好。", "谢谢你。", "再见。", "好的。"]
-# A first clause long enough for the engine to cut its first chunk there: two chunks each.
-TWO_PARTS = ["欢迎来到我们的小店，今天有新货。", "早上好我的朋友们，我们出发吧。",
-             "谢谢你今天的帮助，辛苦了。", "我们明天早上再见，晚安。", "这个问题没有关系，别担心。"]
+# Two sentences each: two chunks per context, however busy the engine is.
+TWO_PARTS = ["欢迎来到我们的小店。今天有新货。", "早上好我的朋友们。我们出发吧。",
+             "谢谢你今天的帮助。辛苦了。", "我们明天早上再见。晚安。", "这个问题没有关系。别担心。"]
 
 
 def run(scenario: Coroutine[Any, Any, T]) -> T:
@@ -170,8 +170,8 @@ def test_elevenlabs_messages_on_the_v1_path_interleave_contexts(live_server: Liv
             await client.send(text=" ", context_id=context,
                               voice_settings={"stability": 0.5, "similarity_boost": 0.8,
                                               "speed": 1.0})
-            head, tail = text.split("，")
-            await client.send(text=head + "，", context_id=context)
+            head, tail = text.split("。", 1)
+            await client.send(text=head + "。", context_id=context)
             await client.send(text=tail, context_id=context)
             await client.send(context_id=context, flush=True)
             await client.send(context_id=context, close_context=True)
@@ -429,7 +429,8 @@ LONG_SENTENCE = "今天我们一起" + "慢慢地走过这条长长的街道然�
 
 def test_a_dropped_connection_frees_the_engine_at_once(live_server: LiveServer) -> None:
     async def first_audio_after(before: Callable[[], Awaitable[None]]) -> float:
-        client = await Client.connect(live_server, query="output_format=pcm_16000")
+        client = await Client.connect(
+            live_server, query="output_format=pcm_16000&inactivity_timeout=180")
         await before()
         started = time.monotonic()
         await client.send(text="好的。", context_id="q", flush=True)

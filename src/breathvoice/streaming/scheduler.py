@@ -9,9 +9,10 @@ its generator, hands it to the job's callback and puts the job back. That gives:
 - fast starts: a job that has produced nothing yet goes before every started job, so the
   first chunk of a new context is served before later chunks of old ones;
 - an early first chunk (cut at the first clause, see ``SynthesisOptions``) only while the
-  engine keeps up: a job started while other new jobs wait for a worker speaks its first
-  sentence whole, because every extra model call costs throughput exactly when the
-  engine is saturated, and queueing, not sentence length, then sets the wait;
+  engine keeps up: a job started while more new jobs wait than there are free workers
+  speaks its first sentence whole, because every extra model call costs throughput
+  exactly when the engine is saturated, and queueing, not sentence length, then sets
+  the wait;
 - prompt cancellation: a cancelled job is dropped at once if queued, and its engine call
   is aborted through the job's :class:`CancelToken` if running.
 
@@ -51,6 +52,7 @@ class Job:
     token: CancelToken
     chunks_sent: int = 0
     last_served: float = 0.0
+    started_saturated: bool = False
     _iterator: Iterator[AudioChunk] | None = field(default=None, repr=False)
     _finished: bool = False
 
@@ -70,6 +72,7 @@ class SynthesisScheduler:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closed = False
+        self._busy = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"synth-{i}", daemon=True)
             for i in range(workers)
@@ -168,14 +171,14 @@ class SynthesisScheduler:
                 return None
             job = min(self._ready, key=self._priority)
             self._ready.remove(job)
+            self._busy += 1
+            if job.chunks_sent == 0:
+                new_waiting = sum(1 for waiting in self._ready if waiting.chunks_sent == 0)
+                job.started_saturated = new_waiting > len(self._threads) - self._busy
             now = time.monotonic()
             job.last_served = now
             self._owner_served[job.owner] = now
             return job
-
-    def _new_jobs_waiting(self) -> bool:
-        with self._cond:
-            return any(job.chunks_sent == 0 for job in self._ready)
 
     def _priority(self, job: Job) -> tuple[bool, float, float, int]:
         started = job.chunks_sent > 0
@@ -183,7 +186,11 @@ class SynthesisScheduler:
 
     def _work(self) -> None:
         while (job := self._next_job()) is not None:
-            self._step(job)
+            try:
+                self._step(job)
+            finally:
+                with self._cond:
+                    self._busy -= 1
 
     def _step(self, job: Job) -> None:
         if job.cancelled:
@@ -192,7 +199,7 @@ class SynthesisScheduler:
         try:
             if job._iterator is None:
                 options = job.options
-                if options.early_first_chunk and self._new_jobs_waiting():
+                if options.early_first_chunk and job.started_saturated:
                     options = replace(options, early_first_chunk=False)
                 job._iterator = iter(self._engine.synthesize(job.text, job.voice, options))
             chunk = next(job._iterator, None)
