@@ -170,6 +170,9 @@ def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
     options.log_severity_level = 3
     # Several engine workers share the cores: idle threads must sleep, not spin
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Every input length has its own memory pattern, so patterns are rarely reused and only
+    # add large blocks to the arena: without them RSS is ~50-90 MiB lower, speed the same
+    options.enable_mem_pattern = False
     if onnx_threads > 0:
         options.intra_op_num_threads = onnx_threads
     try:
