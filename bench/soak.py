@@ -147,7 +147,9 @@ async def soak(base_ws: str, key: str, pid: int, args: argparse.Namespace) -> di
             "warmup_seconds": round(warmup_seconds),
             "rss_mib_after_warmup": round(statistics.median(warm[-3:]) / 2**20, 1),
             "rss_mib_at_end": round(statistics.median(tail) / 2**20, 1),
-            "rss_growth_percent": round(100 * growth, 2)}
+            "rss_growth_percent": round(100 * growth, 2),
+            "rss_mib_each_minute": [round(r / 2**20) for t, r in rss
+                                    if int(t // 60) > int((t - RSS_EVERY_SECONDS) // 60)]}
 
 
 def main() -> int:
