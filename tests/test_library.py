@@ -282,3 +282,16 @@ def test_recovery_drops_a_stale_copy_when_the_group_is_in_place(
     (stale / "manifest.json").write_text("{}")
     library.recover_staging()
     assert not stale.exists() and library.exists("Bob")
+
+
+def test_recovery_removes_temporaries_a_kill_left_inside_a_group(
+        library: VoiceLibrary, settings: Settings) -> None:
+    add(library, settings, "Cleo")
+    folder = settings.voices_dir / "Cleo"
+    kept = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    before = library.details("Cleo")
+    (folder / ".manifest-k1ll3d.tmp").write_text('{"half')
+    (folder / "conditioning" / "greeting.npz.tmp").write_bytes(b"PK\x03half")
+    library.recover_staging()
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == kept
+    assert library.details("Cleo") == before

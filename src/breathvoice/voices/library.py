@@ -247,6 +247,13 @@ class VoiceLibrary:
                     shutil.rmtree(leftover, ignore_errors=True)
                 else:
                     leftover.unlink(missing_ok=True)
+            # Files rewritten in place (manifest, conditioning) go through a temporary
+            # name in the group's own folder; a kill can leave one behind.
+            for group in self.root.iterdir():
+                if group.is_dir() and is_valid_group_id(group.name):
+                    for temporary in [*group.glob(".manifest-*.tmp"),
+                                      *group.glob("conditioning/**/*.npz.tmp")]:
+                        temporary.unlink(missing_ok=True)
 
     def delete(self, voice_group_id: str) -> None:
         target = self.group_dir(voice_group_id)
