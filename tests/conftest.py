@@ -1,4 +1,4 @@
-"""Shared fixtures: real server processes on free loopback ports."""
+"""Shared fixtures: real server processes on free loopback ports, and in-process apps."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from fastapi.testclient import TestClient
+
+from breathvoice.app import create_app
+from breathvoice.engines.registry import ENGINES
+from breathvoice.settings import Settings
+from tone_engine import ToneEngine
 
 STARTUP_SECONDS = 180
 
@@ -91,3 +98,17 @@ def live_server_with_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     server.api_key = key
     yield server
     stop_server(server)
+
+
+AppFactory = Callable[..., TestClient]
+"""Builds an in-process app on a tone engine (or the one given) with these settings."""
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
+    def make(engine: ToneEngine | None = None, **settings: Any) -> TestClient:
+        chosen = engine or ToneEngine()
+        monkeypatch.setitem(ENGINES, "tone", lambda _: chosen)
+        return TestClient(create_app(Settings(data_dir=tmp_path, engine="tone", **settings)))
+
+    return make

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from breathvoice.app import create_app
-from breathvoice.engines.registry import ENGINES
 from breathvoice.keys import KeyStore
-from breathvoice.settings import Settings
+from conftest import AppFactory
 from tone_engine import ToneEngine
 from zips import good_zip
 
@@ -41,19 +38,6 @@ class Keys:
 @pytest.fixture
 def keys(tmp_path: Path) -> Keys:
     return Keys(tmp_path)
-
-
-AppFactory = Callable[..., TestClient]
-
-
-@pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
-    def make(engine: ToneEngine | None = None, **settings: Any) -> TestClient:
-        chosen = engine or ToneEngine()
-        monkeypatch.setitem(ENGINES, "tone", lambda _: chosen)
-        return TestClient(create_app(Settings(data_dir=tmp_path, engine="tone", **settings)))
-
-    return make
 
 
 def tts(client: TestClient, key: str | None, text: str = "Hello there.",

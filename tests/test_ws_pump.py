@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,10 +17,8 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from breathvoice.app import create_app
 from breathvoice.engines.base import AudioChunk, SynthesisOptions, VoiceState
-from breathvoice.engines.registry import ENGINES
-from breathvoice.settings import Settings
+from conftest import AppFactory
 from tone_engine import ToneEngine
 
 V1 = "/v1/text-to-speech/Demo/multi-stream-input"
@@ -40,19 +37,6 @@ class CountingTone(ToneEngine):
         for chunk in super().synthesize(text, voice, options):
             self.chunks += 1
             yield chunk
-
-
-AppFactory = Callable[..., TestClient]
-
-
-@pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
-    def make(engine: ToneEngine | None = None, **settings: Any) -> TestClient:
-        chosen = engine or ToneEngine()
-        monkeypatch.setitem(ENGINES, "tone", lambda _: chosen)
-        return TestClient(create_app(Settings(data_dir=tmp_path, engine="tone", **settings)))
-
-    return make
 
 
 def send(ws: WebSocketTestSession, **message: Any) -> None:
