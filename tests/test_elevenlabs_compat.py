@@ -1,17 +1,22 @@
-"""The official ``elevenlabs`` SDK against a real server: audio, timestamps, voices, errors."""
+"""The official ``elevenlabs`` SDK against a real server: audio, timestamps, voices, errors.
+
+The headers are also checked in process, on the tone engine.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
 from elevenlabs import ElevenLabs, VoiceSettings
 from elevenlabs.core.api_error import ApiError
 
+from audio_checks import check_wav
+from conftest import AppFactory
 from decoding import check_speech, decode
-
-pytestmark = pytest.mark.slow
+from zips import upload_group
 
 TEXT = "Hi there. How are you?"
 
@@ -20,6 +25,7 @@ def client_for(server, api_key: str | None = None) -> ElevenLabs:  # type: ignor
     return ElevenLabs(base_url=server.base_url, api_key=api_key, timeout=120)
 
 
+@pytest.mark.slow
 def test_convert_gives_mp3_at_the_asked_rate(live_server) -> None:  # type: ignore[no-untyped-def]
     audio = client_for(live_server).text_to_speech.convert(
         "Demo", text=TEXT, model_id="eleven_multilingual_v2", output_format="mp3_44100_128",
@@ -32,6 +38,7 @@ def test_convert_gives_mp3_at_the_asked_rate(live_server) -> None:  # type: igno
     assert len(samples) / rate > 1.0
 
 
+@pytest.mark.slow
 def test_stream_gives_raw_pcm_at_16_khz(live_server) -> None:  # type: ignore[no-untyped-def]
     pieces = list(client_for(live_server).text_to_speech.stream(
         "Demo:B1_B2", text=TEXT, model_id="eleven_flash_v2_5", output_format="pcm_16000"))
@@ -49,6 +56,7 @@ def _check_alignment(characters: list[str], starts: list[float], ends: list[floa
     assert starts[TEXT.index("How")] > ends[TEXT.index(".")]  # a pause between sentences
 
 
+@pytest.mark.slow
 def test_with_timestamps_aligns_every_character(live_server) -> None:  # type: ignore[no-untyped-def]
     response = client_for(live_server).text_to_speech.convert_with_timestamps(
         "Demo", text=TEXT, output_format="pcm_24000")
@@ -60,6 +68,7 @@ def test_with_timestamps_aligns_every_character(live_server) -> None:  # type: i
                      alignment.character_end_times_seconds, len(samples) / rate)
 
 
+@pytest.mark.slow
 def test_stream_with_timestamps_sends_audio_and_alignment_in_pieces(live_server) -> None:  # type: ignore[no-untyped-def]
     chunks = list(client_for(live_server).text_to_speech.stream_with_timestamps(
         "Demo", text=TEXT, output_format="mp3_22050_32"))
@@ -78,6 +87,7 @@ def test_stream_with_timestamps_sends_audio_and_alignment_in_pieces(live_server)
     _check_alignment(characters, starts, ends, len(samples) / rate)
 
 
+@pytest.mark.slow
 def test_unknown_voice_is_404_in_elevenlabs_error_shape(live_server) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ApiError) as caught:
         b"".join(client_for(live_server).text_to_speech.convert("NoSuchVoice", text=TEXT))
@@ -92,6 +102,7 @@ def test_unknown_voice_is_404_in_elevenlabs_error_shape(live_server) -> None:  #
     ("/v1/text-to-speech/Demo/with-timestamps", {"model_id": "eleven_flash_v2_5"}),
     ("/v1/text-to-speech/Demo:no_such_emotion/stream/with-timestamps", {"text": TEXT}),
 ])
+@pytest.mark.slow
 def test_bad_requests_are_400_with_a_detail(live_server, path: str,  # type: ignore[no-untyped-def]
                                             body: dict[str, str]) -> None:
     r = httpx.post(f"{live_server.base_url}{path}", json=body, timeout=30)
@@ -100,6 +111,7 @@ def test_bad_requests_are_400_with_a_detail(live_server, path: str,  # type: ign
     assert detail["status"] == "invalid_request" and detail["message"]
 
 
+@pytest.mark.slow
 def test_voice_groups_are_listed_as_voices(live_server) -> None:  # type: ignore[no-untyped-def]
     client = client_for(live_server)
     voices = {voice.voice_id: voice for voice in client.voices.get_all().voices}
@@ -113,6 +125,7 @@ def test_voice_groups_are_listed_as_voices(live_server) -> None:  # type: ignore
     assert caught.value.status_code == 404
 
 
+@pytest.mark.slow
 def test_xi_api_key_is_checked(live_server_with_keys) -> None:  # type: ignore[no-untyped-def]
     server = live_server_with_keys
     with pytest.raises(ApiError) as caught:
@@ -120,3 +133,24 @@ def test_xi_api_key_is_checked(live_server_with_keys) -> None:  # type: ignore[n
     assert caught.value.status_code == 401
     assert caught.value.body["detail"]["status"] == "invalid_api_key"
     assert client_for(server, api_key=server.api_key).voices.get_all().voices
+
+
+def test_the_voice_method_header_says_how_the_group_speaks(app: AppFactory) -> None:
+    with app() as client:  # Demo speaks with stock voices; an upload with its own ("tone")
+        upload_group(client, "Hero")
+        for voice, method in [("Demo", "stock"), ("Hero:B1_B2", "tone")]:
+            for route in ["", "/stream"]:
+                r = client.post(f"/v1/text-to-speech/{voice}{route}?output_format=wav_24000",
+                                json={"text": TEXT})
+                assert r.status_code == 200, r.text
+                assert r.headers["x-voice-method"] == method and r.headers["request-id"]
+                check_wav(r.content)
+            r = client.post(f"/v1/text-to-speech/{voice}/with-timestamps", json={"text": TEXT})
+            assert r.status_code == 200 and r.headers["x-voice-method"] == method
+            assert set(r.json()) == {"audio_base64", "alignment", "normalized_alignment"}
+            r = client.post(f"/v1/text-to-speech/{voice}/stream/with-timestamps",
+                            json={"text": TEXT})
+            assert r.status_code == 200 and r.headers["x-voice-method"] == method
+            pieces = [json.loads(line) for line in r.text.splitlines()]
+            assert pieces and all(set(piece) == {"audio_base64", "alignment",
+                                                 "normalized_alignment"} for piece in pieces)

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from breathvoice.app import create_app
-from breathvoice.engines.base import CancelToken, VoiceState
+from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
 from breathvoice.engines.registry import ENGINES
 from breathvoice.errors import InvalidRequest
 from breathvoice.settings import Settings
@@ -27,9 +27,10 @@ from breathvoice.voices.enrolment import EnrolmentCancelled
 from breathvoice.voices.enrolment_jobs import EnrolmentJobs
 from breathvoice.voices.importer import ImportResult, import_voice_group_zip
 from breathvoice.voices.library import VoiceLibrary
-from breathvoice.voices.manifest import load_manifest
+from breathvoice.voices.manifest import Conditioning, load_manifest, save_manifest
+from conftest import AppFactory
 from tone_engine import ToneEngine
-from zips import MeasuringEngine, good_zip, make_zip, voice_wav
+from zips import MeasuringEngine, good_zip, make_zip, upload_group, voice_wav
 
 STEPS = (0.25, 0.5, 0.4, 0.75)
 """What the matcher reports: a fraction lower than the one before must not move the bar back."""
@@ -139,9 +140,9 @@ def test_a_group_is_usable_at_once_then_matched(settings: Settings,
     assert details["status"] == "ready" and details["file_count"] == 4
     assert details["enrolment"] == {"status": "enrolling", "progress": 0.225,
                                     "method": "stock", "similarity": 0.5}
-    stock = library.choose("Hero", "greeting_001.wav").voice_state
-    assert stock.info["method"] == "nearest_stock"
-    assert library.voice_method("Hero", "greeting") == "stock"
+    stock = library.choose("Hero", "greeting_001.wav")
+    assert stock.voice_state.info["method"] == "nearest_stock"
+    assert stock.voice_method == "stock"
 
     matcher.release.set()
     assert jobs.wait("Hero", timeout=10)
@@ -152,8 +153,10 @@ def test_a_group_is_usable_at_once_then_matched(settings: Settings,
     assert {c["method"] for c in details["conditioning"].values()} == {
         "matched", "matched_prosody"}
     assert matcher.calls == ["main", "prosody", "prosody", "prosody"]
-    greeting = library.choose("Hero", "greeting_001.wav").voice_state
-    assert greeting.info["method"] == "matched" and greeting.arrays["profile"][2] == 123.0
+    greeting = library.choose("Hero", "greeting_001.wav")
+    assert greeting.voice_method == "matched"
+    assert greeting.voice_state.info["method"] == "matched"
+    assert greeting.voice_state.arrays["profile"][2] == 123.0
     folder = settings.voices_dir / "Hero"
     assert sorted(p.name for p in (folder / "conditioning" / "matched").iterdir()) == [
         "B1_B2.npz", "B3_B4.npz", "B5_orgasm.npz", "greeting.npz"]
@@ -299,11 +302,7 @@ def test_matching_off_and_other_engines_keep_stock_voices(tmp_path: Path,
     app = create_app(Settings(data_dir=tmp_path, engine="tone", create_demo_group=False))
     with TestClient(app) as client:
         assert app.state.services.library.enrolment is None
-        r = client.post("/breathvoice/upload-voice-group",
-                        files={"file": ("Hero.zip", good_zip("Hero"))},
-                        data={"voice_group_id": "Hero"})
-        assert r.status_code == 200, r.text
-        assert r.json()["enrolment"]["status"] == "off"
+        assert upload_group(client, "Hero")["enrolment"]["status"] == "off"
         details = client.get("/breathvoice/voice-groups/Hero").json()
         assert details["status"] == "ready"
         assert details["enrolment"] == {"status": "off", "progress": 1.0, "method": "tone",
@@ -314,6 +313,56 @@ def test_matching_off_and_other_engines_keep_stock_voices(tmp_path: Path,
         assert r.json()["result"]["voice_method"] == r.headers["X-Voice-Method"] == "tone"
     assert not (tmp_path / "voices" / "Hero" / "conditioning" / "matched").exists()
     assert Settings(enrolment="off").enrolment is False  # type: ignore[arg-type]
+
+
+class MatchedWhileSpeaking(ToneEngine):
+    """Records how each voice it speaks with was made; runs ``on_speak`` once, mid-line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.methods: list[str] = []
+        self.on_speak: Callable[[], None] = lambda: None
+
+    def synthesize(self, text: str, voice: VoiceState,
+                   options: SynthesisOptions) -> Iterator[AudioChunk]:
+        self.methods.append(voice.info["method"])
+        hook, self.on_speak = self.on_speak, lambda: None
+        hook()
+        yield from super().synthesize(text, voice, options)
+
+
+def finish_matching(library: VoiceLibrary, group: str, emotion: str) -> None:
+    """What a job's last commit does: the matched state kept, the manifest pointing at it."""
+    state = VoiceState("tone", {"level": np.array([0.5], np.float32)},
+                       {"method": "matched", "similarity": 0.9})
+    file = f"conditioning/matched/{emotion}.npz"
+    with library.editing(group) as folder:
+        manifest = load_manifest(folder)
+        (folder / file).parent.mkdir(parents=True, exist_ok=True)
+        state.save(folder / file)
+        reference = manifest.references[emotion].model_copy(
+            update={"conditioning": Conditioning.from_state(state, file)})
+        save_manifest(folder, manifest.model_copy(
+            update={"references": {**manifest.references, emotion: reference}}))
+
+
+def test_a_line_reports_the_voice_it_was_spoken_with(app: AppFactory) -> None:
+    engine = MatchedWhileSpeaking()
+    with app(engine, create_demo_group=False) as client:
+        upload_group(client, "Hero")
+        library = client.app.state.services.library  # type: ignore[attr-defined]
+        engine.on_speak = lambda: finish_matching(library, "Hero", "greeting")
+        spoken = [client.post("/breathvoice/single-tts", json={
+            "text": "你好。", "filename": f"greeting_{n}.wav", "voice_group_id": "Hero"})
+            for n in (1, 2)]
+        batch = client.post("/breathvoice/batch-tts", json={"requests": [{
+            "text": "你好。", "filename": "greeting_3.wav", "voice_group_id": "Hero"}]})
+    assert batch.json()["results"][0]["voice_method"] == "matched"
+    # the match lands while the first line is spoken: it is reported with the voice it had
+    assert engine.methods == ["tone", "matched", "matched"]
+    for r, method in zip(spoken, ["tone", "matched"], strict=True):
+        assert r.status_code == 200, r.text
+        assert r.json()["result"]["voice_method"] == r.headers["X-Voice-Method"] == method
 
 
 def test_an_exported_matched_group_imports_again(settings: Settings,

@@ -1,4 +1,7 @@
-"""The official ``openai`` SDK against a real server: speech in every format, errors, keys."""
+"""The official ``openai`` SDK against a real server: speech in every format, errors, keys.
+
+The headers are also checked in process, on the tone engine.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import httpx
 import openai
 import pytest
 
+from audio_checks import check_wav
+from conftest import AppFactory
 from decoding import check_speech, decode
-
-pytestmark = pytest.mark.slow
+from zips import upload_group
 
 TEXT = "Good morning."
 FORMATS = ["mp3", "wav", "pcm", "flac", "opus", "aac"]
@@ -34,6 +38,7 @@ def seconds_of_text(live_server) -> float:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow
 def test_create_returns_audio_in_the_asked_format(live_server, seconds_of_text: float,  # type: ignore[no-untyped-def]
                                                   fmt: str) -> None:
     response = client_for(live_server).audio.speech.create(
@@ -44,6 +49,7 @@ def test_create_returns_audio_in_the_asked_format(live_server, seconds_of_text: 
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.slow
 def test_streaming_response_decodes_the_same(live_server, seconds_of_text: float,  # type: ignore[no-untyped-def]
                                              fmt: str) -> None:
     with client_for(live_server).audio.speech.with_streaming_response.create(
@@ -57,6 +63,7 @@ def test_streaming_response_decodes_the_same(live_server, seconds_of_text: float
     check_speech(samples, rate, seconds_of_text)
 
 
+@pytest.mark.slow
 def test_first_audio_arrives_long_before_the_end(live_server) -> None:  # type: ignore[no-untyped-def]
     text = "The sun is up. The birds are singing. It is going to be a fine day."
     started = time.perf_counter()
@@ -66,6 +73,7 @@ def test_first_audio_arrives_long_before_the_end(live_server) -> None:  # type: 
         model="tts-1", voice="Demo:B3_B4", input=text, response_format="pcm",
     ) as response:
         assert response.headers["x-voice-emotion"] == "B3_B4"
+        assert response.headers["x-voice-method"] == "stock"
         for piece in response.iter_bytes():
             first = first or time.perf_counter() - started
             pieces.append(piece)
@@ -75,6 +83,7 @@ def test_first_audio_arrives_long_before_the_end(live_server) -> None:  # type: 
     check_speech(samples, rate, len(samples) / rate)
 
 
+@pytest.mark.slow
 def test_sse_stream_carries_base64_audio_then_done(live_server) -> None:  # type: ignore[no-untyped-def]
     with httpx.stream("POST", f"{live_server.base_url}/v1/audio/speech", timeout=120, json={
         "model": "gpt-4o-mini-tts", "input": TEXT, "voice": "Demo", "response_format": "wav",
@@ -90,6 +99,7 @@ def test_sse_stream_carries_base64_audio_then_done(live_server) -> None:  # type
     assert rate == 24000 and len(samples) > rate // 2
 
 
+@pytest.mark.slow
 def test_unknown_voice_is_404_in_openai_error_shape(live_server) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(openai.NotFoundError) as caught:
         client_for(live_server).audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
@@ -107,6 +117,7 @@ def test_unknown_voice_is_404_in_openai_error_shape(live_server) -> None:  # typ
     ({"model": "tts-1", "input": "   ", "voice": "Demo"}, None),
     ({"model": "tts-1", "input": TEXT, "voice": "Demo", "speed": 9}, "speed"),
 ])
+@pytest.mark.slow
 def test_bad_requests_are_400_with_the_offending_param(live_server, body: dict[str, object],  # type: ignore[no-untyped-def]
                                                        param: str | None) -> None:
     r = httpx.post(f"{live_server.base_url}/v1/audio/speech", json=body, timeout=30)
@@ -117,6 +128,7 @@ def test_bad_requests_are_400_with_the_offending_param(live_server, body: dict[s
     assert error["param"] == param and error["message"]
 
 
+@pytest.mark.slow
 def test_models_and_voices_are_listed(live_server) -> None:  # type: ignore[no-untyped-def]
     models = [model.id for model in client_for(live_server).models.list()]
     assert "tts-1" in models and "gpt-4o-mini-tts" in models
@@ -126,6 +138,7 @@ def test_models_and_voices_are_listed(live_server) -> None:  # type: ignore[no-u
     assert {"Demo", "Demo:greeting", "Demo:B1_B2"} <= set(voices["voices"])
 
 
+@pytest.mark.slow
 def test_a_key_is_required_when_keys_are_configured(live_server_with_keys) -> None:  # type: ignore[no-untyped-def]
     server = live_server_with_keys
     with pytest.raises(openai.AuthenticationError) as caught:
@@ -135,3 +148,17 @@ def test_a_key_is_required_when_keys_are_configured(live_server_with_keys) -> No
                    json={"model": "tts-1", "input": TEXT, "voice": "Demo"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     assert [m.id for m in client_for(server, api_key=server.api_key).models.list()]
+
+
+def test_the_voice_method_header_says_how_the_group_speaks(app: AppFactory) -> None:
+    with app() as client:  # Demo speaks with stock voices; an upload with its own ("tone")
+        upload_group(client, "Hero")
+        for voice, method in [("Demo", "stock"), ("Hero:B1_B2", "tone")]:
+            body = {"model": "tts-1", "input": TEXT, "voice": voice, "response_format": "wav"}
+            r = client.post("/v1/audio/speech", json=body)
+            assert r.status_code == 200, r.text
+            assert r.headers["x-voice-method"] == method
+            check_wav(r.content)
+            r = client.post("/v1/audio/speech", json={**body, "stream_format": "sse"})
+            assert r.status_code == 200 and r.headers["x-voice-method"] == method
+            assert r.text.rstrip().endswith('data: {"type": "speech.audio.done"}')

@@ -83,6 +83,7 @@ def test_no_server_error_and_no_schema_violation(
 def test_the_schema_covers_every_http_route(api_schema: Any) -> None:
     paths = set(api_schema.raw_schema["paths"])
     assert {"/breathvoice/single-tts", "/breathvoice/upload-voice-group",
-            "/breathvoice/tokens", "/v1/audio/speech"} <= paths
+            "/breathvoice/tokens", "/breathvoice/keys", "/breathvoice/keys/{key_id}",
+            "/v1/audio/speech"} <= paths
 
 

@@ -16,9 +16,11 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import soundfile
+from fastapi.testclient import TestClient
 
 from breathvoice.engines.base import AudioChunk, SynthesisOptions, VoiceState
 from breathvoice.settings import Settings
@@ -80,6 +82,16 @@ def good_zip(group: str, emotions: Sequence[str] = DEFAULT_EMOTIONS, *, seconds:
              folder: str = "", extra: Sequence[tuple[str, bytes]] = ()) -> bytes:
     """The seed's layout: ``<group>_<emotion>.wav`` per emotion (optionally in ``folder``)."""
     return make_zip([*group_entries(group, emotions, seconds, folder), *extra])
+
+
+def upload_group(client: TestClient, group: str, data: bytes | None = None) -> dict[str, Any]:
+    """Upload ``data`` (default: :func:`good_zip`) as ``group`` through the REST route."""
+    archive = data if data is not None else good_zip(group)
+    r = client.post("/breathvoice/upload-voice-group", data={"voice_group_id": group},
+                    files={"file": (f"{group}.zip", archive)})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ class RenderedLine:
     sample_rate: int
     processing_time: float
     data: bytes
+    voice_method: str
+    """How the voice state that spoke the line was made: ``stock``, ``matched``, ..."""
 
 
 class LineRenderer:
@@ -98,4 +100,5 @@ class LineRenderer:
             sample_rate=rate,
             processing_time=round(time.perf_counter() - started, 3),
             data=data,
+            voice_method=choice.voice_method,
         )

@@ -28,13 +28,14 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import RequireApiKey
 from breathvoice.api.deps import Services, ServicesDep
+from breathvoice.api.rest import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import ELEVENLABS_FORMATS, OutputFormat, parse_elevenlabs_format
 from breathvoice.engines.base import SynthesisOptions, VoiceState
 from breathvoice.errors import VoiceGroupNotFound
@@ -99,6 +100,7 @@ class _Speech:
     fmt: OutputFormat
     text: str
     voice: VoiceState
+    voice_method: str
     options: SynthesisOptions
 
     @classmethod
@@ -111,7 +113,7 @@ class _Speech:
         choice = await choose_voice(services.library, voice_id)
         options = SynthesisOptions(speed=speed or 1.0, language=language,
                                    early_first_chunk=early_first_chunk)
-        return cls(services, fmt, text, choice.voice_state, options)
+        return cls(services, fmt, text, choice.voice_state, choice.voice_method, options)
 
     def audio(self) -> AsyncGenerator[bytes, None]:
         return encoded_speech(self.services.scheduler, self.text, self.voice, self.fmt,
@@ -121,9 +123,8 @@ class _Speech:
         return timed_speech(self.services.scheduler, self.text, self.voice, self.fmt,
                             self.options, owner=object())
 
-
-def _headers() -> dict[str, str]:
-    return {"request-id": uuid.uuid4().hex}
+    def headers(self) -> dict[str, str]:
+        return {"request-id": uuid.uuid4().hex, VOICE_METHOD_HEADER: self.voice_method}
 
 
 @router.post("/v1/text-to-speech/{voice_id}", response_class=StreamingResponse,
@@ -131,9 +132,7 @@ def _headers() -> dict[str, str]:
 async def convert(voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep,
                   output_format: OutputFormatQuery = None) -> StreamingResponse:
     """Speak ``text`` (ElevenLabs' ``text_to_speech.convert``)."""
-    speech = await _Speech.prepare(services, voice_id, body, output_format, False)
-    audio = await started(speech.audio())
-    return StreamingResponse(audio, media_type=speech.fmt.media_type, headers=_headers())
+    return await _audio_response(services, voice_id, body, output_format, False)
 
 
 @router.post("/v1/text-to-speech/{voice_id}/stream", response_class=StreamingResponse,
@@ -141,14 +140,20 @@ async def convert(voice_id: str, body: ElevenLabsSpeechRequest, services: Servic
 async def stream(voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep,
                  output_format: OutputFormatQuery = None) -> StreamingResponse:
     """Speak ``text``, first bytes as early as possible (``text_to_speech.stream``)."""
-    speech = await _Speech.prepare(services, voice_id, body, output_format, True)
+    return await _audio_response(services, voice_id, body, output_format, True)
+
+
+async def _audio_response(services: Services, voice_id: str, body: ElevenLabsSpeechRequest,
+                          output_format: str | None, early_first_chunk: bool
+                          ) -> StreamingResponse:
+    speech = await _Speech.prepare(services, voice_id, body, output_format, early_first_chunk)
     audio = await started(speech.audio())
-    return StreamingResponse(audio, media_type=speech.fmt.media_type, headers=_headers())
+    return StreamingResponse(audio, media_type=speech.fmt.media_type, headers=speech.headers())
 
 
 @router.post("/v1/text-to-speech/{voice_id}/with-timestamps")
 async def convert_with_timestamps(
-    voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep,
+    voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep, response: Response,
     output_format: OutputFormatQuery = None,
 ) -> dict[str, Any]:
     """The whole audio as base64, with when each character of ``text`` is spoken."""
@@ -159,6 +164,7 @@ async def convert_with_timestamps(
         async for audio, characters in timed:
             pieces.append(audio)
             times = times + characters
+    response.headers[VOICE_METHOD_HEADER] = speech.voice_method
     return _timed_piece(b"".join(pieces), times)
 
 
@@ -176,7 +182,8 @@ async def stream_with_timestamps(
         async for audio, characters in pieces:
             yield json.dumps(_timed_piece(audio, characters)) + "\n"
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson", headers=_headers())
+    return StreamingResponse(lines(), media_type="application/x-ndjson",
+                             headers=speech.headers())
 
 
 def _timed_piece(audio: bytes, times: CharTimes) -> dict[str, Any]:

@@ -58,8 +58,9 @@ class TTSResult(BaseModel):
     sample_rate: int
     audio_data: str | None = None
     voice_method: str | None = Field(
-        None, description="extension: 'matched' (the group's own matched voice) or 'stock' "
-        "(its nearest stock voice, while voice matching runs or when it is off)"
+        None, description="extension: the voice that spoke this line, 'matched' (the group's "
+        "own matched voice) or 'stock' (its nearest stock voice, while voice matching runs or "
+        "when it is off)"
     )
 
 

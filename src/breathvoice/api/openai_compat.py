@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from breathvoice.api.auth import RequireApiKey
 from breathvoice.api.deps import ServicesDep
 from breathvoice.api.elevenlabs_compat import elevenlabs_models
+from breathvoice.api.rest import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import OPENAI_FORMATS, parse_openai_format
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.speech import (
@@ -88,7 +89,7 @@ async def create_speech(body: OpenAISpeechRequest, services: ServicesDep) -> Str
     audio = await started(encoded_speech(
         services.scheduler, text, choice.voice_state, fmt, options, owner=object()
     ))
-    headers = {"X-Voice-Emotion": choice.emotion}
+    headers = {"X-Voice-Emotion": choice.emotion, VOICE_METHOD_HEADER: choice.voice_method}
     if body.stream_format == "sse":
         return StreamingResponse(_events(audio), media_type="text/event-stream",
                                  headers={**headers, "Cache-Control": "no-cache"})

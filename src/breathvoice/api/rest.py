@@ -34,7 +34,7 @@ router = APIRouter(dependencies=[RequireApiKey])
 """Routes that need an API key when the server has keys configured."""
 _READ_BLOCK = 1024 * 1024
 VOICE_METHOD_HEADER = "X-Voice-Method"
-"""On single-tts: 'matched', or 'stock' while the group's voice matching is not done."""
+"""On speech from a voice group: 'matched', or 'stock' while its voice matching is not done."""
 
 
 def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str:
@@ -42,8 +42,8 @@ def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str
     return f"{base.rstrip('/')}/breathvoice/outputs/{output_path}"
 
 
-def _result(request: Request, services: ServicesDep, done: RenderedLine, inline: bool,
-            voice_group_id: str) -> TTSResult:
+def _result(request: Request, services: ServicesDep, done: RenderedLine,
+            inline: bool) -> TTSResult:
     return TTSResult(
         filename=done.filename,
         text=done.text,
@@ -55,7 +55,7 @@ def _result(request: Request, services: ServicesDep, done: RenderedLine, inline:
         duration=round(done.duration, 3),
         sample_rate=done.sample_rate,
         audio_data=base64.b64encode(done.data).decode("ascii") if inline else None,
-        voice_method=services.library.voice_method(voice_group_id, done.emotion),
+        voice_method=done.voice_method,
     )
 
 
@@ -102,9 +102,8 @@ async def single_tts(body: TTSRequest, request: Request, response: Response,
     line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
                 emotion=body.emotion, speed=body.speed, language=body.language)
     done = await services.lines.render(line, owner=object())
-    result = _result(request, services, done, body.return_audio, body.voice_group_id)
-    if result.voice_method:
-        response.headers[VOICE_METHOD_HEADER] = result.voice_method
+    result = _result(request, services, done, body.return_audio)
+    response.headers[VOICE_METHOD_HEADER] = done.voice_method
     return SingleTTSResponse(message="Single TTS completed successfully", result=result)
 
 
@@ -133,7 +132,7 @@ async def batch_tts(body: BatchRequest, request: Request,
         except BreathVoiceError as exc:
             return {"filename": line.filename, "success": False, "error": exc.message,
                     "code": exc.code}
-        result = _result(request, services, done, body.return_audio, line.voice_group_id)
+        result = _result(request, services, done, body.return_audio)
         return {"success": True, **result.model_dump(exclude_none=True)}
 
     results = await asyncio.gather(*(one(line) for line in lines))

@@ -4,13 +4,13 @@ Each group is a folder under ``root`` (see :mod:`breathvoice.voices.manifest`). 
 only ever swapped in or out whole, by renames from a staging folder on the same filesystem,
 so a reader sees the old group or the new one, never a mix. A swap tells the group's
 background voice matching (:attr:`VoiceLibrary.enrolment`, when attached): the old
-group's job is cancelled, the new group's queued.
+group's job is cancelled, the new group's queued. What was read of each group is kept
+in memory until its manifest changes (:mod:`breathvoice.voices.group_cache`).
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import os
 import shutil
 import tempfile
@@ -19,33 +19,25 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from breathvoice.audio.decode import decode_audio
 from breathvoice.engines.base import Engine, VoiceState
-from breathvoice.errors import EngineError, InvalidRequest, VoiceGroupExists, VoiceGroupNotFound
+from breathvoice.errors import InvalidRequest, VoiceGroupExists, VoiceGroupNotFound
+from breathvoice.voices.group_cache import GroupCache
 from breathvoice.voices.manifest import (
-    CONDITIONING_DIR,
     MANIFEST_NAME,
-    Conditioning,
     Manifest,
-    ManifestError,
-    Reference,
     is_valid_group_id,
-    load_manifest,
     manifest_json,
-    save_manifest,
-    utc_now,
+    state_method,
+    voice_method,
 )
-from breathvoice.voices.manifest import voice_method as public_method
 from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
 
 if TYPE_CHECKING:
     from breathvoice.voices.enrolment_jobs import EnrolmentTracker
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,12 +52,10 @@ class Choice:
     requested_emotion: str
     """What the file name or the caller asked for."""
 
-
-@dataclass
-class _Cached:
-    key: tuple[int, int, int]
-    manifest: Manifest | None
-    states: dict[str, VoiceState] = field(default_factory=dict)
+    @property
+    def voice_method(self) -> str:
+        """How ``voice_state`` speaks, as users see it: ``stock``, ``matched``, ..."""
+        return voice_method(state_method(self.voice_state))
 
 
 @contextmanager
@@ -97,7 +87,7 @@ class VoiceLibrary:
         self._disk_lock = threading.RLock()
         self._locks_guard = threading.Lock()
         self._group_locks: dict[str, threading.RLock] = {}
-        self._cache: dict[str, _Cached] = {}
+        self._groups = GroupCache(root, engine)
         self.enrolment: EnrolmentTracker | None = None
         """Background voice matching, told about every swap; None: groups are not matched."""
 
@@ -133,12 +123,12 @@ class VoiceLibrary:
         with self._disk_lock:
             names = sorted(p.name for p in self.root.iterdir()
                            if p.is_dir() and is_valid_group_id(p.name))
-            return [name for name in names if self._cached(name).manifest is not None]
+            return [name for name in names if self._groups.entry(name).manifest is not None]
 
     def exists(self, voice_group_id: str) -> bool:
         with self._disk_lock:
             valid = is_valid_group_id(voice_group_id)
-            return valid and self._cached(voice_group_id).manifest is not None
+            return valid and self._groups.entry(voice_group_id).manifest is not None
 
     def manifest(self, voice_group_id: str) -> Manifest:
         with self._disk_lock:
@@ -165,13 +155,6 @@ class VoiceLibrary:
             "enrolment": m.enrolment_details(live),
         }
 
-    def voice_method(self, voice_group_id: str, emotion: str) -> str | None:
-        """How an emotion of the group is spoken now: ``stock``, ``matched``, ..."""
-        with self._disk_lock:
-            manifest = self._cached(self.group_dir(voice_group_id).name).manifest
-        reference = manifest.references.get(emotion) if manifest else None
-        return public_method(reference.conditioning.method) if reference else None
-
     def choose(
         self, voice_group_id: str, filename: str | None = None, emotion: str | None = None
     ) -> Choice:
@@ -189,7 +172,7 @@ class VoiceLibrary:
             else:
                 wanted = select_emotion(filename or "", m.keyword_rules(), m.default_emotion)
             used = resolve_reference(wanted, available, m.default_emotion)
-            state = self._voice_state(voice_group_id, used)
+            state = self._groups.voice_state(voice_group_id, used)
             return Choice(used, m.references[used].file, state, wanted)
 
     def export_zip(self, voice_group_id: str) -> bytes:
@@ -226,8 +209,8 @@ class VoiceLibrary:
                     os.rename(replaced, target)
                 raise
             finally:
-                self._cache.pop(voice_group_id, None)
-            installed = self._cached(voice_group_id).manifest
+                self._groups.forget(voice_group_id)
+            installed = self._groups.entry(voice_group_id).manifest
             record = installed.enrolment if installed else None
             if self.enrolment is not None and record and record.status == "enrolling":
                 self.enrolment.submit(voice_group_id)
@@ -264,90 +247,8 @@ class VoiceLibrary:
             if self.enrolment is not None:
                 self.enrolment.cancel(voice_group_id)
             os.rename(target, trash)
-            self._cache.pop(voice_group_id, None)
+            self._groups.forget(voice_group_id)
         shutil.rmtree(trash, ignore_errors=True)
 
-    # -- cache (callers hold _disk_lock) --------------------------------------------------
-
-    def _cached(self, voice_group_id: str) -> _Cached:
-        path = self.root / voice_group_id / MANIFEST_NAME
-        try:
-            st = path.stat()
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = (0, 0, 0)
-        entry = self._cache.get(voice_group_id)
-        if entry is not None and entry.key == key:
-            return entry
-        if key == (0, 0, 0) and not path.parent.is_dir():
-            # Not cached: callers may ask about any number of names that do not exist.
-            self._cache.pop(voice_group_id, None)
-            return _Cached(key, None)
-        manifest: Manifest | None = None
-        try:
-            manifest = load_manifest(path.parent)
-        except ManifestError as exc:
-            log.warning("voice group %r is unusable and skipped: %s", voice_group_id, exc)
-        entry = _Cached(key, manifest)
-        self._cache[voice_group_id] = entry
-        return entry
-
     def _manifest(self, voice_group_id: str) -> Manifest:
-        manifest = self._cached(self.group_dir(voice_group_id).name).manifest
-        if manifest is None:
-            raise VoiceGroupNotFound(voice_group_id)
-        return manifest
-
-    def _voice_state(self, voice_group_id: str, emotion: str) -> VoiceState:
-        entry = self._cached(voice_group_id)
-        state = entry.states.get(emotion)
-        if state is not None:
-            return state
-        assert entry.manifest is not None
-        folder = self.root / voice_group_id
-        reference = entry.manifest.references[emotion]
-        npz = folder / reference.conditioning.file
-        try:
-            state = VoiceState.load(npz)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            log.warning("voice group %r: no usable conditioning for %r (%s); recomputing",
-                        voice_group_id, emotion, type(exc).__name__)
-        if state is None or state.engine != self.engine.name:
-            state = self._recondition(voice_group_id, emotion, reference)
-            entry = self._cached(voice_group_id)
-        entry.states[emotion] = state
-        return state
-
-    def _recondition(self, voice_group_id: str, emotion: str, reference: Reference) -> VoiceState:
-        """Compute the conditioning again (missing, damaged, or made by another engine)."""
-        folder = self.root / voice_group_id
-        stock_name = reference.conditioning.stock_voice
-        stock = self.engine.stock_voices() if reference.conditioning.method == "stock" else {}
-        if stock_name is not None and stock_name in stock:
-            state = stock[stock_name]
-            state = VoiceState(state.engine, state.arrays,
-                               {**state.info, "method": "stock", "stock_voice": stock_name})
-        else:
-            try:
-                samples, rate = decode_audio(folder / reference.file)
-                state = self.engine.prepare_voice(samples, rate)
-            except (OSError, InvalidRequest) as exc:
-                log.error("voice group %r: reference %r unusable: %s",
-                          voice_group_id, reference.file, exc)
-                raise EngineError(f"the '{emotion}' reference of voice group "
-                                  f"'{voice_group_id}' cannot be read") from exc
-        manifest = self._manifest(voice_group_id)
-        # a matched state made for another engine stays on disk for when that engine is back
-        file = f"{CONDITIONING_DIR}/{emotion}.npz"
-        updated = reference.model_copy(
-            update={"conditioning": Conditioning.from_state(state, file)})
-        try:  # keeping it is an optimisation: a read-only library still works
-            (folder / CONDITIONING_DIR).mkdir(exist_ok=True)
-            state.save(folder / file)
-            save_manifest(folder, manifest.model_copy(update={
-                "references": {**manifest.references, emotion: updated}, "updated_at": utc_now(),
-            }))
-        except OSError as exc:
-            log.warning("voice group %r: cannot keep recomputed conditioning: %s",
-                        voice_group_id, exc.strerror)
-        return state
+        return self._groups.manifest(self.group_dir(voice_group_id).name)

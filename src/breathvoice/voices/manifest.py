@@ -91,11 +91,16 @@ class Conditioning(_Strict):
         similarity = info.get("similarity")
         return cls(
             engine=state.engine,
-            method=str(info.get("method", "cloned")),
+            method=state_method(state),
             stock_voice=stock if isinstance(stock, str) else None,
             similarity=float(similarity) if isinstance(similarity, int | float) else None,
             file=file,
         )
+
+
+def state_method(state: VoiceState) -> str:
+    """The conditioning method ``state``'s engine recorded (``cloned`` when it named none)."""
+    return str(state.info.get("method", "cloned"))
 
 
 def voice_method(method: str) -> str:
