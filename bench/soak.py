@@ -36,6 +36,7 @@ import psutil
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from breathvoice.settings import Settings  # noqa: E402
 from conftest import start_server, stop_server  # noqa: E402
 
 SENTENCES = ["The river bends slowly past the old mill.", "今天的天气很好，我们去公园吧。",
@@ -167,7 +168,9 @@ def main() -> int:
                               "admin", "--data-dir", str(data_dir)],
                              capture_output=True, text=True, check=True)
     key = created.stdout.strip()
-    server = start_server(data_dir, root / "server.log")
+    # the test servers skip the engine warm-up; the soak runs the server as users do
+    warm_up = str(Settings.model_fields["engine_warmup_tokens"].default)
+    server = start_server(data_dir, root / "server.log", BREATHVOICE_ENGINE_WARMUP_TOKENS=warm_up)
     try:
         result = asyncio.run(soak(server.ws_url, key, server.process.pid, args))
     finally:

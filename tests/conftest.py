@@ -51,6 +51,7 @@ def start_server(data_dir: Path, log_path: Path, **env_overrides: str) -> LiveSe
     # in the background while other tests time their audio.
     env = {**os.environ, "BREATHVOICE_HOST": "127.0.0.1", "BREATHVOICE_PORT": str(port),
            "BREATHVOICE_DATA_DIR": str(data_dir), "BREATHVOICE_ENROLMENT": "off",
+           "BREATHVOICE_ENGINE_WARMUP_TOKENS": "0",
            **env_overrides}
     log_file = open(log_path, "wb")
     process = subprocess.Popen([sys.executable, "-m", "breathvoice", "serve"], env=env,

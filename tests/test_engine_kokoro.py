@@ -227,3 +227,27 @@ def test_loading_writes_nothing_in_home(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=240)
     assert [p.relative_to(home) for p in home.rglob("*")] == []
+
+
+def test_warm_up_runs_every_worker_on_a_window_of_the_asked_length_at_once(
+    kokoro_engine: KokoroEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = kokoro_engine
+    model = engine.model
+    real_run = model.run
+    calls: list[tuple[int, float, float]] = []
+
+    def recorded(tokens: list[int], *args: object, **kwargs: object) -> object:
+        began = time.perf_counter()
+        result = real_run(tokens, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append((len(tokens), began, time.perf_counter()))
+        return result
+
+    monkeypatch.setattr(model, "run", recorded)
+    seconds = engine.warm_up(2, 24)
+    assert [count for count, _, _ in calls] == [24, 24]
+    (_, first_start, first_end), (_, second_start, second_end) = calls
+    # side by side: each call starts before the other one ends
+    assert first_start < second_end and second_start < first_end
+    assert seconds >= max(first_end, second_end) - min(first_start, second_start)
+    check_speech(speak(engine, "Still speaking after the warm-up."))

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # synthesis
     engine_workers: int = Field(default_factory=_default_workers, ge=1, le=64)
     onnx_threads: int = Field(0, ge=0, description="threads per ONNX run; 0 = auto")
+    engine_warmup_tokens: int = Field(
+        128, ge=0, le=510, description="at start, every worker speaks a window this long at "
+        "once, so the engine's memory pool meets its peak before serving; 0 = off")
     batch_concurrency: int = Field(1, ge=1, le=16, description="items of one batch at once")
     max_batch_items: int = Field(100, ge=1)
     max_text_chars: int = Field(1000, ge=1)

