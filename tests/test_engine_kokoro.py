@@ -251,3 +251,19 @@ def test_warm_up_runs_every_worker_on_a_window_of_the_asked_length_at_once(
     assert first_start < second_end and second_start < first_end
     assert seconds >= max(first_end, second_end) - min(first_start, second_start)
     check_speech(speak(engine, "Still speaking after the warm-up."))
+
+
+@pytest.mark.parametrize("tokens", [0, 16])
+def test_the_server_warms_the_engine_up_as_configured(
+    kokoro_engine: KokoroEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tokens: int
+) -> None:
+    from breathvoice import app
+
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(app, "load_engine", lambda settings: kokoro_engine)
+    monkeypatch.setattr(kokoro_engine, "warm_up", lambda w, t: asked.append((w, t)) or 0.0)
+    settings = Settings(data_dir=tmp_path, engine_workers=2, engine_warmup_tokens=tokens,
+                        create_demo_group=False)
+    services = app.build_services(settings, enrolment=False)
+    services.scheduler.close()
+    assert asked == ([(2, tokens)] if tokens else [])

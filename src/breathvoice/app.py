@@ -17,6 +17,7 @@ from breathvoice import __version__
 from breathvoice.api import auth, elevenlabs_compat, keys_routes, openai_compat, rest, ws
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
+from breathvoice.engines.base import WarmsUp
 from breathvoice.engines.registry import load_engine
 from breathvoice.keys import AccessControl
 from breathvoice.lines import LineRenderer
@@ -45,6 +46,8 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
     for folder in (settings.voices_dir, settings.outputs_dir, settings.staging_dir):
         folder.mkdir(parents=True, exist_ok=True)
     engine = load_engine(settings)
+    if settings.engine_warmup_tokens and isinstance(engine, WarmsUp):
+        engine.warm_up(settings.engine_workers, settings.engine_warmup_tokens)
     library = VoiceLibrary(settings.voices_dir, engine, staging_dir=settings.staging_dir)
     library.recover_staging()
     if settings.create_demo_group:

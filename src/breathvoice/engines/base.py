@@ -157,3 +157,12 @@ class Engine(Protocol):
     ) -> Iterator[AudioChunk]:
         """Speak ``text``; yields chunks in order. Raises EngineError on failure."""
         ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """An engine whose memory grows on first use and can be grown before serving."""
+
+    def warm_up(self, workers: int, tokens: int) -> float:
+        """Run ``workers`` calls of a ``tokens``-long window side by side; the seconds."""
+        ...

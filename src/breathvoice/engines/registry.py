@@ -14,10 +14,7 @@ EngineFactory = Callable[[Settings], Engine]
 def _kokoro(settings: Settings) -> Engine:
     from breathvoice.engines.kokoro import KokoroEngine
 
-    engine = KokoroEngine(onnx_threads=settings.onnx_threads)
-    if settings.engine_warmup_tokens:
-        engine.warm_up(settings.engine_workers, settings.engine_warmup_tokens)
-    return engine
+    return KokoroEngine(onnx_threads=settings.onnx_threads)
 
 
 ENGINES: dict[str, EngineFactory] = {"kokoro": _kokoro}
