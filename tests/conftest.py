@@ -45,7 +45,12 @@ def free_port() -> int:
         return port
 
 
-def start_server(data_dir: Path, log_path: Path, **env_overrides: str) -> LiveServer:
+def start_server(data_dir: Path, log_path: Path, command: list[str] | None = None,
+                 **env_overrides: str) -> LiveServer:
+    """``breathvoice serve`` (or ``command``) on a free port, once its health check answers.
+
+    The log is appended to, so a server restarted on the same data keeps one log.
+    """
     port = free_port()
     # Voice matching is tested on its own (test_enrolment_*); here it would only spend CPU
     # in the background while other tests time their audio.
@@ -53,9 +58,9 @@ def start_server(data_dir: Path, log_path: Path, **env_overrides: str) -> LiveSe
            "BREATHVOICE_DATA_DIR": str(data_dir), "BREATHVOICE_ENROLMENT": "off",
            "BREATHVOICE_ENGINE_WARMUP_TOKENS": "0",
            **env_overrides}
-    log_file = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "breathvoice", "serve"], env=env,
-                               stdout=log_file, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(command or [sys.executable, "-m", "breathvoice", "serve"],
+                                   env=env, stdout=log_file, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir,
                         process, log_path)
     deadline = time.monotonic() + STARTUP_SECONDS

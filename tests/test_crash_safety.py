@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ import soundfile as sf
 
 from breathvoice.keys import KeyStore
 from breathvoice.voices.manifest import load_manifest
-from conftest import free_port
+from conftest import LiveServer, start_server
 from zips import good_zip
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -50,31 +49,8 @@ MIN_ROUNDS = 3
 WORDS = "the river bends slowly past an old mill while rain falls on quiet roofs".split()
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-
-
-def start(data_dir: Path, log: Path) -> Server:
-    port = free_port()
-    env = {**os.environ, "BREATHVOICE_HOST": "127.0.0.1", "BREATHVOICE_PORT": str(port),
-           "BREATHVOICE_DATA_DIR": str(data_dir), "BREATHVOICE_ENGINE": "tone"}
-    with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-c", LAUNCH], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", process)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server did not start:\n{log.read_text()[-3000:]}"
-        try:
-            if requests.get(f"{server.url}/breathvoice/health", timeout=2).ok:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"the server did not start in time:\n{log.read_text()[-3000:]}")
+def start(data_dir: Path, log: Path) -> LiveServer:
+    return start_server(data_dir, log, [sys.executable, "-c", LAUNCH], BREATHVOICE_ENGINE="tone")
 
 
 @dataclass
@@ -95,7 +71,7 @@ def sentence(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) + "."
 
 
-def busy_clients(server: Server, key: str, delivered: Delivered, stop: threading.Event,
+def busy_clients(server: LiveServer, key: str, delivered: Delivered, stop: threading.Event,
                  seed: int) -> list[threading.Thread]:
     headers = {"xi-api-key": key}
     archives = [good_zip("Crash", seconds=s) for s in (0.8, 1.6)]
@@ -107,7 +83,7 @@ def busy_clients(server: Server, key: str, delivered: Delivered, stop: threading
             body = {"text": text, "voice_group_id": rng.choice(["Demo", "Crash"]),
                     "filename": f"line_greeting_{rng.randint(0, 4)}.wav"}
             try:
-                r = requests.post(f"{server.url}/breathvoice/single-tts", json=body,
+                r = requests.post(f"{server.base_url}/breathvoice/single-tts", json=body,
                                   headers=headers, timeout=10)
             except requests.RequestException:
                 continue
@@ -120,7 +96,7 @@ def busy_clients(server: Server, key: str, delivered: Delivered, stop: threading
             items = [{"text": sentence(rng), "voice_group_id": "Crash",
                       "filename": f"batch_B1_{rng.randint(0, 3)}.wav"} for _ in range(3)]
             try:
-                r = requests.post(f"{server.url}/breathvoice/batch-tts",
+                r = requests.post(f"{server.base_url}/breathvoice/batch-tts",
                                   json={"requests": items}, headers=headers, timeout=10)
             except requests.RequestException:
                 continue
@@ -131,7 +107,7 @@ def busy_clients(server: Server, key: str, delivered: Delivered, stop: threading
         rng = random.Random(seed + 1)
         while not stop.is_set():
             try:
-                requests.post(f"{server.url}/breathvoice/upload-voice-group", headers=headers,
+                requests.post(f"{server.base_url}/breathvoice/upload-voice-group", headers=headers,
                               files={"file": ("Crash.zip", rng.choice(archives))},
                               data={"voice_group_id": "Crash", "overwrite": "true"}, timeout=10)
             except requests.RequestException:
@@ -189,12 +165,12 @@ def check_disk(data_dir: Path) -> None:
                 assert npz.files
 
 
-def check_restarted(server: Server, data_dir: Path, key: str) -> None:
+def check_restarted(server: LiveServer, data_dir: Path, key: str) -> None:
     """The new process put back a group caught mid-swap and dropped what was half made."""
-    listed = requests.get(f"{server.url}/breathvoice/voice-groups",
+    listed = requests.get(f"{server.base_url}/breathvoice/voice-groups",
                           headers={"xi-api-key": key}, timeout=10).json()
     assert {"Demo", "Crash"} <= set(listed["voice_groups"])
-    crash = requests.get(f"{server.url}/breathvoice/voice-groups/Crash",
+    crash = requests.get(f"{server.base_url}/breathvoice/voice-groups/Crash",
                          headers={"xi-api-key": key}, timeout=10).json()
     assert crash["status"] == "ready"
     assert list((data_dir / ".staging").iterdir()) == []
@@ -209,7 +185,7 @@ def test_kill_9_leaves_no_half_written_file_and_loses_no_usage(tmp_path: Path) -
     key, record = store.create("admin")
     store.close()
     server = start(data_dir, log)
-    first = requests.post(f"{server.url}/breathvoice/upload-voice-group",
+    first = requests.post(f"{server.base_url}/breathvoice/upload-voice-group",
                           headers={"xi-api-key": key},
                           files={"file": ("Crash.zip", good_zip("Crash"))},
                           data={"voice_group_id": "Crash"}, timeout=30)
