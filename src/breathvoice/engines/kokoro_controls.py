@@ -5,11 +5,13 @@ the style, then its decoder and harmonic source render speech at that pitch. Rew
 the curve between the two moves the voice's pitch with the model's own timbre, with none
 of the artefacts of shifting pitch afterwards:
 
-    voiced (F0 > VOICED_HZ):  F0' = exp(mean + range * (log F0 - mean) + shift)
+    voiced (F0 > VOICED_HZ):  F0' = F0 * exp((range - 1) * (log F0 - mean) + shift)
     unvoiced:                 F0' = F0 * exp(shift)
 
-where ``mean`` is the mean log F0 of the voiced frames of the call. The graph gets two
-optional inputs, ``pitch_shift`` (natural log of the ratio, default 0) and
+where ``mean`` is the mean log F0 of the voiced frames of the call: the voiced curve is
+``exp(mean + range * (log F0 - mean) + shift)``, written as a factor on F0 so that the
+neutral controls multiply by exactly 1 and stock voices sound exactly as the stock model.
+The graph gets two optional inputs, ``pitch_shift`` (natural log of the ratio, default 0) and
 ``pitch_range`` (default 1), and a third output, ``f0``: the curve the decoder used.
 """
 
@@ -69,10 +71,11 @@ def add_pitch_controls(model_bytes: bytes) -> bytes:
         helper.make_node("Max", [name("count"), name("one")], [name("safe_count")]),
         helper.make_node("Div", [name("log_sum"), name("safe_count")], [name("mean")]),
         helper.make_node("Sub", [name("log_f0"), name("mean")], [name("centred")]),
-        helper.make_node("Mul", [name("centred"), PITCH_RANGE_INPUT], [name("spread")]),
-        helper.make_node("Add", [name("spread"), name("mean")], [name("respread")]),
-        helper.make_node("Add", [name("respread"), PITCH_SHIFT_INPUT], [name("new_log")]),
-        helper.make_node("Exp", [name("new_log")], [name("voiced_f0")]),
+        helper.make_node("Sub", [PITCH_RANGE_INPUT, name("one")], [name("range_change")]),
+        helper.make_node("Mul", [name("centred"), name("range_change")], [name("spread")]),
+        helper.make_node("Add", [name("spread"), PITCH_SHIFT_INPUT], [name("log_factor")]),
+        helper.make_node("Exp", [name("log_factor")], [name("factor")]),
+        helper.make_node("Mul", [F0_SOURCE, name("factor")], [name("voiced_f0")]),
         helper.make_node("Exp", [PITCH_SHIFT_INPUT], [name("ratio")]),
         helper.make_node("Mul", [F0_SOURCE, name("ratio")], [name("unvoiced_f0")]),
         helper.make_node(
