@@ -161,20 +161,26 @@ class KokoroModel:
         )
 
 
+def session_options(ort: ModuleType, onnx_threads: int) -> Any:
+    """Options for a Kokoro session that shares the cores with other sessions' threads."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Several engine workers share the cores: idle threads must sleep, not spin
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if onnx_threads > 0:
+        options.intra_op_num_threads = onnx_threads
+    return options
+
+
 def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
     """Build the session from the installed packages (about 1-2 s on 2 cores)."""
     started = time.perf_counter()
     ort = import_onnxruntime()
     graph = add_pitch_controls(add_duration_output(read_model_bytes()))
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Several engine workers share the cores: idle threads must sleep, not spin
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = session_options(ort, onnx_threads)
     # Every input length has its own memory pattern, so patterns are rarely reused and only
     # add large blocks to the arena: without them RSS is ~50-90 MiB lower, speed the same
     options.enable_mem_pattern = False
-    if onnx_threads > 0:
-        options.intra_op_num_threads = onnx_threads
     try:
         session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     except Exception as exc:

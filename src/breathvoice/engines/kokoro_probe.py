@@ -30,6 +30,7 @@ from breathvoice.engines.kokoro_model import (
     add_duration_output,
     import_onnxruntime,
     read_model_bytes,
+    session_options,
 )
 from breathvoice.errors import EngineError
 
@@ -57,27 +58,17 @@ class Probe:
 class ProbeRenderer:
     """Renders the probe sentences with any style row and pitch setting. Thread-safe."""
 
-    def __init__(self, vocab: dict[str, int], onnx_threads: int, session: Any = None) -> None:
-        """``session``: the engine's own Kokoro session, used when it has the pitch controls
-        (renders then share its threads instead of loading the model a second time)."""
+    def __init__(self, vocab: dict[str, int], onnx_threads: int) -> None:
         from breathvoice.engines.g2p import Phonemizer
 
         ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if onnx_threads > 0:
-            options.intra_op_num_threads = onnx_threads
+        options = session_options(ort, onnx_threads)
         raw = read_model_bytes()
-        outputs = {value.name for value in session.get_outputs()} if session else set()
         try:
-            if {AUDIO_OUTPUT, F0_OUTPUT} <= outputs:
-                self._session: Any = session
-            else:
-                graph = add_pitch_controls(add_duration_output(raw))
-                self._session = ort.InferenceSession(
-                    graph, options, providers=["CPUExecutionProvider"]
-                )
+            self._session: Any = ort.InferenceSession(
+                add_pitch_controls(add_duration_output(raw)), options,
+                providers=["CPUExecutionProvider"],
+            )
             self._pitch_session: Any = ort.InferenceSession(
                 pitch_only_graph(raw), options, providers=["CPUExecutionProvider"]
             )
@@ -98,13 +89,11 @@ class ProbeRenderer:
             self.tokens.append([vocab[p] for span in spans for p in span.phonemes])
 
     @classmethod
-    def shared(
-        cls, vocab: dict[str, int], onnx_threads: int = 0, session: Any = None
-    ) -> ProbeRenderer:
+    def shared(cls, vocab: dict[str, int], onnx_threads: int = 0) -> ProbeRenderer:
         with _lock:
             renderer = _shared.get(onnx_threads)
             if renderer is None:
-                renderer = cls(vocab, onnx_threads, session)
+                renderer = cls(vocab, onnx_threads)
                 _shared[onnx_threads] = renderer
             return renderer
 

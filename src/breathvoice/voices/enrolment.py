@@ -107,8 +107,8 @@ def enrol(
     ``progress`` gets a fraction in [0, 1]; ``cancel`` stops the search between two
     probe renders (or inside one) and raises :class:`EnrolmentCancelled`. With ``base``
     (a state this function made for another clip of the same speaker) only prosody moves.
-    ``workers`` probe renders run at once (default: one per core, at most two), on the
-    engine's own session. One round of renders always runs; later ones only start when
+    ``workers`` probe renders run at once (default: one per core, at most two), on a
+    session of their own. One round of renders always runs; later ones only start when
     they should end within ``budget_seconds`` of the call (wall time, all included).
     """
     started = time.perf_counter()
