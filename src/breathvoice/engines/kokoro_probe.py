@@ -6,6 +6,10 @@ they are phonemised once. The session is Kokoro with its pitch controls (see
 
 The decoder is about 95 % of a render. A second session holds only the graph up to the
 predicted pitch curve, so a style's own pitch on the probe costs a few milliseconds.
+
+The main session also outputs what the decoder reads besides the timbre half of the style
+(see :func:`decoder_cut`), so the decoder can be re-run on its own with gradients
+(:mod:`breathvoice.engines.kokoro_gradient`).
 """
 
 from __future__ import annotations
@@ -64,10 +68,11 @@ class ProbeRenderer:
         ort = import_onnxruntime()
         options = session_options(ort, onnx_threads)
         raw = read_model_bytes()
+        controlled = add_pitch_controls(add_duration_output(raw))
         try:
+            graph, self.decoder_inputs = with_decoder_inputs(controlled)
             self._session: Any = ort.InferenceSession(
-                add_pitch_controls(add_duration_output(raw)), options,
-                providers=["CPUExecutionProvider"],
+                graph, options, providers=["CPUExecutionProvider"]
             )
             self._pitch_session: Any = ort.InferenceSession(
                 pitch_only_graph(raw), options, providers=["CPUExecutionProvider"]
@@ -113,19 +118,38 @@ class ProbeRenderer:
         """Median F0 (Hz) the model predicts for the probe with these rows, no pitch change."""
         curves = []
         for tokens, row in zip(self.tokens, rows, strict=True):
-            inputs = {
-                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-                "style": np.asarray(row, dtype=np.float32).reshape(1, -1),
-                "speed": np.array([1.0], dtype=np.float32),
-            }
             try:
-                (f0,) = self._pitch_session.run(None, inputs)
+                (f0,) = self._pitch_session.run(None, self._inputs(tokens, row, 1.0))
             except Exception as exc:
                 raise EngineError("speech synthesis failed") from exc
             curve = np.asarray(f0, dtype=np.float32).ravel()
             curves.append(curve[curve > VOICED_HZ])
         voiced = np.concatenate(curves)
         return float(np.median(voiced)) if len(voiced) else 0.0
+
+    def decoder_boundaries(
+        self, rows: list[FloatAudio], pitch_shift: float = 0.0, pitch_range: float = 1.0
+    ) -> list[tuple[FloatAudio, dict[str, FloatAudio]]]:
+        """Per probe sentence: its audio (untrimmed) and the decoder's inputs other than
+        the timbre half of its row."""
+        boundaries = []
+        for tokens, row in zip(self.tokens, rows, strict=True):
+            inputs = {**self._inputs(tokens, row, 1.0), **pitch_inputs(pitch_shift, pitch_range)}
+            try:
+                audio, *values = self._session.run([AUDIO_OUTPUT, *self.decoder_inputs], inputs)
+            except Exception as exc:
+                raise EngineError("speech synthesis failed") from exc
+            named = dict(zip(self.decoder_inputs, values, strict=True))
+            boundaries.append((np.asarray(audio, np.float32).ravel(), named))
+        return boundaries
+
+    @staticmethod
+    def _inputs(tokens: list[int], row: FloatAudio, speed: float) -> dict[str, Any]:
+        return {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": np.asarray(row, dtype=np.float32).reshape(1, -1),
+            "speed": np.array([speed], dtype=np.float32),
+        }
 
     def render(
         self,
@@ -149,12 +173,7 @@ class ProbeRenderer:
 
             if cancel is not None:
                 cancel.on_cancel(abort)
-            inputs = {
-                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-                "style": np.asarray(row, dtype=np.float32).reshape(1, -1),
-                "speed": np.array([speed], dtype=np.float32),
-                **pitch_inputs(pitch_shift, pitch_range),
-            }
+            inputs = {**self._inputs(tokens, row, speed), **pitch_inputs(pitch_shift, pitch_range)}
             try:
                 audio, f0 = self._session.run([AUDIO_OUTPUT, F0_OUTPUT], inputs, run_options)
             except Exception as exc:
@@ -197,6 +216,43 @@ def pitch_only_graph(model_bytes: bytes) -> bytes:
     graph.output.append(onnx.helper.make_tensor_value_info(F0_SOURCE, onnx.TensorProto.FLOAT, None))
     serialized: bytes = model.SerializeToString()
     return serialized
+
+
+def decoder_cut(graph: Any) -> tuple[list[Any], list[str]]:
+    """The nodes that read the timbre half of the style, and their other inputs.
+
+    Kokoro splits its style into a decoder (timbre) half and a prosody half; the nodes
+    downstream of the timbre half are the decoder, which turns aligned text features,
+    the pitch and energy curves and that half into audio.
+    """
+    found = [node for node in graph.node if node.input and node.input[0] == "style"]
+    if len(found) != 1 or found[0].op_type != "Split":
+        raise EngineError("unexpected Kokoro graph: style split not found")
+    reached = {found[0].output[0]}
+    nodes = []
+    for node in graph.node:  # ONNX graphs are stored in topological order
+        if any(name in reached for name in node.input):
+            nodes.append(node)
+            reached.update(node.output)
+    constants = {tensor.name for tensor in graph.initializer}
+    constants |= {node.output[0] for node in graph.node if node.op_type == "Constant"}
+    inputs = {name for node in nodes for name in node.input}
+    outside = sorted(name for name in inputs if name and name not in reached | constants)
+    return nodes, [found[0].output[0], *outside]
+
+
+def with_decoder_inputs(model_bytes: bytes) -> tuple[bytes, list[str]]:
+    """The model with the decoder's non-style inputs as extra outputs, and their names."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    _, inputs = decoder_cut(model.graph)
+    for name in inputs[1:]:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    serialized: bytes = model.SerializeToString()
+    return serialized, inputs[1:]
 
 
 def quantised(shift: float) -> float:
