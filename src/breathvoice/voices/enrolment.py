@@ -13,7 +13,11 @@ gain make Kokoro's speech close to the reference speaker and to the clip's proso
    blends, pitch and a timbre direction (:mod:`breathvoice.engines.kokoro_match`); no
    round of renders starts unless it should end within ``budget_seconds`` of the call,
    and the search stops early when its gain flattens;
-3. pitch range and gain are set so the probe's prosody meets the clip's. Speed stays 1:
+3. with ``gradients=True`` and torch installed (the ``matching`` extra), that search only gets
+   ``SEARCH_SHARE`` of the budget: the rest goes to gradient steps on all 128 timbre
+   dimensions of its best point (:mod:`breathvoice.engines.kokoro_gradient`), whose
+   result is kept if its real render scores higher;
+4. pitch range and gain are set so the probe's prosody meets the clip's. Speed stays 1:
    without a transcript the pace of a clip is only known relative to another clip of
    the same text, which is what emotion clips use (below).
 
@@ -40,6 +44,7 @@ import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
 from breathvoice.engines.kokoro_analysis import Prosody, band_spectrum, level_gain, prosody
+from breathvoice.engines.kokoro_gradient import gradient_available, refine_timbre
 from breathvoice.engines.kokoro_match import (
     Cancelled,
     Search,
@@ -54,7 +59,11 @@ from breathvoice.errors import InvalidRequest
 __all__ = ["EnrolmentCancelled", "enrol", "ENGINE_NAME"]
 
 ENGINE_NAME = "kokoro"
-DEFAULT_BUDGET_SECONDS = 45.0
+DEFAULT_BUDGET_SECONDS = 57.0
+SEARCH_SHARE = 0.2
+MIN_GRADIENT_BUDGET = 20.0
+"""Below this a gradient step would not fit: the search gets the whole budget."""
+"""With gradients, the render-only search gets this part of the budget; they get the rest."""
 EXPECTED_RENDERS = 12
 """For progress only: screening, pitch and timbre probes and a few steps."""
 MIN_SPEECH_SECONDS = 1.0
@@ -101,6 +110,7 @@ def enrol(
     base: VoiceState | None = None,
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     workers: int | None = None,
+    gradients: bool = False,
 ) -> VoiceState:
     """Match ``engine`` (a :class:`~breathvoice.engines.kokoro.KokoroEngine`) to a clip.
 
@@ -143,9 +153,14 @@ def enrol(
         fractions.append(min(0.99, max(search.evaluations / EXPECTED_RENDERS, elapsed)))
         report(max(fractions))
 
+    gradients = gradients and gradient_available() and budget_seconds >= MIN_GRADIENT_BUDGET
+    if gradients:
+        search.deadline = started + SEARCH_SHARE * budget_seconds
     try:
         ranked, stock_similarity, screened = screen_stock(search, on_step)
         refine(search, ranked, screened, on_step)
+        search.deadline = started + budget_seconds
+        steps = refine_timbre(search, on_step) if gradients else 0
     except Cancelled as exc:
         raise EnrolmentCancelled from exc
     best = search.best
@@ -164,6 +179,7 @@ def enrol(
             "embedder": EMBEDDER_NAME,
             "evaluations": search.evaluations,
             "screened": len(screened),
+            "gradient_steps": steps,
             "pitch_shift": round(best.pitch_shift, 4),
             "pitch_range": round(float(np.clip(pitch_range, *RANGE_LIMITS)), 4),
             "speed": 1.0,

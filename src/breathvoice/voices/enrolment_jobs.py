@@ -15,6 +15,7 @@ writes nothing more.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from collections import deque
 from typing import Protocol
 
 from breathvoice.engines.base import Engine
+from breathvoice.engines.kokoro_gradient import gradient_available
 from breathvoice.settings import Settings
 from breathvoice.voices.enrolment import EnrolmentCancelled, enrol
 from breathvoice.voices.group_matching import EnrolFunction, GroupMatcher, MatchJob
@@ -50,8 +52,12 @@ def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,
     """The jobs runner attached to ``library``, or None when matching is off or unsupported."""
     if not settings.enrolment or engine.name not in MATCHABLE_ENGINES:
         return None
+    if settings.enrolment_gradients and not gradient_available():
+        log.warning("enrolment_gradients needs torch (the 'matching' extra): matching without")
+    clip = functools.partial(enrol, gradients=True) if settings.enrolment_gradients else enrol
     return EnrolmentJobs(library, engine, budget_seconds=settings.enrolment_budget_seconds,
-                         workers=settings.enrolment_workers, nice=settings.enrolment_nice)
+                         workers=settings.enrolment_workers, nice=settings.enrolment_nice,
+                         enrol_clip=clip)
 
 
 class EnrolmentJobs:

@@ -1,0 +1,174 @@
+"""Refining a matched voice's timbre with gradients through Kokoro's decoder.
+
+A render-only search measures how the speaker embedding answers along a handful of the
+128 timbre dimensions. Here the decoder (:func:`~breathvoice.engines.kokoro_probe.decoder_cut`)
+and the speaker embedder run in torch, so one forward and backward pass over a probe
+sentence gives the gradient of the similarity along all 128 at once. Adam steps along it,
+one probe sentence after the other, in units of how much the stock voices differ on each
+dimension and within a radius of the start, with the search's best pitch, tone correction
+and gain held. Where the steps end is then rendered and scored by the real model and
+embedder, and kept only if it wins there too.
+
+Needs torch (the ``matching`` extra); :func:`gradient_available` says whether it is there.
+It is off unless asked for (``BREATHVOICE_ENROLMENT_GRADIENTS``): in the benchmark it
+raised similarity for the English references but cost the Chinese one intelligibility.
+Building the torch decoder takes a few seconds and is done once per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from breathvoice.engines.kokoro_controls import eq_filter
+from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search
+from breathvoice.engines.kokoro_model import SAMPLE_RATE, read_model_bytes
+from breathvoice.engines.kokoro_probe import decoder_cut
+from breathvoice.engines.speaker import EmbedderConfig
+
+if TYPE_CHECKING:
+    import torch
+
+LEARNING_RATE = 0.3
+"""Adam step, in units of the stock voices' spread on each timbre dimension."""
+TIMBRE_RADIUS = 5.0
+"""Largest move, in the same units (a root mean square of 0.44 per dimension). Farther
+moves kept raising the optimised similarity but cost intelligibility in the benchmark."""
+STEP_PER_FORWARD = 2.0
+
+_lock = threading.Lock()
+_shared: dict[str, TimbreGradient] = {}
+
+
+def gradient_available() -> bool:
+    """Whether torch can be imported, so timbre refinement can run."""
+    return importlib.util.find_spec("torch") is not None
+
+
+class TimbreGradient:
+    """Kokoro's decoder and the speaker embedder as one differentiable torch function."""
+
+    def __init__(self, embedder: EmbedderConfig) -> None:
+        import onnx
+
+        from breathvoice.engines.onnx_torch import GraphRunner
+        from breathvoice.engines.speaker_torch import TorchSpeakerEmbedder
+
+        # The pitch controls and duration output sit upstream of the decoder, which reads
+        # the pitch curve through the same tensor names: the plain model's cut is the same.
+        model = onnx.load_from_string(read_model_bytes())
+        nodes, names = decoder_cut(model.graph)
+        self.timbre_input = names[0]
+        self.decoder = GraphRunner(model, nodes)
+        del model
+        self.embedder = TorchSpeakerEmbedder(embedder)
+
+    @classmethod
+    def shared(cls, embedder: EmbedderConfig) -> TimbreGradient:
+        with _lock:
+            found = _shared.get("decoder")
+            if found is None:
+                found = _shared["decoder"] = cls(embedder)
+            return found
+
+    def speak(self, boundary: dict[str, torch.Tensor], timbre: torch.Tensor) -> torch.Tensor:
+        """The decoder's audio for one sentence with this timbre half (128 values)."""
+        inputs = {**boundary, self.timbre_input: timbre.reshape(1, -1)}
+        (audio,) = self.decoder.run(inputs, ["audio"])
+        return audio.reshape(-1)
+
+
+def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
+    """Adam on the timbre half of the best candidate's style, while time allows.
+
+    Returns how many gradient steps ran; ``search.best`` is where they end if that also
+    wins on the real model.
+    """
+    import torch
+
+    best = search.best
+    if best is None or not search.time_for(1):
+        return 0
+    # like the probe renders' sessions with one worker: every core, at most two
+    torch.set_num_threads(max(search.workers, min(2, os.cpu_count() or 1)))
+    model = TimbreGradient.shared(search.embedder.config)
+    started = time.perf_counter()
+    renderer = search.renderer
+    rows = renderer.rows(best.pack)
+    boundaries = [
+        {name: torch.from_numpy(np.array(value)) for name, value in boundary.items()}
+        for _, boundary in renderer.decoder_boundaries(rows, best.pitch_shift)
+    ]
+    timbres = [torch.from_numpy(np.array(row[:DECODER_DIMS], np.float32)) for row in rows]
+    every = np.stack([pack.reshape(-1, pack.shape[-1]) for pack in search.stock.values()])
+    spread = torch.from_numpy(every.std(axis=(0, 1))[:DECODER_DIMS].astype(np.float32))
+    taps = torch.from_numpy(eq_filter(best.eq, SAMPLE_RATE).astype(np.float32))
+    gain = float(10 ** (best.gain_db / 20))
+    target = torch.from_numpy(np.asarray(search.target, np.float32))
+
+    step = torch.zeros(DECODER_DIMS, requires_grad=True)
+    optimiser = torch.optim.Adam([step], lr=LEARNING_RATE)
+    # a step on one sentence takes about two plain forward passes of both
+    step_seconds = STEP_PER_FORWARD * (time.perf_counter() - started)
+    steps = 0
+    try:
+        while _time_left(search, step_seconds):
+            if search.cancel is not None and search.cancel.cancelled:
+                raise Cancelled
+            began = time.perf_counter()
+            optimiser.zero_grad()
+            sentence = steps % len(boundaries)  # in turn: half the cost of a step on both
+            spoken = model.speak(boundaries[sentence], timbres[sentence] + step * spread)
+            heard = _filtered(spoken, taps) * gain
+            similarity = torch.dot(model.embedder.embed(heard, SAMPLE_RATE), target)
+            (-similarity).backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+            with torch.no_grad():
+                length = float(step.norm())
+                if length > TIMBRE_RADIUS:
+                    step *= TIMBRE_RADIUS / length
+            step_seconds = time.perf_counter() - began
+            steps += 1
+            on_step()
+    finally:
+        _return_freed_memory()
+    if steps:
+        moved = best.pack.copy()
+        moved[..., :DECODER_DIMS] += (step.detach() * spread).numpy()
+        search.evaluate_many([(moved, best.pitch_shift)])
+        on_step()
+    return steps
+
+
+def _return_freed_memory() -> None:
+    """A step's autograd buffers (gigabytes) stay in the C heap once freed: give them back."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _time_left(search: Search, step_seconds: float) -> bool:
+    """Room for one more step and then the round that renders the result."""
+    render = max(search.round_seconds, default=search.renderer.round_seconds)
+    return time.perf_counter() + 1.1 * step_seconds + render <= search.deadline
+
+
+def _filtered(audio: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """The tone correction's linear-phase FIR, as :func:`apply_colour` applies it."""
+    import torch
+
+    size = audio.shape[0] + taps.shape[0] - 1
+    n = 1 << (size - 1).bit_length()
+    filtered = torch.fft.irfft(torch.fft.rfft(audio, n) * torch.fft.rfft(taps, n), n)
+    start = taps.shape[0] // 2
+    kept: torch.Tensor = filtered[start : start + audio.shape[0]]
+    return kept

@@ -1,0 +1,86 @@
+"""Timbre refinement with gradients through the real Kokoro decoder and speaker embedder."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from breathvoice.engines.base import CancelToken, SynthesisOptions
+from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro_analysis import band_spectrum, prosody
+from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search, screen_stock
+from breathvoice.engines.kokoro_probe import ProbeRenderer
+from breathvoice.engines.speaker import SpeakerEmbedder
+from engine_fixture import kokoro_engine
+
+torch = pytest.importorskip("torch")
+from breathvoice.engines.kokoro_gradient import (  # noqa: E402
+    TIMBRE_RADIUS,
+    TimbreGradient,
+    refine_timbre,
+)
+
+__all__ = ["kokoro_engine"]
+pytestmark = pytest.mark.slow
+RATE = 24000
+
+
+def test_the_torch_decoder_and_embedder_compute_what_is_served(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    renderer = ProbeRenderer.shared(kokoro_engine.model.vocab, 1)
+    embedder = SpeakerEmbedder()
+    model = TimbreGradient.shared(embedder.config)
+    rows = renderer.rows(kokoro_engine.model.voices["jm_kumo"])
+    for (served, boundary), row in zip(renderer.decoder_boundaries(rows, 0.05), rows, strict=True):
+        inputs = {name: torch.from_numpy(value) for name, value in boundary.items()}
+        with torch.no_grad():
+            ours = model.speak(inputs, torch.from_numpy(row[:DECODER_DIMS].copy())).numpy()
+        assert ours.shape == served.shape and len(served) > RATE // 2
+        assert np.corrcoef(ours, served)[0, 1] > 0.99
+        with torch.no_grad():
+            heard = model.embedder.embed(torch.from_numpy(served), RATE).numpy()
+        assert float(heard @ embedder.embed(served, RATE)) > 0.995  # resampled differently
+
+
+def _search(engine: KokoroEngine, clip: np.ndarray, start: str, seconds: float,
+            cancel: CancelToken | None = None) -> Search:  # fmt: skip
+    embedder = SpeakerEmbedder()
+    measured = prosody(clip, RATE)
+    return Search(
+        renderer=ProbeRenderer.shared(engine.model.vocab, 1), embedder=embedder,
+        target=embedder.embed(clip, RATE), target_bands=band_spectrum(clip, RATE),
+        target_f0=measured.f0_median, target_level=measured.level_db,
+        stock={start: np.asarray(engine.model.voices[start], np.float32)},
+        cancel=cancel, deadline=time.perf_counter() + seconds, workers=2,
+    )  # fmt: skip
+
+
+def test_gradient_steps_bring_another_voice_s_timbre_closer(kokoro_engine: KokoroEngine) -> None:
+    voice = kokoro_engine.stock_voices()["jf_nezumi"]
+    chunks = kokoro_engine.synthesize("今天天气不错，我们去公园散步吧。", voice, SynthesisOptions())
+    clip = np.concatenate([chunk.samples for chunk in chunks])
+    search = _search(kokoro_engine, clip, "jf_alpha", 45.0)
+    screen_stock(search, lambda: None)
+    start = search.best
+    assert start is not None
+    steps = refine_timbre(search, lambda: None)
+    best = search.best
+    assert best is not None
+    assert steps >= 2
+    assert best.similarity > start.similarity + 0.02  # scored by a real render
+    moved = (best.pack - start.pack).reshape(-1, 256)
+    assert not moved[:, DECODER_DIMS:].any()  # prosody half untouched
+    assert np.allclose(moved, moved[0], atol=1e-5)  # one move for every row
+    spread = start.pack.reshape(-1, 256).std(axis=0)[:DECODER_DIMS]  # the stock given: one
+    assert np.linalg.norm(moved[0, :DECODER_DIMS] / spread) <= TIMBRE_RADIUS * 1.001
+    assert best.pitch_shift == start.pitch_shift
+
+    cancel = CancelToken()
+    cancel.cancel()
+    search.cancel = cancel
+    search.deadline = time.perf_counter() + 60.0
+    with pytest.raises(Cancelled):
+        refine_timbre(search, lambda: None)
