@@ -68,8 +68,8 @@ class ProbeRenderer:
         ort = import_onnxruntime()
         options = session_options(ort, onnx_threads)
         raw = read_model_bytes()
-        controlled = add_pitch_controls(add_duration_output(raw))
         try:
+            controlled = add_pitch_controls(add_duration_output(raw))
             graph, self.decoder_inputs = with_decoder_inputs(controlled)
             self._session: Any = ort.InferenceSession(
                 graph, options, providers=["CPUExecutionProvider"]

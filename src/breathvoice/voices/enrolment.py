@@ -61,9 +61,9 @@ __all__ = ["EnrolmentCancelled", "enrol", "ENGINE_NAME"]
 ENGINE_NAME = "kokoro"
 DEFAULT_BUDGET_SECONDS = 57.0
 SEARCH_SHARE = 0.2
+"""With gradients, the render-only search gets this part of the budget; they get the rest."""
 MIN_GRADIENT_BUDGET = 20.0
 """Below this a gradient step would not fit: the search gets the whole budget."""
-"""With gradients, the render-only search gets this part of the budget; they get the rest."""
 EXPECTED_RENDERS = 12
 """For progress only: screening, pitch and timbre probes and a few steps."""
 MIN_SPEECH_SECONDS = 1.0
