@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from breathvoice.engines.kokoro_controls import eq_filter
-from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search
+from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search, timbre_spread
 from breathvoice.engines.kokoro_model import SAMPLE_RATE, read_model_bytes
 from breathvoice.engines.kokoro_probe import decoder_cut
 from breathvoice.engines.speaker import EmbedderConfig
@@ -46,7 +46,7 @@ moves kept raising the optimised similarity but cost intelligibility in the benc
 STEP_PER_FORWARD = 2.0
 
 _lock = threading.Lock()
-_shared: dict[str, TimbreGradient] = {}
+_shared: TimbreGradient | None = None
 
 
 def gradient_available() -> bool:
@@ -74,11 +74,12 @@ class TimbreGradient:
 
     @classmethod
     def shared(cls, embedder: EmbedderConfig) -> TimbreGradient:
+        """The process's instance, built on first use."""
+        global _shared
         with _lock:
-            found = _shared.get("decoder")
-            if found is None:
-                found = _shared["decoder"] = cls(embedder)
-            return found
+            if _shared is None:
+                _shared = cls(embedder)
+            return _shared
 
     def speak(self, boundary: dict[str, torch.Tensor], timbre: torch.Tensor) -> torch.Tensor:
         """The decoder's audio for one sentence with this timbre half (128 values)."""
@@ -109,8 +110,7 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
         for _, boundary in renderer.decoder_boundaries(rows, best.pitch_shift)
     ]
     timbres = [torch.from_numpy(np.array(row[:DECODER_DIMS], np.float32)) for row in rows]
-    every = np.stack([pack.reshape(-1, pack.shape[-1]) for pack in search.stock.values()])
-    spread = torch.from_numpy(every.std(axis=(0, 1))[:DECODER_DIMS].astype(np.float32))
+    spread = torch.from_numpy(timbre_spread(search.stock).astype(np.float32))
     taps = torch.from_numpy(eq_filter(best.eq, SAMPLE_RATE).astype(np.float32))
     gain = float(10 ** (best.gain_db / 20))
     target = torch.from_numpy(np.asarray(search.target, np.float32))

@@ -150,6 +150,13 @@ class Search:
             return list(pool.map(function, items))
 
 
+def timbre_spread(stock: dict[str, FloatAudio]) -> FloatAudio:
+    """How much the stock voices' style rows differ on each timbre dimension (std)."""
+    rows = np.concatenate([pack.reshape(-1, pack.shape[-1]) for pack in stock.values()])
+    spread: FloatAudio = rows[:, :DECODER_DIMS].std(axis=0)
+    return spread
+
+
 def _with_eq(eq: FloatAudio) -> VoiceState:
     return VoiceState(engine="kokoro", arrays={"eq": eq})
 
@@ -198,11 +205,10 @@ class Space:
         self.deltas = np.stack([search.stock[n] - self.origin for n in self.others])
         self.base_shift = base_shift
         every = np.stack(list(search.stock.values())).reshape(len(search.stock), -1, 256)
-        spread = every.std(axis=(0, 1))
         voices = every.mean(axis=1)[:, :DECODER_DIMS]
         _, sizes, span = np.linalg.svd(voices - voices.mean(axis=0), full_matrices=False)
         span = span[sizes > 1e-6 * sizes[0]]
-        scale = spread[:DECODER_DIMS]
+        scale = timbre_spread(search.stock)
         generator = np.random.default_rng(SEED)
         raw = generator.standard_normal((TIMBRE_DIRECTIONS, DECODER_DIMS)) * scale
         raw -= (raw @ span.T) @ span  # only what blending the stock voices cannot reach
