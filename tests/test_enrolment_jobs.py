@@ -8,6 +8,7 @@ quickly and deterministically. The real matcher on the real engine is exercised 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -363,6 +364,22 @@ def test_a_line_reports_the_voice_it_was_spoken_with(app: AppFactory) -> None:
     for r, method in zip(spoken, ["tone", "matched"], strict=True):
         assert r.status_code == 200, r.text
         assert r.json()["result"]["voice_method"] == r.headers["X-Voice-Method"] == method
+
+
+def test_the_socket_handshake_says_which_voice_it_speaks_with(app: AppFactory) -> None:
+    engine = MatchedWhileSpeaking()
+    with app(engine, create_demo_group=False) as client:
+        upload_group(client, "Hero")
+        url = "/v1/text-to-speech/Hero/multi-stream-input?output_format=pcm_24000"
+        with client.websocket_connect(url) as before:
+            before.send_text(json.dumps({"text": "你好。", "context_id": "a", "flush": True}))
+            assert "audio" in before.receive_json()
+        finish_matching(client.app.state.services.library,  # type: ignore[attr-defined]
+                        "Hero", "greeting")
+        with client.websocket_connect(url) as after:
+            pass
+    assert dict(before.extra_headers or [])[b"x-voice-method"] == b"tone"
+    assert dict(after.extra_headers or [])[b"x-voice-method"] == b"matched"
 
 
 def test_an_exported_matched_group_imports_again(settings: Settings,

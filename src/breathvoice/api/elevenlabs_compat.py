@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import RequireApiKey
 from breathvoice.api.deps import Services, ServicesDep
-from breathvoice.api.rest import VOICE_METHOD_HEADER
+from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import ELEVENLABS_FORMATS, OutputFormat, parse_elevenlabs_format
 from breathvoice.engines.base import SynthesisOptions, VoiceState
 from breathvoice.errors import VoiceGroupNotFound

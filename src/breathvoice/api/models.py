@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+VOICE_METHOD_HEADER = "X-Voice-Method"
+"""On speech from a voice group (and on the multi-context socket's handshake): 'matched',
+or 'stock' while its voice matching is not done."""
+
 
 class TTSRequest(BaseModel):
     model_config = ConfigDict(

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from breathvoice.api.auth import RequireApiKey
 from breathvoice.api.deps import ServicesDep
 from breathvoice.api.elevenlabs_compat import elevenlabs_models
-from breathvoice.api.rest import VOICE_METHOD_HEADER
+from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import OPENAI_FORMATS, parse_openai_format
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.speech import (

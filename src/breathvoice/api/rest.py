@@ -16,6 +16,7 @@ from breathvoice.api.auth import RequireAdmin, RequireApiKey
 from breathvoice.api.deps import ServicesDep
 from breathvoice.api.errors import SINGLE_TTS_RESULT
 from breathvoice.api.models import (
+    VOICE_METHOD_HEADER,
     BatchRequest,
     BatchResponse,
     Health,
@@ -33,8 +34,6 @@ public_router = APIRouter()
 router = APIRouter(dependencies=[RequireApiKey])
 """Routes that need an API key when the server has keys configured."""
 _READ_BLOCK = 1024 * 1024
-VOICE_METHOD_HEADER = "X-Voice-Method"
-"""On speech from a voice group: 'matched', or 'stock' while its voice matching is not done."""
 
 
 def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str:

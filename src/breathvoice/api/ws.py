@@ -2,7 +2,9 @@
 
 Both paths of the protocol (ElevenLabs' and the seed SDK's) are served by one function.
 The handshake checks the API key, the query string and the voice group; a refusal is an
-error message followed by a close code. Then three tasks drive one session:
+error message followed by a close code. An accepted handshake's ``X-Voice-Method`` header
+says how the group's default emotion speaks: ``stock`` while its voice matching runs.
+Then three tasks drive one session:
 
 - the reader feeds client frames to ``session.receive``;
 - a ticker calls ``session.tick``, so idle contexts and sockets time out;
@@ -23,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import access_control, open_socket_gate
 from breathvoice.api.deps import Services
+from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge, QuotaExceeded
 from breathvoice.keys.gate import SocketGate
 from breathvoice.streaming.actions import CancelSynthesis, Close, Send, StartSynthesis
@@ -44,17 +47,19 @@ TICK_SECONDS = 0.5
 @router.websocket(ENTERPRISE_PATH, name="enterprise_multi_stream")
 async def multi_context_stream(websocket: WebSocket, voice_id: str) -> None:
     services: Services = websocket.app.state.services
-    await websocket.accept()
     try:
-        pump = await _open(websocket, voice_id, services)
+        pump, voice_method = await _open(websocket, voice_id, services)
     except BreathVoiceError as exc:
+        await websocket.accept()
         await websocket.send_text(serialize_server_message(ErrorOutput(exc.code, exc.message)))
         await websocket.close(exc.ws_close, exc.code)
         return
+    await websocket.accept(headers=[(VOICE_METHOD_HEADER.lower().encode(), voice_method.encode())])
     await pump.run()
 
 
-async def _open(websocket: WebSocket, voice_id: str, services: Services) -> _Pump:
+async def _open(websocket: WebSocket, voice_id: str, services: Services) -> tuple[_Pump, str]:
+    """The socket's pump, and how its default emotion's voice speaks (for the handshake)."""
     settings = services.settings
     gate = open_socket_gate(access_control(websocket.app), websocket.query_params,
                             websocket.headers)
@@ -73,8 +78,8 @@ async def _open(websocket: WebSocket, voice_id: str, services: Services) -> _Pum
     pump.gate = gate
     pump.runner = GenerationRunner(services.scheduler, services.library, voice_id,
                                    params.output_format, pump.on_frames, pump.on_done)
-    await pump.runner.prepare(config.default_emotion)
-    return pump
+    voice_method = await pump.runner.prepare(config.default_emotion)
+    return pump, voice_method
 
 
 class _Pump:

@@ -55,13 +55,17 @@ class GenerationRunner:
         self._tokens: dict[int, CancelToken] = {}
         self._lookups: dict[int, asyncio.Task[None]] = {}
 
-    async def prepare(self, emotion: str) -> None:
-        """Look up an emotion's voice ahead of time (off the loop: it may read the disk)."""
-        if emotion not in self._voices:
-            choice = await asyncio.to_thread(
-                self._library.choose, self._voice_group_id, emotion=emotion
-            )
-            self._voices[emotion] = choice.voice_state
+    async def prepare(self, emotion: str) -> str:
+        """Look up an emotion's voice ahead of time (off the loop: it may read the disk).
+
+        Returns how that voice speaks (``stock``, ``matched``, ...). The connection keeps
+        the voice it found, so a match that lands later is heard on the next connection.
+        """
+        choice = await asyncio.to_thread(
+            self._library.choose, self._voice_group_id, emotion=emotion
+        )
+        self._voices.setdefault(emotion, choice.voice_state)
+        return choice.voice_method
 
     def start(self, action: StartSynthesis) -> None:
         voice = self._voices.get(action.emotion)
