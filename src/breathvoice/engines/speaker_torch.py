@@ -36,6 +36,23 @@ def _lstm_weight(weights: dict[str, np.ndarray], names: list[str], index: int) -
     return torch.from_numpy((values - zero) * scale)[0]
 
 
+def _fused_lstm(w: Tensor, r: Tensor, bias: Tensor, hidden: int) -> torch.nn.LSTM:
+    """torch's LSTM with ONNX's weights ([input, 4 * hidden]; gates input, output, forget,
+    cell), reordered to torch's gates (input, forget, cell, output)."""
+
+    def reordered(t: Tensor) -> Tensor:
+        return torch.cat([t[..., k * hidden : (k + 1) * hidden] for k in (0, 2, 3, 1)], -1)
+
+    lstm = torch.nn.LSTM(w.shape[0], hidden, batch_first=True)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(reordered(w).T)
+        lstm.weight_hh_l0.copy_(reordered(r).T)
+        lstm.bias_ih_l0.copy_(reordered(bias))
+        lstm.bias_hh_l0.zero_()
+    lstm.requires_grad_(False)
+    return lstm
+
+
 class TorchSpeakerEmbedder:
     """``embed(audio, sample_rate)``: a unit d-vector of a 1-d float tensor."""
 
@@ -43,7 +60,7 @@ class TorchSpeakerEmbedder:
         self.config = config
         model = onnx.load_from_string(embedder_model_bytes())
         weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-        self.layers: list[tuple[Tensor, Tensor, Tensor, int]] = []
+        self.layers: list[torch.nn.LSTM] = []
         for node in model.graph.node:
             if node.op_type != "DynamicQuantizeLSTM":
                 continue
@@ -53,7 +70,7 @@ class TorchSpeakerEmbedder:
             bias = weights[names[3]].astype(np.float32)[0]
             joined = torch.from_numpy(bias[: 4 * hidden] + bias[4 * hidden :])
             w, r = (_lstm_weight(weights, names, index) for index in (1, 2))
-            self.layers.append((w, r, joined, hidden))
+            self.layers.append(_fused_lstm(w, r, joined, hidden))
         quantised = weights[f"{PROJECTION}.weight_quantized"].astype(np.float32)
         zero = weights[f"{PROJECTION}.weight_zero_point"].astype(np.float32)
         scale = weights[f"{PROJECTION}.weight_scale"].astype(np.float32)
@@ -84,19 +101,8 @@ class TorchSpeakerEmbedder:
         return unit
 
     def _lstm(self, x: Tensor) -> Tensor:
-        """ONNX LSTM semantics: gates in the order input, output, forget, cell."""
-        for w, r, bias, hidden in self.layers:
-            state = torch.zeros(x.shape[0], hidden)
-            cell = torch.zeros(x.shape[0], hidden)
-            projected = x @ w + bias
-            outputs = []
-            for step in range(x.shape[1]):
-                gates = projected[:, step] + state @ r
-                i, o, f, c = torch.split(gates, hidden, dim=1)
-                cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(c)
-                state = torch.sigmoid(o) * torch.tanh(cell)
-                outputs.append(state)
-            x = torch.stack(outputs, dim=1)
+        for layer in self.layers:
+            x = layer(x)[0]
         return x
 
 
