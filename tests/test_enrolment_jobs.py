@@ -127,6 +127,30 @@ def files_under(root: Path) -> dict[str, int]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_warm_up_runs_once_before_the_first_match(settings: Settings,
+                                                      runners: list[EnrolmentJobs],
+                                                      fails: bool) -> None:
+    matcher = ClipMatcher()
+
+    def warm_up() -> None:
+        matcher.calls.append("warm-up")
+        if fails:
+            raise MemoryError("no room for the gradient steps")
+
+    library = VoiceLibrary(settings.voices_dir, NearestStockEngine(),
+                           staging_dir=settings.staging_dir)
+    jobs = EnrolmentJobs(library, library.engine, budget_seconds=1e6, enrol_clip=matcher,
+                         warm_up=warm_up)
+    runners.append(jobs)
+    jobs.start()
+    for group in ("Hero", "Villain"):
+        upload(library, settings, group, good_zip(group))
+        assert jobs.wait(group, timeout=10)
+        assert library.details(group)["enrolment"]["status"] == "ready"
+    assert matcher.calls == ["warm-up"] + ["main", "prosody", "prosody", "prosody"] * 2
+
+
 def test_a_group_is_usable_at_once_then_matched(settings: Settings,
                                                runners: list[EnrolmentJobs]) -> None:
     matcher = ClipMatcher(hold=True)
@@ -398,6 +422,7 @@ def cli_matcher(monkeypatch: pytest.MonkeyPatch) -> ClipMatcher:
     import breathvoice.voices.enrolment_jobs
 
     matcher = ClipMatcher()
+    monkeypatch.setenv("BREATHVOICE_ENROLMENT_GRADIENTS", "off")  # the matcher has no steps
     monkeypatch.setitem(ENGINES, "kokoro", lambda _: NearestStockEngine("kokoro"))
     monkeypatch.setattr(breathvoice.voices.enrolment_jobs, "enrol", matcher)
     return matcher

