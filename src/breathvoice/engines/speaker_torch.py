@@ -44,11 +44,10 @@ def _fused_lstm(w: Tensor, r: Tensor, bias: Tensor, hidden: int) -> torch.nn.LST
         return torch.cat([t[..., k * hidden : (k + 1) * hidden] for k in (0, 2, 3, 1)], -1)
 
     lstm = torch.nn.LSTM(w.shape[0], hidden, batch_first=True)
-    with torch.no_grad():
-        lstm.weight_ih_l0.copy_(reordered(w).T)
-        lstm.weight_hh_l0.copy_(reordered(r).T)
-        lstm.bias_ih_l0.copy_(reordered(bias))
-        lstm.bias_hh_l0.zero_()
+    lstm.load_state_dict({
+        "weight_ih_l0": reordered(w).T, "weight_hh_l0": reordered(r).T,
+        "bias_ih_l0": reordered(bias), "bias_hh_l0": torch.zeros(4 * hidden),
+    })  # fmt: skip
     lstm.requires_grad_(False)
     return lstm
 
