@@ -56,7 +56,7 @@ from breathvoice.engines.kokoro_probe import ProbeRenderer
 from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import InvalidRequest
 
-__all__ = ["EnrolmentCancelled", "enrol", "prepare_gradients", "ENGINE_NAME"]
+__all__ = ["EnrolmentCancelled", "enrol", "prepare_gradients", "uses_gradients", "ENGINE_NAME"]
 
 ENGINE_NAME = "kokoro"
 DEFAULT_BUDGET_SECONDS = 57.0
@@ -89,6 +89,11 @@ def _shared_embedder() -> SpeakerEmbedder:
         if _embedder is None:
             _embedder = SpeakerEmbedder()
         return _embedder
+
+
+def uses_gradients(requested: bool, budget_seconds: float) -> bool:
+    """Whether a match asked for gradient steps gets them: torch is there and they fit."""
+    return requested and gradient_available() and budget_seconds >= MIN_GRADIENT_BUDGET
 
 
 def _renderer(engine: Any, workers: int) -> ProbeRenderer:
@@ -169,7 +174,7 @@ def enrol(
         fractions.append(min(0.99, max(search.evaluations / EXPECTED_RENDERS, elapsed)))
         report(max(fractions))
 
-    gradients = gradients and gradient_available() and budget_seconds >= MIN_GRADIENT_BUDGET
+    gradients = uses_gradients(gradients, budget_seconds)
     if gradients:
         search.deadline = started + SEARCH_SHARE * budget_seconds
     try:

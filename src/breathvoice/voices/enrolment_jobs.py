@@ -28,10 +28,10 @@ from breathvoice.engines.base import Engine
 from breathvoice.engines.kokoro_gradient import gradient_available
 from breathvoice.settings import Settings
 from breathvoice.voices.enrolment import (
-    MIN_GRADIENT_BUDGET,
     EnrolmentCancelled,
     enrol,
     prepare_gradients,
+    uses_gradients,
 )
 from breathvoice.voices.group_matching import EnrolFunction, GroupMatcher, MatchJob
 from breathvoice.voices.library import VoiceLibrary
@@ -61,8 +61,7 @@ def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,
     if settings.enrolment_gradients and not gradient_available():
         log.warning("enrolment_gradients needs torch (the 'matching' extra): matching without")
     clip = functools.partial(enrol, gradients=True) if settings.enrolment_gradients else enrol
-    steps = (settings.enrolment_gradients and gradient_available()
-             and settings.enrolment_budget_seconds >= MIN_GRADIENT_BUDGET)
+    steps = uses_gradients(settings.enrolment_gradients, settings.enrolment_budget_seconds)
     warm = functools.partial(prepare_gradients, engine, settings.enrolment_workers)
     return EnrolmentJobs(library, engine, budget_seconds=settings.enrolment_budget_seconds,
                          workers=settings.enrolment_workers, nice=settings.enrolment_nice,
