@@ -102,7 +102,7 @@ def warm_up(renderer: ProbeRenderer, pack: FloatAudio, embedder: EmbedderConfig)
     rows = renderer.rows(pack)
     _, boundary = renderer.decoder_boundaries(rows)[-1]
     timbre = torch.tensor(np.asarray(rows[-1][:DECODER_DIMS], np.float32), requires_grad=True)
-    inputs = {name: torch.from_numpy(np.array(value)) for name, value in boundary.items()}
+    inputs = _as_tensors(boundary)
     try:
         spoken = model.speak(inputs, timbre)
         model.embedder.embed(spoken, SAMPLE_RATE).sum().backward()  # type: ignore[no-untyped-call]
@@ -129,7 +129,7 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
     renderer = search.renderer
     rows = renderer.rows(best.pack)
     boundaries = [
-        {name: torch.from_numpy(np.array(value)) for name, value in boundary.items()}
+        _as_tensors(boundary)
         for _, boundary in renderer.decoder_boundaries(rows, best.pitch_shift)
     ]
     timbres = [torch.from_numpy(np.array(row[:DECODER_DIMS], np.float32)) for row in rows]
@@ -170,6 +170,12 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
         search.evaluate_many([(moved, best.pitch_shift)])
         on_step()
     return steps
+
+
+def _as_tensors(boundary: dict[str, FloatAudio]) -> dict[str, torch.Tensor]:
+    import torch
+
+    return {name: torch.from_numpy(np.array(value)) for name, value in boundary.items()}
 
 
 def _return_freed_memory() -> None:
