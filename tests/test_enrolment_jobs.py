@@ -151,6 +151,44 @@ def test_the_warm_up_runs_once_before_the_first_match(settings: Settings,
     assert matcher.calls == ["warm-up"] + ["main", "prosody", "prosody", "prosody"] * 2
 
 
+def test_memory_is_given_back_once_the_queue_stays_empty(settings: Settings,
+                                                         runners: list[EnrolmentJobs]) -> None:
+    matcher = ClipMatcher()
+    warming = threading.Event()
+    idle = threading.Event()
+
+    def warm_up() -> None:
+        matcher.calls.append("warm-up")
+        warming.wait(10)
+
+    def given_back() -> None:
+        matcher.calls.append("idle")
+        idle.set()
+
+    library = VoiceLibrary(settings.voices_dir, NearestStockEngine(),
+                           staging_dir=settings.staging_dir)
+    jobs = EnrolmentJobs(library, library.engine, budget_seconds=1e6, enrol_clip=matcher,
+                         warm_up=warm_up, idle=given_back, idle_seconds=0.3)
+    runners.append(jobs)
+    jobs.start()
+    for group in ("Hero", "Villain"):  # queued while the worker warms up
+        upload(library, settings, group, good_zip(group))
+    warming.set()
+    assert jobs.wait("Hero", timeout=10) and jobs.wait("Villain", timeout=10)
+    assert idle.wait(10)
+    # nothing between the two matches, which follow one another
+    assert matcher.calls == ["warm-up"] + ["main", "prosody", "prosody", "prosody"] * 2 + ["idle"]
+    time.sleep(0.6)  # once only: an idle worker has nothing more to give back
+    assert matcher.calls.count("idle") == 1
+
+    upload(library, settings, "Sidekick", good_zip("Sidekick"))
+    assert jobs.wait("Sidekick", timeout=10)
+    deadline = time.monotonic() + 10
+    while matcher.calls.count("idle") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert matcher.calls[-5:] == ["main", "prosody", "prosody", "prosody", "idle"]
+
+
 def test_a_group_is_usable_at_once_then_matched(settings: Settings,
                                                runners: list[EnrolmentJobs]) -> None:
     matcher = ClipMatcher(hold=True)

@@ -11,7 +11,8 @@ embedder, and kept only if it wins there too.
 
 Needs torch (the ``matching`` extra); :func:`gradient_available` says whether it is there.
 The server uses it unless ``BREATHVOICE_ENROLMENT_GRADIENTS=off``, and builds it with
-:func:`warm_up` before its first match.
+:func:`warm_up` before its first match and gives the steps' memory back with
+:func:`return_freed_memory` once no match is waiting.
 """
 
 from __future__ import annotations
@@ -102,12 +103,8 @@ def warm_up(renderer: ProbeRenderer, pack: FloatAudio, embedder: EmbedderConfig)
     rows = renderer.rows(pack)
     _, boundary = renderer.decoder_boundaries(rows)[-1]
     timbre = torch.tensor(np.asarray(rows[-1][:DECODER_DIMS], np.float32), requires_grad=True)
-    inputs = _as_tensors(boundary)
-    try:
-        spoken = model.speak(inputs, timbre)
-        model.embedder.embed(spoken, SAMPLE_RATE).sum().backward()  # type: ignore[no-untyped-call]
-    finally:
-        _return_freed_memory()
+    spoken = model.speak(_as_tensors(boundary), timbre)
+    model.embedder.embed(spoken, SAMPLE_RATE).sum().backward()  # type: ignore[no-untyped-call]
     return time.perf_counter() - started
 
 
@@ -143,27 +140,24 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
     # a step on one sentence takes about two plain forward passes of both
     step_seconds = STEP_PER_FORWARD * (time.perf_counter() - started)
     steps = 0
-    try:
-        while _time_left(search, step_seconds):
-            if search.cancel is not None and search.cancel.cancelled:
-                raise Cancelled
-            began = time.perf_counter()
-            optimiser.zero_grad()
-            sentence = steps % len(boundaries)  # in turn: half the cost of a step on both
-            spoken = model.speak(boundaries[sentence], timbres[sentence] + step * spread)
-            heard = _filtered(spoken, taps) * gain
-            similarity = torch.dot(model.embedder.embed(heard, SAMPLE_RATE), target)
-            (-similarity).backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
-            with torch.no_grad():
-                length = float(step.norm())
-                if length > TIMBRE_RADIUS:
-                    step *= TIMBRE_RADIUS / length
-            step_seconds = time.perf_counter() - began
-            steps += 1
-            on_step()
-    finally:
-        _return_freed_memory()
+    while _time_left(search, step_seconds):
+        if search.cancel is not None and search.cancel.cancelled:
+            raise Cancelled
+        began = time.perf_counter()
+        optimiser.zero_grad()
+        sentence = steps % len(boundaries)  # in turn: half the cost of a step on both
+        spoken = model.speak(boundaries[sentence], timbres[sentence] + step * spread)
+        heard = _filtered(spoken, taps) * gain
+        similarity = torch.dot(model.embedder.embed(heard, SAMPLE_RATE), target)
+        (-similarity).backward()  # type: ignore[no-untyped-call]
+        optimiser.step()
+        with torch.no_grad():
+            length = float(step.norm())
+            if length > TIMBRE_RADIUS:
+                step *= TIMBRE_RADIUS / length
+        step_seconds = time.perf_counter() - began
+        steps += 1
+        on_step()
     if steps:
         moved = best.pack.copy()
         moved[..., :DECODER_DIMS] += (step.detach() * spread).numpy()
@@ -178,8 +172,13 @@ def _as_tensors(boundary: dict[str, FloatAudio]) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.array(value)) for name, value in boundary.items()}
 
 
-def _return_freed_memory() -> None:
-    """A step's autograd buffers (gigabytes) stay in the C heap once freed: give them back."""
+def return_freed_memory() -> None:
+    """Give the C heap's free memory back to the system.
+
+    A gradient step's autograd buffers (gigabytes) stay in the heap once freed. Keeping
+    them while matches follow one another saves about 5 s per match (the next match's
+    first step would fault them back in), so the caller does this once it is idle.
+    """
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -7,6 +7,9 @@ group's folder). The jobs run in a thread of their own at a low CPU priority (ni
 synthesis comes first; until a clip is matched, lines are spoken with its nearest stock
 voice (what the importer computed) and the group's details say ``"method": "stock"``.
 
+Matching holds gigabytes of freed buffers that the next match reuses; they are given back
+to the system once no job has come for :data:`IDLE_SECONDS`.
+
 A restart resumes every group still ``enrolling``, without recomputing what was kept.
 Overwriting or deleting a group cancels its job under the group's lock, so a cancelled job
 writes nothing more.
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from breathvoice.engines.base import Engine
-from breathvoice.engines.kokoro_gradient import gradient_available
+from breathvoice.engines.kokoro_gradient import gradient_available, return_freed_memory
 from breathvoice.settings import Settings
 from breathvoice.voices.enrolment import (
     EnrolmentCancelled,
@@ -39,6 +42,8 @@ from breathvoice.voices.library import VoiceLibrary
 log = logging.getLogger(__name__)
 
 MATCHABLE_ENGINES = frozenset({"kokoro"})
+IDLE_SECONDS = 5.0
+"""How long the worker waits for another job before it gives back the matching's memory."""
 
 
 class EnrolmentTracker(Protocol):
@@ -65,7 +70,8 @@ def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,
     warm = functools.partial(prepare_gradients, engine, settings.enrolment_workers)
     return EnrolmentJobs(library, engine, budget_seconds=settings.enrolment_budget_seconds,
                          workers=settings.enrolment_workers, nice=settings.enrolment_nice,
-                         enrol_clip=clip, warm_up=warm if steps else None)
+                         enrol_clip=clip, warm_up=warm if steps else None,
+                         idle=return_freed_memory)
 
 
 class EnrolmentJobs:
@@ -73,12 +79,17 @@ class EnrolmentJobs:
 
     def __init__(self, library: VoiceLibrary, engine: Engine, *, budget_seconds: float,
                  workers: int = 1, nice: int = 10, enrol_clip: EnrolFunction | None = None,
-                 warm_up: Callable[[], object] | None = None) -> None:
+                 warm_up: Callable[[], object] | None = None,
+                 idle: Callable[[], object] | None = None,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
         self.library = library
         self.engine = engine
         self.nice = nice
         self._warm_up = warm_up
         """Run by the worker before its first job (model set-up the budget should not pay)."""
+        self._idle = idle
+        """Run once the worker has had nothing to do for ``idle_seconds`` after some work."""
+        self._idle_seconds = idle_seconds
         self._matcher = GroupMatcher(library, engine, enrol_clip or enrol,
                                      budget_seconds=budget_seconds, workers=workers)
         self._lock = threading.Condition()
@@ -160,28 +171,40 @@ class EnrolmentJobs:
                 self._warm_up()
             except Exception:
                 log.exception("preparing the voice matching's gradient steps failed")
+        worked = self._warm_up is not None
         while True:
             with self._lock:
-                self._lock.wait_for(lambda: self._closed or bool(self._queue))
+                waiting = self._lock.wait_for(lambda: self._closed or bool(self._queue),
+                                              self._idle_seconds if worked else None)
                 if self._closed:
                     return
-                job = self._queue.popleft()
-            try:
-                if not job.cancel.cancelled:
-                    self._matcher.run(job)
-            except Exception as exc:
-                if job.cancel.cancelled or isinstance(exc, EnrolmentCancelled):
-                    log.info("voice matching of %r cancelled", job.group_id)
-                else:
-                    log.exception("voice matching of %r failed", job.group_id)
+                job = self._queue.popleft() if waiting else None
+            if job is None:
+                worked = False
+                if self._idle is not None:
                     with contextlib.suppress(Exception):
-                        self._matcher.give_up(job, "voice matching failed; "
-                                              "the nearest stock voices are used")
-            finally:
-                with self._lock:
-                    if self._jobs.get(job.group_id) is job:
-                        del self._jobs[job.group_id]
-                    self._lock.notify_all()
+                        self._idle()
+                continue
+            self._run(job)
+            worked = True
+
+    def _run(self, job: MatchJob) -> None:
+        try:
+            if not job.cancel.cancelled:
+                self._matcher.run(job)
+        except Exception as exc:
+            if job.cancel.cancelled or isinstance(exc, EnrolmentCancelled):
+                log.info("voice matching of %r cancelled", job.group_id)
+            else:
+                log.exception("voice matching of %r failed", job.group_id)
+                with contextlib.suppress(Exception):
+                    self._matcher.give_up(job, "voice matching failed; "
+                                          "the nearest stock voices are used")
+        finally:
+            with self._lock:
+                if self._jobs.get(job.group_id) is job:
+                    del self._jobs[job.group_id]
+                self._lock.notify_all()
 
 
 def _lower_priority(nice: int) -> None:
