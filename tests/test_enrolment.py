@@ -9,7 +9,15 @@ import pytest
 
 from breathvoice.engines.base import CancelToken, SynthesisOptions, VoiceState
 from breathvoice.engines.kokoro import KokoroEngine
-from breathvoice.engines.kokoro_analysis import pitch_track, prosody
+from breathvoice.engines.kokoro_analysis import (
+    BANDS,
+    EQ_LIMIT_DB,
+    FINE_BANDS,
+    band_spectrum,
+    pitch_track,
+    prosody,
+    tone_correction,
+)
 from breathvoice.engines.kokoro_controls import (
     add_pitch_controls,
     apply_colour,
@@ -50,11 +58,12 @@ def test_prosody_tells_faster_higher_louder_clips_apart() -> None:
     assert lively.level_db - calm.level_db == pytest.approx(12.0, abs=1.5)
 
 
-def test_colour_applies_gain_and_tone_without_moving_the_audio() -> None:
+@pytest.mark.parametrize("bands", [BANDS, FINE_BANDS])  # BANDS: also earlier voices
+def test_colour_applies_gain_and_tone_without_moving_the_audio(bands: int) -> None:
     audio = syllables(1.0, 150.0, 4.0, gain=0.1)
     louder = apply_colour(audio, RATE, VoiceState("kokoro", info={"gain_db": 6.0}))
     assert np.allclose(louder, audio * 10 ** (6 / 20), atol=1e-6)
-    bright = VoiceState("kokoro", arrays={"eq": np.linspace(-6, 6, 24).astype(np.float32)})
+    bright = VoiceState("kokoro", arrays={"eq": np.linspace(-6, 6, bands).astype(np.float32)})
     shaped = apply_colour(audio, RATE, bright)
     assert shaped.shape == audio.shape
     spectrum = np.abs(np.fft.rfft(shaped)) / (np.abs(np.fft.rfft(audio)) + 1e-9)
@@ -64,6 +73,23 @@ def test_colour_applies_gain_and_tone_without_moving_the_audio() -> None:
     )
     lag = np.argmax(np.correlate(shaped[:4000], audio[:4000], mode="full")) - 3999
     assert abs(lag) <= 1
+
+
+def test_tone_correction_brings_the_long_term_spectrum_to_the_reference() -> None:
+    noise = np.random.default_rng(1).standard_normal(3 * RATE).astype(np.float32)
+    dull = syllables(3.0, 140.0, 4.0) + 0.02 * noise  # energy in every band
+    slope = VoiceState("kokoro", arrays={"eq": np.linspace(-9, 9, 40).astype(np.float32)})
+    bright = apply_colour(dull, RATE, slope)
+    target = band_spectrum(bright, RATE, FINE_BANDS)
+    gains = tone_correction(target, dull, RATE)
+    assert gains.shape == (FINE_BANDS,) and np.abs(gains).max() <= EQ_LIMIT_DB
+    corrected = apply_colour(dull, RATE, VoiceState("kokoro", arrays={"eq": gains}))
+
+    def shape_error(audio: np.ndarray) -> float:
+        difference = band_spectrum(audio, RATE, FINE_BANDS) - target
+        return float(np.abs(difference - np.median(difference)).mean())
+
+    assert shape_error(corrected) < 0.1 * shape_error(dull)
 
 
 def test_screening_renders_only_voices_that_can_reach_the_reference_pitch() -> None:

@@ -26,8 +26,15 @@ VOICING = 0.5
 OCTAVE_COST = 0.1
 SPECTRUM_RATE = 16000
 BANDS = 24
-GAIN_LIMIT_DB = 15.0
+"""Tone correction while searching: coarse, so that a candidate's score follows its timbre
+more than how closely a correction can fit the probe's own few words."""
+FINE_BANDS = 40
+"""The matched voice's own tone correction, measured once on its probe. On the benchmark's
+held-out sentences 40 to 64 bands all raised similarity on both embedders over 24; 40 kept
+the error rates within stock + 2 points where 64 did not. In the search, finer bands led
+it astray."""
 EQ_LIMIT_DB = 10.0
+GAIN_LIMIT_DB = 15.0
 
 
 @dataclass(frozen=True)
@@ -160,8 +167,8 @@ def speech_level(samples: FloatArray, sample_rate: int) -> float:
     return float(10 * np.log10(np.mean(10 ** (speech / 10)) + 1e-12))
 
 
-def band_spectrum(samples: FloatArray, sample_rate: int) -> FloatArray:
-    """Long-term average spectrum of the speech frames, dB in :data:`BANDS` mel bands."""
+def band_spectrum(samples: FloatArray, sample_rate: int, bands: int = BANDS) -> FloatArray:
+    """Long-term average spectrum of the speech frames, dB in ``bands`` mel bands."""
     from breathvoice.engines.speaker import slaney_mel_filters
 
     audio = _resample(samples, sample_rate, SPECTRUM_RATE)
@@ -169,7 +176,7 @@ def band_spectrum(samples: FloatArray, sample_rate: int) -> FloatArray:
     power = np.abs(np.fft.rfft(frames * np.hanning(512), axis=1)) ** 2
     energy = 10 * np.log10(power.sum(axis=1) + 1e-12)
     speech = power[energy > np.percentile(energy, 95) - 30]
-    filters = slaney_mel_filters(SPECTRUM_RATE, 512, BANDS).astype(np.float64)
+    filters = slaney_mel_filters(SPECTRUM_RATE, 512, bands).astype(np.float64)
     bands = speech.mean(axis=0) @ filters.T
     spectrum: FloatArray = (10 * np.log10(bands + 1e-12)).astype(np.float32)
     return spectrum
@@ -185,10 +192,11 @@ def tone_correction(
 ) -> FloatArray:
     """Band gains (dB) that bring ``audio``'s long-term spectrum to the target's shape.
 
-    Levels are matched separately, so the gains are centred; they are smoothed over three
-    bands so the correction follows the spectral envelope, not single harmonics.
+    As many bands as ``target_bands``. Levels are matched separately, so the gains are
+    centred; they are smoothed over three bands so the correction follows the spectral
+    envelope, not single harmonics.
     """
-    difference = target_bands - band_spectrum(audio, sample_rate)
+    difference = target_bands - band_spectrum(audio, sample_rate, len(target_bands))
     difference = difference - np.median(difference)
     padded = np.pad(difference, 1, mode="edge")
     smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3

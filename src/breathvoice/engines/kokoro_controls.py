@@ -113,19 +113,19 @@ def voice_pitch_inputs(voice: VoiceState) -> dict[str, Any]:
 
 
 EQ_TAPS = 511
-EQ_LIMIT_DB = 10.0
 
 
 def eq_filter(band_gains_db: FloatAudio, sample_rate: int) -> FloatAudio:
     """Linear-phase FIR whose response follows ``band_gains_db`` on the analysis bands.
 
-    The gains are given at the centres of :data:`~breathvoice.engines.kokoro_analysis.BANDS`
-    mel bands up to 8 kHz; above the last centre the last gain holds.
+    The gains are given at the centres of as many mel bands up to 8 kHz (see
+    :func:`~breathvoice.engines.kokoro_analysis.band_spectrum`; voices matched by earlier
+    versions have fewer); above the last centre the last gain holds.
     """
-    from breathvoice.engines.kokoro_analysis import BANDS, SPECTRUM_RATE
+    from breathvoice.engines.kokoro_analysis import EQ_LIMIT_DB, SPECTRUM_RATE
 
     gains = np.clip(np.asarray(band_gains_db, dtype=np.float64), -EQ_LIMIT_DB, EQ_LIMIT_DB)
-    edges = np.linspace(_hz_to_mel(0.0), _hz_to_mel(SPECTRUM_RATE / 2), BANDS + 2)
+    edges = np.linspace(_hz_to_mel(0.0), _hz_to_mel(SPECTRUM_RATE / 2), len(gains) + 2)
     centres = np.array([_mel_to_hz(m) for m in edges[1:-1]])
     freqs = np.fft.rfftfreq(EQ_TAPS + 1, 1.0 / sample_rate)
     response = 10 ** (np.interp(freqs, centres, gains) / 20)

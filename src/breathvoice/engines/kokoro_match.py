@@ -15,8 +15,9 @@ Renders are the whole cost (the decoder is 95 % of one), so every render must co
    steps go toward the reference embedding in a trust region, until the next round would
    overrun the deadline or the gain flattens.
 
-A candidate's score is the embedder's cosine similarity to the reference after the tone
-correction and gain it would get anyway (heard at the reference's spectrum and loudness).
+A candidate's score is the embedder's cosine similarity to the reference after a tone
+correction (in coarse bands) and gain like those it would get anyway (heard at the
+reference's spectrum and loudness).
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from typing import TypeVar
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
-from breathvoice.engines.kokoro_analysis import level_gain, prosody, speech_level, tone_correction
+from breathvoice.engines.kokoro_analysis import (
+    level_gain,
+    prosody,
+    speech_level,
+    tone_correction,
+)
 from breathvoice.engines.kokoro_controls import apply_colour
 from breathvoice.engines.kokoro_model import SAMPLE_RATE
 from breathvoice.engines.kokoro_probe import (
@@ -116,10 +122,7 @@ class Search:
                 raise Cancelled
             if stock:
                 self.renderer.keep_screened(key, probe)
-        eq = tone_correction(self.target_bands, probe.audio, SAMPLE_RATE)
-        shaped = apply_colour(probe.audio, SAMPLE_RATE, _with_eq(eq))
-        gain = level_gain(self.target_level - speech_level(shaped, SAMPLE_RATE))
-        heard = np.clip(shaped * np.float32(10 ** (gain / 20)), -1.0, 1.0)
+        eq, gain, heard = colour(self.target_bands, self.target_level, probe.audio)
         embedding = self.embedder.embed(heard, SAMPLE_RATE)
         score = SpeakerEmbedder.similarity(embedding, self.target)
         candidate = Candidate(pack, pitch_shift, eq, gain, probe, score, embedding)
@@ -157,8 +160,15 @@ def timbre_spread(stock: dict[str, FloatAudio]) -> FloatAudio:
     return spread
 
 
-def _with_eq(eq: FloatAudio) -> VoiceState:
-    return VoiceState(engine="kokoro", arrays={"eq": eq})
+def colour(target_bands: FloatAudio, target_level: float,
+           audio: FloatAudio) -> tuple[FloatAudio, float, FloatAudio]:  # fmt: skip
+    """The tone correction (as many bands as ``target_bands``) and gain (dB) that bring
+    ``audio`` to the reference's spectrum and loudness, and ``audio`` heard with them."""
+    eq = tone_correction(target_bands, audio, SAMPLE_RATE)
+    shaped = apply_colour(audio, SAMPLE_RATE, VoiceState(engine="kokoro", arrays={"eq": eq}))
+    gain = level_gain(target_level - speech_level(shaped, SAMPLE_RATE))
+    heard: FloatAudio = np.clip(shaped * np.float32(10 ** (gain / 20)), -1.0, 1.0)
+    return eq, gain, heard
 
 
 def screen_stock(

@@ -8,8 +8,8 @@ gain make Kokoro's speech close to the reference speaker and to the clip's proso
    long-term spectrum (:mod:`breathvoice.engines.kokoro_analysis`);
 2. the stock voices that can reach the reference's pitch speak two short probe sentences
    at it (each voice's own pitch comes from a pitch-only graph, and these renders are
-   kept for later enrolments), and the closest to the speaker embedder, heard with the
-   tone correction and gain it will get, starts a Gauss-Newton search over stock-voice
+   kept for later enrolments), and the closest to the speaker embedder, heard with a
+   tone correction and gain like those it will get, starts a Gauss-Newton search over stock-voice
    blends, pitch and a timbre direction (:mod:`breathvoice.engines.kokoro_match`); no
    round of renders starts unless it should end within ``budget_seconds`` of the call,
    and the search stops early when its gain flattens;
@@ -17,7 +17,9 @@ gain make Kokoro's speech close to the reference speaker and to the clip's proso
    most ``SEARCH_SHARE`` of the budget: the rest goes to gradient steps on all 128 timbre
    dimensions of its best point (:mod:`breathvoice.engines.kokoro_gradient`), whose
    result is kept if its real render scores higher;
-4. pitch range and gain are set so the probe's prosody meets the clip's. Speed stays 1:
+4. the tone correction is measured again on the chosen point's probe, in finer bands than
+   the search compared candidates with, and pitch range and gain are set so the probe's
+   prosody meets the clip's. Speed stays 1:
    without a transcript the pace of a clip is only known relative to another clip of
    the same text, which is what emotion clips use (below).
 
@@ -43,11 +45,18 @@ from typing import Any
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
-from breathvoice.engines.kokoro_analysis import Prosody, band_spectrum, level_gain, prosody
+from breathvoice.engines.kokoro_analysis import (
+    FINE_BANDS,
+    Prosody,
+    band_spectrum,
+    level_gain,
+    prosody,
+)
 from breathvoice.engines.kokoro_gradient import gradient_available, refine_timbre, warm_up
 from breathvoice.engines.kokoro_match import (
     Cancelled,
     Search,
+    colour,
     probe_pitch_range,
     refine,
     screen_stock,
@@ -186,12 +195,15 @@ def enrol(
         raise EnrolmentCancelled from exc
     best = search.best
     assert best is not None
+    # the voice keeps a finer tone correction than the search compared candidates with
+    eq, gain_db, _ = colour(band_spectrum(audio, sample_rate, FINE_BANDS), measured.level_db,
+                            best.probe.audio)
     probe_range = probe_pitch_range(search)
     pitch_range = measured.f0_range / probe_range if probe_range > 0.5 else 1.0
     report(1.0)
     return VoiceState(
         engine=ENGINE_NAME,
-        arrays={"style": best.pack.astype(np.float32), "eq": best.eq},
+        arrays={"style": best.pack.astype(np.float32), "eq": eq},
         info={
             "method": "matched",
             "stock_voice": ranked[0],
@@ -204,7 +216,7 @@ def enrol(
             "pitch_shift": round(best.pitch_shift, 4),
             "pitch_range": round(float(np.clip(pitch_range, *RANGE_LIMITS)), 4),
             "speed": 1.0,
-            "gain_db": round(best.gain_db, 2),
+            "gain_db": round(gain_db, 2),
             "reference_prosody": measured.as_dict(),
             "seconds": round(time.perf_counter() - started, 2),
         },
