@@ -68,6 +68,27 @@ def _search(engine: KokoroEngine, clip: np.ndarray, start: str, seconds: float,
     )  # fmt: skip
 
 
+def test_only_the_best_probe_keeps_what_its_decoder_read(kokoro_engine: KokoroEngine) -> None:
+    voice = kokoro_engine.stock_voices()["jf_nezumi"]
+    chunks = kokoro_engine.synthesize("今天天气不错。", voice, SynthesisOptions())
+    search = _search(kokoro_engine, np.concatenate([c.samples for c in chunks]), "jf_alpha", 45.0)
+    pack = search.stock["jf_alpha"]
+    # an unusual pitch, so the stock voice's probe is rendered here, not reused
+    tried = search.evaluate_many([(pack, 0.0), (pack, 0.2), (pack, 0.1234)],
+                                 stock=["", "", "jf_alpha"])  # fmt: skip
+    best = search.best
+    assert best is not None and best in tried
+    assert [bool(c.probe.decoder_inputs) for c in tried] == [c is best for c in tried]
+    assert not any(probe.decoder_inputs for probe in search.renderer.screened.values())
+    rows = search.renderer.rows(pack)
+    again = search.renderer.decoder_boundaries(rows, best.pitch_shift)
+    assert len(best.probe.decoder_inputs) == len(again) == len(rows)
+    for kept, (_, read) in zip(best.probe.decoder_inputs, again, strict=True):
+        assert kept.keys() == read.keys()
+        for name, value in read.items():
+            assert np.allclose(kept[name], value, atol=1e-5), name
+
+
 def test_gradient_steps_bring_another_voice_s_timbre_closer(kokoro_engine: KokoroEngine) -> None:
     voice = kokoro_engine.stock_voices()["jf_nezumi"]
     chunks = kokoro_engine.synthesize("今天天气不错，我们去公园散步吧。", voice, SynthesisOptions())

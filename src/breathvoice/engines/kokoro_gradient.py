@@ -122,13 +122,12 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
     # like the probe renders' sessions with one worker: every core, at most two
     torch.set_num_threads(max(search.workers, min(2, os.cpu_count() or 1)))
     model = TimbreGradient.shared(search.embedder.config)
-    started = time.perf_counter()
     renderer = search.renderer
     rows = renderer.rows(best.pack)
-    boundaries = [
-        _as_tensors(boundary)
-        for _, boundary in renderer.decoder_boundaries(rows, best.pitch_shift)
+    inputs = best.probe.decoder_inputs or [
+        boundary for _, boundary in renderer.decoder_boundaries(rows, best.pitch_shift)
     ]
+    boundaries = [_as_tensors(boundary) for boundary in inputs]
     timbres = [torch.from_numpy(np.array(row[:DECODER_DIMS], np.float32)) for row in rows]
     spread = torch.from_numpy(timbre_spread(search.stock).astype(np.float32))
     taps = torch.from_numpy(eq_filter(best.eq, SAMPLE_RATE).astype(np.float32))
@@ -137,10 +136,9 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
 
     step = torch.zeros(DECODER_DIMS, requires_grad=True)
     optimiser = torch.optim.Adam([step], lr=LEARNING_RATE)
-    # a step on one sentence takes about two plain forward passes of both
-    step_seconds = STEP_PER_FORWARD * (time.perf_counter() - started)
+    timed: list[float] = []
     steps = 0
-    while _time_left(search, step_seconds):
+    while _time_left(search, _next_step_seconds(search, timed)):
         if search.cancel is not None and search.cancel.cancelled:
             raise Cancelled
         began = time.perf_counter()
@@ -155,7 +153,8 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
             length = float(step.norm())
             if length > TIMBRE_RADIUS:
                 step *= TIMBRE_RADIUS / length
-        step_seconds = time.perf_counter() - began
+        if steps:  # a match's first step also pays one-off costs (memory given back when idle)
+            timed.append(time.perf_counter() - began)
         steps += 1
         on_step()
     if steps:
@@ -164,6 +163,13 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
         search.evaluate_many([(moved, best.pitch_shift)])
         on_step()
     return steps
+
+
+def _next_step_seconds(search: Search, timed: list[float]) -> float:
+    """The slowest of this match's steps after the first, or about two renders' time."""
+    if timed:
+        return max(timed)
+    return STEP_PER_FORWARD * max(search.round_seconds, default=search.renderer.round_seconds)
 
 
 def _as_tensors(boundary: dict[str, FloatAudio]) -> dict[str, torch.Tensor]:

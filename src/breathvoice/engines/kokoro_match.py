@@ -129,7 +129,11 @@ class Search:
         with self._lock:
             self.evaluations += 1
             if self.best is None or score > self.best.similarity:
+                if self.best is not None:
+                    self.best.probe = self.best.probe.light()
                 self.best = candidate
+            else:
+                candidate.probe = probe.light()
         return candidate
 
     def evaluate_many(

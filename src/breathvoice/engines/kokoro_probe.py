@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,14 @@ class Probe:
     """The probe sentences, edge silence trimmed, joined by 0.15 s of silence."""
     f0: FloatAudio
     """The pitch curve the decoder used, Hz, voiced frames only."""
+    decoder_inputs: tuple[dict[str, FloatAudio], ...] = ()
+    """Per sentence, what the decoder read besides the timbre (see :func:`decoder_cut`):
+    gradient steps start from the best probe's. About 15 MB a sentence, so only probes
+    that may still be needed keep them (see :meth:`Probe.light`)."""
+
+    def light(self) -> Probe:
+        """This probe without its decoder inputs."""
+        return replace(self, decoder_inputs=()) if self.decoder_inputs else self
 
 
 class ProbeRenderer:
@@ -109,7 +117,7 @@ class ProbeRenderer:
 
     def keep_screened(self, key: tuple[str, float], probe: Probe) -> None:
         with _lock:
-            self.screened[key] = probe
+            self.screened[key] = probe.light()
             self.screened.move_to_end(key)
             while len(self.screened) > KEPT_SCREENINGS:
                 self.screened.popitem(last=False)
@@ -164,6 +172,7 @@ class ProbeRenderer:
 
         pieces: list[FloatAudio] = []
         curves: list[FloatAudio] = []
+        decoder_inputs: list[dict[str, FloatAudio]] = []
         gap = np.zeros(int(0.15 * SAMPLE_RATE), dtype=np.float32)
         for tokens, row in zip(self.tokens, rows, strict=True):
             run_options = self._ort.RunOptions()
@@ -175,7 +184,9 @@ class ProbeRenderer:
                 cancel.on_cancel(abort)
             inputs = {**self._inputs(tokens, row, speed), **pitch_inputs(pitch_shift, pitch_range)}
             try:
-                audio, f0 = self._session.run([AUDIO_OUTPUT, F0_OUTPUT], inputs, run_options)
+                audio, f0, *values = self._session.run(
+                    [AUDIO_OUTPUT, F0_OUTPUT, *self.decoder_inputs], inputs, run_options
+                )
             except Exception as exc:
                 if cancel is not None and cancel.cancelled:
                     return None
@@ -187,9 +198,10 @@ class ProbeRenderer:
             pieces += [np.asarray(voiced, dtype=np.float32), gap]
             curve = np.asarray(f0, dtype=np.float32).ravel()
             curves.append(curve[curve > VOICED_HZ])
+            decoder_inputs.append(dict(zip(self.decoder_inputs, values, strict=True)))
         with _lock:
             self.renders += 1
-        return Probe(np.concatenate(pieces), np.concatenate(curves))
+        return Probe(np.concatenate(pieces), np.concatenate(curves), tuple(decoder_inputs))
 
 
 def pitch_only_graph(model_bytes: bytes) -> bytes:
