@@ -10,7 +10,8 @@ gain make Kokoro's speech close to the reference speaker and to the clip's proso
    at it (each voice's own pitch comes from a pitch-only graph, and these renders are
    kept for later enrolments), and the closest to the speaker embedder, heard with a
    tone correction and gain like those it will get, starts a Gauss-Newton search over stock-voice
-   blends, pitch and a timbre direction (:mod:`breathvoice.engines.kokoro_match`); no
+   blends, pitch and a timbre direction (:mod:`breathvoice.engines.kokoro_match`,
+   :mod:`breathvoice.engines.kokoro_space`); no
    round of renders starts unless it should end within ``budget_seconds`` of the call,
    and the search stops early when its gain flattens;
 3. with ``gradients=True`` and torch installed (the ``matching`` extra), that search gets at
@@ -58,10 +59,10 @@ from breathvoice.engines.kokoro_match import (
     Search,
     colour,
     probe_pitch_range,
-    refine,
     screen_stock,
 )
 from breathvoice.engines.kokoro_probe import ProbeRenderer
+from breathvoice.engines.kokoro_space import refine
 from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import InvalidRequest
 
