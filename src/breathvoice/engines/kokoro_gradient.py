@@ -44,7 +44,9 @@ LEARNING_RATE = 0.3
 TIMBRE_RADIUS = 5.0
 """Largest move, in the same units (a root mean square of 0.44 per dimension). Farther
 moves kept raising the optimised similarity but cost intelligibility in the benchmark."""
-STEP_PER_FORWARD = 2.0
+ROUNDS_PER_STEP = 2.0
+"""How long a step is taken to last, in rounds of probe renders, until the match has
+timed one of its steps after the first."""
 
 _lock = threading.Lock()
 _shared: TimbreGradient | None = None
@@ -166,10 +168,10 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
 
 
 def _next_step_seconds(search: Search, timed: list[float]) -> float:
-    """The slowest of this match's steps after the first, or about two renders' time."""
+    """The slowest of this match's steps after the first, else two rounds of renders."""
     if timed:
         return max(timed)
-    return STEP_PER_FORWARD * max(search.round_seconds, default=search.renderer.round_seconds)
+    return ROUNDS_PER_STEP * max(search.round_seconds, default=search.renderer.round_seconds)
 
 
 def _as_tensors(boundary: dict[str, FloatAudio]) -> dict[str, torch.Tensor]:
