@@ -171,7 +171,7 @@ def _next_step_seconds(search: Search, timed: list[float]) -> float:
     """The slowest of this match's steps after the first, else two rounds of renders."""
     if timed:
         return max(timed)
-    return ROUNDS_PER_STEP * max(search.round_seconds, default=search.renderer.round_seconds)
+    return ROUNDS_PER_STEP * search.slowest_round
 
 
 def _as_tensors(boundary: dict[str, FloatAudio]) -> dict[str, torch.Tensor]:
@@ -194,8 +194,7 @@ def return_freed_memory() -> None:
 
 def _time_left(search: Search, step_seconds: float) -> bool:
     """Room for one more step and then the round that renders the result."""
-    render = max(search.round_seconds, default=search.renderer.round_seconds)
-    return time.perf_counter() + 1.1 * step_seconds + render <= search.deadline
+    return time.perf_counter() + 1.1 * step_seconds + search.slowest_round <= search.deadline
 
 
 def _filtered(audio: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:

@@ -87,11 +87,15 @@ class Search:
     round_seconds: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def slowest_round(self) -> float:
+        """Seconds of the slowest round of renders so far (before any, the last search's)."""
+        return max(self.round_seconds, default=self.renderer.round_seconds)
+
     def time_for(self, renders: int) -> bool:
         """Whether that many more renders (rounds as long as the slowest so far) fit."""
         rounds = -(-renders // max(1, self.workers))
-        slowest = max(self.round_seconds, default=self.renderer.round_seconds)
-        return time.perf_counter() + rounds * slowest <= self.deadline
+        return time.perf_counter() + rounds * self.slowest_round <= self.deadline
 
     def evaluate(self, pack: FloatAudio, pitch_shift: float, stock: str = "") -> Candidate:
         """Render and score; a ``stock`` voice's probe is kept for later enrolments."""

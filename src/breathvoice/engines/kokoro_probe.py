@@ -78,7 +78,7 @@ class ProbeRenderer:
         raw = read_model_bytes()
         try:
             controlled = add_pitch_controls(add_duration_output(raw))
-            graph, self.decoder_inputs = with_decoder_inputs(controlled)
+            graph, self.decoder_input_names = with_decoder_inputs(controlled)
             self._session: Any = ort.InferenceSession(
                 graph, options, providers=["CPUExecutionProvider"]
             )
@@ -144,10 +144,11 @@ class ProbeRenderer:
         for tokens, row in zip(self.tokens, rows, strict=True):
             inputs = {**self._inputs(tokens, row, 1.0), **pitch_inputs(pitch_shift, pitch_range)}
             try:
-                audio, *values = self._session.run([AUDIO_OUTPUT, *self.decoder_inputs], inputs)
+                names = [AUDIO_OUTPUT, *self.decoder_input_names]
+                audio, *values = self._session.run(names, inputs)
             except Exception as exc:
                 raise EngineError("speech synthesis failed") from exc
-            named = dict(zip(self.decoder_inputs, values, strict=True))
+            named = dict(zip(self.decoder_input_names, values, strict=True))
             boundaries.append((np.asarray(audio, np.float32).ravel(), named))
         return boundaries
 
@@ -185,7 +186,7 @@ class ProbeRenderer:
             inputs = {**self._inputs(tokens, row, speed), **pitch_inputs(pitch_shift, pitch_range)}
             try:
                 audio, f0, *values = self._session.run(
-                    [AUDIO_OUTPUT, F0_OUTPUT, *self.decoder_inputs], inputs, run_options
+                    [AUDIO_OUTPUT, F0_OUTPUT, *self.decoder_input_names], inputs, run_options
                 )
             except Exception as exc:
                 if cancel is not None and cancel.cancelled:
@@ -198,7 +199,7 @@ class ProbeRenderer:
             pieces += [np.asarray(voiced, dtype=np.float32), gap]
             curve = np.asarray(f0, dtype=np.float32).ravel()
             curves.append(curve[curve > VOICED_HZ])
-            decoder_inputs.append(dict(zip(self.decoder_inputs, values, strict=True)))
+            decoder_inputs.append(dict(zip(self.decoder_input_names, values, strict=True)))
         with _lock:
             self.renders += 1
         return Probe(np.concatenate(pieces), np.concatenate(curves), tuple(decoder_inputs))
