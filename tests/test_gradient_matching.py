@@ -10,6 +10,7 @@ import pytest
 from breathvoice.engines.base import CancelToken, SynthesisOptions
 from breathvoice.engines.kokoro import KokoroEngine
 from breathvoice.engines.kokoro_analysis import band_spectrum, prosody
+from breathvoice.engines.kokoro_controls import eq_filter
 from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search, screen_stock
 from breathvoice.engines.kokoro_probe import ProbeRenderer
 from breathvoice.engines.speaker import SpeakerEmbedder
@@ -20,6 +21,8 @@ from breathvoice.engines import kokoro_gradient  # noqa: E402
 from breathvoice.engines.kokoro_gradient import (  # noqa: E402
     TIMBRE_RADIUS,
     TimbreGradient,
+    articulation,
+    articulation_drift,
     refine_timbre,
 )
 from breathvoice.voices.enrolment import prepare_gradients  # noqa: E402
@@ -78,12 +81,13 @@ def test_only_the_best_probe_keeps_what_its_decoder_read(kokoro_engine: KokoroEn
                                  stock=["", "", "jf_alpha"])  # fmt: skip
     best = search.best
     assert best is not None and best in tried
-    assert [bool(c.probe.decoder_inputs) for c in tried] == [c is best for c in tried]
-    assert not any(probe.decoder_inputs for probe in search.renderer.screened.values())
+    assert [bool(c.probe.sentences) for c in tried] == [c is best for c in tried]
+    assert not any(probe.sentences for probe in search.renderer.screened.values())
     rows = search.renderer.rows(pack)
     again = search.renderer.decoder_boundaries(rows, best.pitch_shift)
-    assert len(best.probe.decoder_inputs) == len(again) == len(rows)
-    for kept, (_, read) in zip(best.probe.decoder_inputs, again, strict=True):
+    assert len(best.probe.sentences) == len(again) == len(rows)
+    for (spoken, kept), (audio, read) in zip(best.probe.sentences, again, strict=True):
+        assert np.allclose(spoken, audio, atol=1e-4)
         assert kept.keys() == read.keys()
         for name, value in read.items():
             assert np.allclose(kept[name], value, atol=1e-5), name
@@ -115,3 +119,22 @@ def test_gradient_steps_bring_another_voice_s_timbre_closer(kokoro_engine: Kokor
     search.deadline = time.perf_counter() + 60.0
     with pytest.raises(Cancelled):
         refine_timbre(search, lambda: None)
+
+
+def test_the_articulation_cost_follows_the_words_not_the_voice_s_colour(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    voice = kokoro_engine.stock_voices()["jf_alpha"]
+
+    def spoken(text: str) -> torch.Tensor:
+        chunks = kokoro_engine.synthesize(text, voice, SynthesisOptions())
+        return torch.from_numpy(np.concatenate([chunk.samples for chunk in chunks]))
+
+    said, other = spoken("今天天气不错。"), spoken("我们去公园散步。")
+    tilt = torch.from_numpy(eq_filter(np.linspace(-8.0, 8.0, 40), RATE))
+    coloured = kokoro_gradient._filtered(said, tilt) * 0.3  # another tone and loudness
+    start = articulation(said)
+    assert float(articulation_drift(articulation(said), start)) == 0.0
+    recoloured = float(articulation_drift(articulation(coloured), start))
+    reworded = float(articulation_drift(articulation(other), start))
+    assert recoloured < 0.1 * reworded, (recoloured, reworded)

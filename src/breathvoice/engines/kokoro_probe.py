@@ -51,20 +51,24 @@ _lock = threading.Lock()
 _shared: dict[int, ProbeRenderer] = {}
 
 
+Sentence = tuple[FloatAudio, dict[str, FloatAudio]]
+"""One probe sentence's untrimmed audio and the decoder's inputs other than the timbre."""
+
+
 @dataclass(frozen=True)
 class Probe:
     audio: FloatAudio
     """The probe sentences, edge silence trimmed, joined by 0.15 s of silence."""
     f0: FloatAudio
     """The pitch curve the decoder used, Hz, voiced frames only."""
-    decoder_inputs: tuple[dict[str, FloatAudio], ...] = ()
-    """Per sentence, what the decoder read besides the timbre (see :func:`decoder_cut`):
-    gradient steps start from the best probe's. About 15 MB a sentence, so only probes
-    that may still be needed keep them (see :meth:`Probe.light`)."""
+    sentences: tuple[Sentence, ...] = ()
+    """Per sentence, its untrimmed audio and what the decoder read besides the timbre (see
+    :func:`decoder_cut`): gradient steps start from the best probe's. About 15 MB a
+    sentence, so only probes that may still be needed keep them (see :meth:`Probe.light`)."""
 
     def light(self) -> Probe:
-        """This probe without its decoder inputs."""
-        return replace(self, decoder_inputs=()) if self.decoder_inputs else self
+        """This probe without its sentences' decoder inputs."""
+        return replace(self, sentences=()) if self.sentences else self
 
 
 class ProbeRenderer:
@@ -137,7 +141,7 @@ class ProbeRenderer:
 
     def decoder_boundaries(
         self, rows: list[FloatAudio], pitch_shift: float = 0.0, pitch_range: float = 1.0
-    ) -> list[tuple[FloatAudio, dict[str, FloatAudio]]]:
+    ) -> list[Sentence]:
         """Per probe sentence: its audio (untrimmed) and the decoder's inputs other than
         the timbre half of its row."""
         boundaries = []
@@ -173,7 +177,7 @@ class ProbeRenderer:
 
         pieces: list[FloatAudio] = []
         curves: list[FloatAudio] = []
-        decoder_inputs: list[dict[str, FloatAudio]] = []
+        sentences: list[Sentence] = []
         gap = np.zeros(int(0.15 * SAMPLE_RATE), dtype=np.float32)
         for tokens, row in zip(self.tokens, rows, strict=True):
             run_options = self._ort.RunOptions()
@@ -195,14 +199,15 @@ class ProbeRenderer:
             finally:
                 if cancel is not None:
                     cancel.remove(abort)
-            voiced, _ = trim_silence(np.asarray(audio, dtype=np.float32).ravel())
+            spoken = np.asarray(audio, dtype=np.float32).ravel()
+            voiced, _ = trim_silence(spoken)
             pieces += [np.asarray(voiced, dtype=np.float32), gap]
             curve = np.asarray(f0, dtype=np.float32).ravel()
             curves.append(curve[curve > VOICED_HZ])
-            decoder_inputs.append(dict(zip(self.decoder_input_names, values, strict=True)))
+            sentences.append((spoken, dict(zip(self.decoder_input_names, values, strict=True))))
         with _lock:
             self.renders += 1
-        return Probe(np.concatenate(pieces), np.concatenate(curves), tuple(decoder_inputs))
+        return Probe(np.concatenate(pieces), np.concatenate(curves), tuple(sentences))
 
 
 def pitch_only_graph(model_bytes: bytes) -> bytes:
