@@ -52,6 +52,7 @@ radius raised the benchmark's Chinese character error by 2.5 points and more."""
 ARTICULATION_FRAME = 1200
 """50 ms at 24 kHz, hop 12.5 ms."""
 ARTICULATION_BANDS = 64
+"""Mel bands up to 8 kHz, the range of the formants that tell speech sounds apart."""
 ROUNDS_PER_STEP = 2.0
 """How long a step is taken to last, in rounds of probe renders, until the match has
 timed one of its steps after the first."""
@@ -206,6 +207,7 @@ def _articulation_filters() -> torch.Tensor:
 
 
 def articulation_drift(now: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """Mean squared change between two :func:`articulation` results of one sentence."""
     frames = min(now.shape[0], start.shape[0])
     return ((now[:frames] - start[:frames]) ** 2).mean()
 

@@ -67,7 +67,7 @@ class Probe:
     sentence, so only probes that may still be needed keep them (see :meth:`Probe.light`)."""
 
     def light(self) -> Probe:
-        """This probe without its sentences' decoder inputs."""
+        """This probe without its per-sentence audio and decoder inputs."""
         return replace(self, sentences=()) if self.sentences else self
 
 
