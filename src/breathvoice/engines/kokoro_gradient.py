@@ -142,8 +142,12 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
     taps = torch.from_numpy(eq_filter(best.eq, SAMPLE_RATE).astype(np.float32))
     gain = float(10 ** (best.gain_db / 20))
     target = torch.from_numpy(np.asarray(search.target, np.float32))
-    said = [articulation(_filtered(torch.from_numpy(audio), taps) * gain)
-            for audio, _ in sentences]  # fmt: skip
+
+    def heard(audio: torch.Tensor) -> torch.Tensor:
+        """As the voice will play it: with the search's tone correction and gain."""
+        return _filtered(audio, taps) * gain
+
+    said = [articulation(heard(torch.from_numpy(audio))) for audio, _ in sentences]
 
     step = torch.zeros(DECODER_DIMS, requires_grad=True)
     optimiser = torch.optim.Adam([step], lr=LEARNING_RATE)
@@ -155,10 +159,9 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
         began = time.perf_counter()
         optimiser.zero_grad()
         sentence = steps % len(boundaries)  # in turn: half the cost of a step on both
-        spoken = model.speak(boundaries[sentence], timbres[sentence] + step * spread)
-        heard = _filtered(spoken, taps) * gain
-        similarity = torch.dot(model.embedder.embed(heard, SAMPLE_RATE), target)
-        drift = articulation_drift(articulation(heard), said[sentence])
+        spoken = heard(model.speak(boundaries[sentence], timbres[sentence] + step * spread))
+        similarity = torch.dot(model.embedder.embed(spoken, SAMPLE_RATE), target)
+        drift = articulation_drift(articulation(spoken), said[sentence])
         (ARTICULATION_WEIGHT * drift - similarity).backward()  # type: ignore[no-untyped-call]
         optimiser.step()
         with torch.no_grad():
