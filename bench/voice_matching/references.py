@@ -10,6 +10,8 @@ Each speaker reads enrolment texts in four emotions: ``neutral`` and three varia
 with each engine's own rate / pitch / loudness settings (Piper has no pitch control:
 its variants get pitch level and range changed by WORLD analysis/resynthesis).
 Held-out sentences (never given to the matcher) are rendered in the neutral voice.
+Clips are made once in the work folder and reused: results compare only on the same
+clips (Piper's change between releases, hence its pin in the ``bench`` extra).
 """
 
 from __future__ import annotations
