@@ -29,6 +29,7 @@ from breathvoice.engines.kokoro_model import (
     read_model_bytes,
 )
 from breathvoice.engines.registry import ENGINES
+from breathvoice.errors import EngineError
 from breathvoice.settings import Settings
 from engine_fixture import kokoro_engine, shared_kokoro_engine
 from zips import make_zip, wav_bytes
@@ -81,6 +82,29 @@ def test_a_matched_voice_s_controls_are_honoured(kokoro_engine: KokoroEngine) ->
     assert median_pitch(moved) / median_pitch(plain) == pytest.approx(0.7, rel=0.08)
     level = 20 * np.log10(np.sqrt(np.mean(moved**2)) / np.sqrt(np.mean(plain**2)))
     assert level == pytest.approx(-6.0, abs=1.5)
+
+
+def test_timbre_offsets_move_each_style_layer_and_default_to_the_stock_voice(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    stock = kokoro_engine.stock_voices()["jm_kumo"]
+    layers = kokoro_engine.model.timbre_layers
+    assert layers == 58  # 2 in the encoder, 8 in the decoder, 48 in the generator
+
+    def with_offsets(offsets: np.ndarray) -> VoiceState:
+        return VoiceState("kokoro", {**stock.arrays, "timbre_offsets": offsets}, stock.info)
+
+    plain = speak(kokoro_engine, stock)
+    zeros = np.zeros((layers, 128), np.float32)
+    assert np.array_equal(speak(kokoro_engine, with_offsets(zeros)), plain)
+    moved = zeros.copy()
+    moved[::2] = 0.05  # every other layer
+    heard = speak(kokoro_engine, with_offsets(moved))
+    assert len(heard) == len(plain)  # durations come from the prosody half
+    assert median_pitch(heard) == pytest.approx(median_pitch(plain), rel=0.03)
+    assert np.abs(heard - plain).max() > 0.01
+    with pytest.raises(EngineError):
+        speak(kokoro_engine, with_offsets(zeros[:10]))
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from breathvoice.engines.base import CancelToken, SynthesisOptions
 from breathvoice.engines.kokoro import KokoroEngine
 from breathvoice.engines.kokoro_analysis import band_spectrum, prosody
-from breathvoice.engines.kokoro_controls import eq_filter
-from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search, screen_stock
+from breathvoice.engines.kokoro_controls import DECODER_DIMS, eq_filter
+from breathvoice.engines.kokoro_match import Cancelled, Search, screen_stock, timbre_spread
 from breathvoice.engines.kokoro_probe import ProbeRenderer
 from breathvoice.engines.speaker import SpeakerEmbedder
 from engine_fixture import kokoro_engine
@@ -48,6 +48,24 @@ def test_the_torch_decoder_and_embedder_compute_what_is_served(
         with torch.no_grad():
             heard = model.embedder.embed(torch.from_numpy(served), RATE).numpy()
         assert float(heard @ embedder.embed(served, RATE)) > 0.995  # resampled differently
+
+    # each style layer's own timbre offset, as the served graph applies it
+    spread = timbre_spread(kokoro_engine.model.voices)
+    offsets = np.random.default_rng(5).normal(size=(model.layers, DECODER_DIMS)) * spread
+    offsets = offsets.astype(np.float32)
+    probe = renderer.render(rows, 0.05, timbre_offsets=offsets)
+    assert probe is not None
+    plain = renderer.render(rows, 0.05)
+    assert plain is not None
+    for (served, boundary), (unmoved, _), row in zip(probe.sentences, plain.sentences, rows,
+                                                     strict=True):  # fmt: skip
+        inputs = {name: torch.from_numpy(value) for name, value in boundary.items()}
+        timbre = torch.from_numpy(row[:DECODER_DIMS].copy())
+        with torch.no_grad():
+            ours = model.speak(inputs, timbre, torch.from_numpy(offsets)).numpy()
+        assert np.corrcoef(ours, served)[0, 1] > 0.99
+        assert served.shape == unmoved.shape  # the timbre moves neither length nor pitch
+        assert np.corrcoef(unmoved, served)[0, 1] < 0.9
 
 
 def test_the_warm_up_builds_the_shared_model_and_takes_a_step(
@@ -106,12 +124,13 @@ def test_gradient_steps_bring_another_voice_s_timbre_closer(kokoro_engine: Kokor
     assert best is not None
     assert steps >= 2
     assert best.similarity > start.similarity + 0.01  # scored by a real render
-    moved = (best.pack - start.pack).reshape(-1, 256)
-    assert not moved[:, DECODER_DIMS:].any()  # prosody half untouched
-    assert np.allclose(moved, moved[0], atol=1e-5)  # one move for every row
+    assert np.array_equal(best.pack, start.pack) and best.pitch_shift == start.pitch_shift
+    offsets = best.timbre_offsets
+    assert offsets is not None and start.timbre_offsets is None
+    assert offsets.shape == (TimbreGradient.shared(search.embedder.config).layers, DECODER_DIMS)
+    assert len({row.tobytes() for row in offsets}) == len(offsets)  # each layer its own
     spread = start.pack.reshape(-1, 256).std(axis=0)[:DECODER_DIMS]  # the stock given: one
-    assert np.linalg.norm(moved[0, :DECODER_DIMS] / spread) <= TIMBRE_RADIUS * 1.001
-    assert best.pitch_shift == start.pitch_shift
+    assert np.linalg.norm(offsets / spread, axis=1).max() <= TIMBRE_RADIUS * 1.001
 
     cancel = CancelToken()
     cancel.cancel()

@@ -5,10 +5,10 @@ synthesised in one model call, trimmed of the model's edge silence and followed 
 pause its punctuation calls for. The model's per-token durations give the timing of each
 character of the original text.
 
-A matched voice (see :mod:`breathvoice.voices.enrolment`) carries controls in its
-``info``: pitch level and range (model inputs), a speed factor, and a tone correction and
-gain applied to each chunk. Stock voices carry none: the graph's pitch controls stay
-neutral and no chunk is filtered.
+A matched voice (see :mod:`breathvoice.voices.enrolment`) carries controls: pitch level
+and range and per-layer timbre offsets (model inputs), a speed factor, and a tone
+correction and gain applied to each chunk. Stock voices carry none: the graph's controls
+keep their defaults and no chunk is filtered.
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ from breathvoice.engines.g2p import (
     fit_window,
 )
 from breathvoice.engines.kokoro_alignment import char_alignment
-from breathvoice.engines.kokoro_controls import apply_colour, voice_pitch_inputs
+from breathvoice.engines.kokoro_controls import (
+    DECODER_DIMS,
+    TIMBRE_OFFSETS_INPUT,
+    apply_colour,
+    voice_inputs,
+)
 from breathvoice.engines.kokoro_model import (
     SAMPLE_RATE,
     IntArray,
@@ -69,13 +74,13 @@ WARM_UP_TEXT = "the quick brown fox jumps over the lazy dog and runs back home "
 
 @dataclass(frozen=True)
 class _Controls:
-    """How one synthesis call applies a voice: its style, pitch inputs and colour."""
+    """How one synthesis call applies a voice: its style, control inputs and colour."""
 
     voice: VoiceState
     style: FloatAudio
     speed: float
-    pitch: dict[str, Any] | None
-    """Pitch-control model inputs; None keeps the model's own pitch."""
+    inputs: dict[str, Any] | None
+    """Control inputs of the model (pitch, timbre); None keeps the stock model's."""
     coloured: bool
     """The voice asks for a tone correction or gain on its audio."""
 
@@ -83,13 +88,11 @@ class _Controls:
     def of(cls, voice: VoiceState, style: FloatAudio, requested_speed: float) -> _Controls:
         info = voice.info
         speed = float(requested_speed) * float(info.get("speed", 1.0))
-        neutral = (float(info.get("pitch_shift", 0.0)) == 0.0
-                   and float(info.get("pitch_range", 1.0)) == 1.0)
         return cls(
             voice=voice,
             style=style,
             speed=min(MAX_SPEED, max(MIN_SPEED, speed)),
-            pitch=None if neutral else voice_pitch_inputs(voice),
+            inputs=voice_inputs(voice),
             coloured="eq" in voice.arrays or bool(float(info.get("gain_db", 0.0))),
         )
 
@@ -237,6 +240,9 @@ class KokoroEngine:
         style = voice.arrays.get("style")
         if style is None or style.size < 256 or style.size % 256:
             raise EngineError("this voice has no usable Kokoro style")
+        offsets = voice.arrays.get(TIMBRE_OFFSETS_INPUT)
+        if offsets is not None and offsets.shape != (self._model.timbre_layers, DECODER_DIMS):
+            raise EngineError("this voice's timbre offsets do not fit the Kokoro model")
         return np.asarray(style, dtype=np.float32).reshape(-1, 1, 256)
 
     def _speak(
@@ -255,7 +261,7 @@ class KokoroEngine:
         vocab = self._model.vocab
         tokens = [vocab[p] for span in window for p in span.phonemes]
         speed = controls.speed
-        result = self._run(tokens, controls.style, speed, options.cancel, controls.pitch)
+        result = self._run(tokens, controls.style, speed, options.cancel, controls.inputs)
         if result is None:
             return None
         raw, duration = result
@@ -279,7 +285,7 @@ class KokoroEngine:
         style: FloatAudio,
         speed: float,
         cancel: CancelToken | None,
-        pitch: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> tuple[FloatAudio, IntArray] | None:
         run_options = self._model.new_run_options()
 
@@ -289,7 +295,7 @@ class KokoroEngine:
         if cancel is not None:
             cancel.on_cancel(abort)
         try:
-            return self._model.run(tokens, style, speed, run_options, pitch)
+            return self._model.run(tokens, style, speed, run_options, inputs)
         except Exception as exc:
             if cancel is not None and cancel.cancelled:
                 return None

@@ -1,4 +1,4 @@
-"""Voice controls added to the Kokoro graph: pitch level and range, and the pitch it used.
+"""Voice controls added to the Kokoro graph: pitch level and range, and per-layer timbre.
 
 Kokoro predicts a pitch curve (F0, Hz, two values per duration frame) from the text and
 the style, then its decoder and harmonic source render speech at that pitch. Rewriting
@@ -13,6 +13,11 @@ where ``mean`` is the mean log F0 of the voiced frames of the call: the voiced c
 neutral controls multiply by exactly 1 and stock voices sound exactly as the stock model.
 The graph gets two optional inputs, ``pitch_shift`` (natural log of the ratio, default 0) and
 ``pitch_range`` (default 1), and a third output, ``f0``: the curve the decoder used.
+
+The decoder reads the timbre half of the style in its style layers (each adaptive
+normalisation maps it to a scale and shift for its channels). :func:`add_timbre_offsets`
+gives every layer its own offset to that half, input ``timbre_offsets`` (one row of 128
+per layer, default zeros, which leave the audio bit for bit as the stock model's).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ VOICED_HZ = 40.0
 F0_SOURCE = "/encoder/Squeeze_output_0"
 """The predictor's F0 curve, (1, frames), just before the decoder reads it."""
 MAX_SHIFT = float(np.log(2.0))
+DECODER_DIMS = 128
+"""The timbre half of Kokoro's 256-value style: what its decoder reads."""
 RANGE_LIMITS = (0.3, 3.0)
 
 
@@ -95,6 +102,81 @@ def add_pitch_controls(model_bytes: bytes) -> bytes:
     return serialized
 
 
+TIMBRE_OFFSETS_INPUT = "timbre_offsets"
+TIMBRE_SOURCE = "/decoder/Slice_output_0"
+"""The timbre half of the style, (1, 128), as the decoder reads it (quantised once)."""
+
+
+def _style_layers(graph: Any) -> list[str]:
+    """The decoder's style layers, in graph order: each reads the timbre half through
+    its own ``fc`` (named ``<layer>/fc/...``)."""
+    quantised = _timbre_quantisation(graph)
+    layers: list[str] = []
+    for node in graph.node:
+        if any(name in quantised.output for name in node.input):
+            layer = node.name.rsplit("/fc/", 1)[0]
+            if layer not in layers:
+                layers.append(layer)
+    return layers
+
+
+def add_timbre_offsets(model_bytes: bytes) -> bytes:
+    """The model with input ``timbre_offsets``: per style layer, added to the timbre half.
+
+    Each layer quantises its own sum, as the stock graph quantises the shared half once:
+    with zero offsets every layer reads exactly what it read before.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    shared = _timbre_quantisation(graph)
+    layers = _style_layers(graph)
+    prefix = "/timbre_offsets/"
+    zeros = np.zeros((len(layers), DECODER_DIMS), np.float32)
+    graph.initializer.append(numpy_helper.from_array(zeros, TIMBRE_OFFSETS_INPUT))
+    graph.input.append(helper.make_tensor_value_info(
+        TIMBRE_OFFSETS_INPUT, TensorProto.FLOAT, [len(layers), DECODER_DIMS]))
+    moved = prefix + "moved"
+    # added before the rows are picked, so the new nodes all read the timbre (a decoder cut)
+    nodes = [helper.make_node("Add", [TIMBRE_SOURCE, TIMBRE_OFFSETS_INPUT], [moved])]
+    readers = [node for node in graph.node if set(node.input) & set(shared.output)]
+    for index, layer in enumerate(layers):
+        row, picked = f"{prefix}index{index}", f"{prefix}row{index}"
+        graph.initializer.append(numpy_helper.from_array(np.array([index], np.int64), row))
+        nodes.append(helper.make_node("Gather", [moved, row], [picked], axis=0))
+        own = [f"{prefix}{part}{index}" for part in ("quantised", "scale", "zero_point")]
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [picked], own))
+        for node in readers:
+            if node.name.rsplit("/fc/", 1)[0] == layer:
+                for position, name in enumerate(node.input):
+                    if name in shared.output:
+                        node.input[position] = own[list(shared.output).index(name)]
+    position = list(graph.node).index(shared)
+    graph.node.remove(shared)  # every reader now has its own
+    for offset, node in enumerate(nodes):
+        graph.node.insert(position + offset, node)
+    serialized: bytes = model.SerializeToString()
+    return serialized
+
+
+def timbre_layer_count(model: Any) -> int:
+    """Rows of a graph's ``timbre_offsets`` input (see :func:`add_timbre_offsets`)."""
+    for tensor in model.graph.initializer:
+        if tensor.name == TIMBRE_OFFSETS_INPUT:
+            return int(tensor.dims[0])
+    raise EngineError("unexpected Kokoro graph: no timbre offsets")
+
+
+def _timbre_quantisation(graph: Any) -> Any:
+    found = [node for node in graph.node
+             if node.op_type == "DynamicQuantizeLinear" and node.input[0] == TIMBRE_SOURCE]
+    if len(found) != 1:
+        raise EngineError("unexpected Kokoro graph: timbre quantisation not found")
+    return found[0]
+
+
 def pitch_inputs(shift: float, spread: float) -> dict[str, Any]:
     """Model inputs for a pitch shift (log ratio) and range, clamped to sane limits."""
     shift = float(np.clip(shift, -MAX_SHIFT, MAX_SHIFT))
@@ -105,11 +187,18 @@ def pitch_inputs(shift: float, spread: float) -> dict[str, Any]:
     }
 
 
-def voice_pitch_inputs(voice: VoiceState) -> dict[str, Any]:
-    """The pitch inputs a (matched) voice asks for; neutral for a stock voice."""
-    return pitch_inputs(
-        float(voice.info.get("pitch_shift", 0.0)), float(voice.info.get("pitch_range", 1.0))
-    )
+def voice_inputs(voice: VoiceState) -> dict[str, Any] | None:
+    """The control inputs a matched voice asks for; None for a stock voice (the graph's
+    defaults are the stock model)."""
+    shift = float(voice.info.get("pitch_shift", 0.0))
+    spread = float(voice.info.get("pitch_range", 1.0))
+    offsets = voice.arrays.get(TIMBRE_OFFSETS_INPUT)
+    if shift == 0.0 and spread == 1.0 and offsets is None:
+        return None
+    inputs = pitch_inputs(shift, spread)
+    if offsets is not None:
+        inputs[TIMBRE_OFFSETS_INPUT] = np.asarray(offsets, np.float32)
+    return inputs
 
 
 EQ_TAPS = 511

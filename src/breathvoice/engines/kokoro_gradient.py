@@ -1,14 +1,18 @@
 """Refining a matched voice's timbre with gradients through Kokoro's decoder.
 
 A render-only search measures how the speaker embedding answers along a handful of the
-128 timbre dimensions. Here the decoder (:func:`~breathvoice.engines.kokoro_probe.decoder_cut`)
-and the speaker embedder run in torch, so one forward and backward pass over a probe
-sentence gives the gradient of the similarity along all 128 at once. Adam steps along it,
-one probe sentence after the other, in units of how much the stock voices differ on each
-dimension and within a radius of the start, with the search's best pitch, tone correction
-and gain held; a second term keeps the sentence's articulation where it started, so the
-voice moves far without slurring. Where the steps end is then rendered and scored by the
-real model and embedder, and kept only if it wins there too.
+128 timbre dimensions, one timbre for the whole decoder. Here the decoder
+(:func:`~breathvoice.engines.kokoro_probe.decoder_cut`) and the speaker embedder run in
+torch, so one forward and backward pass over a probe sentence gives the gradient of the
+similarity along all 128 dimensions of each of the decoder's 58 style layers at once (its
+timbre offsets, see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`): the
+layers that shape the spectrum's fine detail can move apart from those that shape the
+sounds. Adam steps along it, one probe sentence after the other, in units of how much the
+stock voices differ on each dimension and within a radius of the start per layer, with the
+search's best pitch, tone correction and gain held; a second term keeps the sentence's
+articulation where it started, so the voice moves far without slurring. Where the steps
+end is then rendered and scored by the real model and embedder, and kept only if it wins
+there too.
 
 Needs torch (the ``matching`` extra); :func:`gradient_available` says whether it is there.
 The server uses it unless ``BREATHVOICE_ENROLMENT_GRADIENTS=off``, and builds it with
@@ -32,8 +36,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from breathvoice.engines.base import FloatAudio
-from breathvoice.engines.kokoro_controls import eq_filter
-from breathvoice.engines.kokoro_match import DECODER_DIMS, Cancelled, Search, timbre_spread
+from breathvoice.engines.kokoro_controls import (
+    DECODER_DIMS,
+    TIMBRE_OFFSETS_INPUT,
+    add_timbre_offsets,
+    eq_filter,
+    timbre_layer_count,
+)
+from breathvoice.engines.kokoro_match import Cancelled, Search, timbre_spread
 from breathvoice.engines.kokoro_model import SAMPLE_RATE, read_model_bytes
 from breathvoice.engines.kokoro_probe import ProbeRenderer, decoder_cut
 from breathvoice.engines.speaker import EmbedderConfig, slaney_mel_filters
@@ -44,7 +54,8 @@ if TYPE_CHECKING:
 LEARNING_RATE = 0.3
 """Adam step, in units of the stock voices' spread on each timbre dimension."""
 TIMBRE_RADIUS = 15.0
-"""Largest move, in the same units (a root mean square of 1.3 per dimension)."""
+"""Largest move of a style layer, in the same units (a root mean square of 1.3 per
+dimension)."""
 ARTICULATION_WEIGHT = 1.0
 """Cost of changing how the sounds of a probe sentence follow one another (see
 :func:`articulation`), against the similarity. Without it, moves past a third of the
@@ -77,9 +88,10 @@ class TimbreGradient:
 
         # The pitch controls and duration output sit upstream of the decoder, which reads
         # the pitch curve through the same tensor names: the plain model's cut is the same.
-        model = onnx.load_from_string(read_model_bytes())
+        model = onnx.load_from_string(add_timbre_offsets(read_model_bytes()))
         nodes, names = decoder_cut(model.graph)
         self.timbre_input = names[0]
+        self.layers = timbre_layer_count(model)
         self.decoder = GraphRunner(model, nodes)
         del model
         self.embedder = TorchSpeakerEmbedder(embedder)
@@ -93,9 +105,13 @@ class TimbreGradient:
                 _shared = cls(embedder)
             return _shared
 
-    def speak(self, boundary: dict[str, torch.Tensor], timbre: torch.Tensor) -> torch.Tensor:
-        """The decoder's audio for one sentence with this timbre half (128 values)."""
+    def speak(self, boundary: dict[str, torch.Tensor], timbre: torch.Tensor,
+              offsets: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """The decoder's audio for one sentence with this timbre half (128 values) and
+        these offsets to it (one row per style layer; default none)."""
         inputs = {**boundary, self.timbre_input: timbre.reshape(1, -1)}
+        if offsets is not None:
+            inputs[TIMBRE_OFFSETS_INPUT] = offsets
         (audio,) = self.decoder.run(inputs, ["audio"])
         return audio.reshape(-1)
 
@@ -113,17 +129,18 @@ def warm_up(renderer: ProbeRenderer, pack: FloatAudio, embedder: EmbedderConfig)
     model = TimbreGradient.shared(embedder)
     rows = renderer.rows(pack)
     _, boundary = renderer.decoder_boundaries(rows)[-1]
-    timbre = torch.tensor(np.asarray(rows[-1][:DECODER_DIMS], np.float32), requires_grad=True)
-    spoken = model.speak(_as_tensors(boundary), timbre)
+    timbre = torch.from_numpy(np.array(rows[-1][:DECODER_DIMS], np.float32))
+    offsets = torch.zeros(model.layers, DECODER_DIMS, requires_grad=True)
+    spoken = model.speak(_as_tensors(boundary), timbre, offsets)
     model.embedder.embed(spoken, SAMPLE_RATE).sum().backward()  # type: ignore[no-untyped-call]
     return time.perf_counter() - started
 
 
 def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
-    """Adam on the timbre half of the best candidate's style, while time allows.
+    """Adam on the best candidate's timbre offsets, while time allows.
 
-    Returns how many gradient steps ran; ``search.best`` is where they end if that also
-    wins on the real model.
+    Returns how many gradient steps ran; ``search.best`` is where they end (the same style
+    and pitch, with ``timbre_offsets``) if that also wins on the real model.
     """
     import torch
 
@@ -149,7 +166,7 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
 
     said = [articulation(heard(torch.from_numpy(audio))) for audio, _ in sentences]
 
-    step = torch.zeros(DECODER_DIMS, requires_grad=True)
+    step = torch.zeros(model.layers, DECODER_DIMS, requires_grad=True)
     optimiser = torch.optim.Adam([step], lr=LEARNING_RATE)
     timed: list[float] = []
     steps = 0
@@ -159,23 +176,21 @@ def refine_timbre(search: Search, on_step: Callable[[], None]) -> int:
         began = time.perf_counter()
         optimiser.zero_grad()
         sentence = steps % len(boundaries)  # in turn: half the cost of a step on both
-        spoken = heard(model.speak(boundaries[sentence], timbres[sentence] + step * spread))
+        spoken = heard(model.speak(boundaries[sentence], timbres[sentence], step * spread))
         similarity = torch.dot(model.embedder.embed(spoken, SAMPLE_RATE), target)
         drift = articulation_drift(articulation(spoken), said[sentence])
         (ARTICULATION_WEIGHT * drift - similarity).backward()  # type: ignore[no-untyped-call]
         optimiser.step()
         with torch.no_grad():
-            length = float(step.norm())
-            if length > TIMBRE_RADIUS:
-                step *= TIMBRE_RADIUS / length
+            lengths = step.norm(dim=1, keepdim=True).clamp(min=1e-9)
+            step *= (TIMBRE_RADIUS / lengths).clamp(max=1.0)
         if steps:  # a match's first step also pays one-off costs (memory given back when idle)
             timed.append(time.perf_counter() - began)
         steps += 1
         on_step()
     if steps:
-        moved = best.pack.copy()
-        moved[..., :DECODER_DIMS] += (step.detach() * spread).numpy()
-        search.evaluate_many([(moved, best.pitch_shift)])
+        offsets = (step.detach() * spread).numpy()
+        search.evaluate_many([(best.pack, best.pitch_shift)], timbre_offsets=offsets)
         on_step()
     return steps
 

@@ -34,7 +34,7 @@ from breathvoice.engines.kokoro_analysis import (
     speech_level,
     tone_correction,
 )
-from breathvoice.engines.kokoro_controls import apply_colour
+from breathvoice.engines.kokoro_controls import DECODER_DIMS, apply_colour
 from breathvoice.engines.kokoro_model import SAMPLE_RATE
 from breathvoice.engines.kokoro_probe import (
     Probe,
@@ -46,7 +46,6 @@ from breathvoice.engines.kokoro_probe import (
 from breathvoice.engines.speaker import SpeakerEmbedder
 
 PITCH_MISS_COST = 0.02
-DECODER_DIMS = 128
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -64,6 +63,8 @@ class Candidate:
     probe: Probe
     similarity: float
     embedding: FloatAudio
+    timbre_offsets: FloatAudio | None = None
+    """Per style layer (see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`)."""
 
 
 @dataclass
@@ -97,7 +98,8 @@ class Search:
         rounds = -(-renders // max(1, self.workers))
         return time.perf_counter() + rounds * self.slowest_round <= self.deadline
 
-    def evaluate(self, pack: FloatAudio, pitch_shift: float, stock: str = "") -> Candidate:
+    def evaluate(self, pack: FloatAudio, pitch_shift: float, stock: str = "",
+                 timbre_offsets: FloatAudio | None = None) -> Candidate:  # fmt: skip
         """Render and score; a ``stock`` voice's probe is kept for later enrolments."""
         if self.cancel is not None and self.cancel.cancelled:
             raise Cancelled
@@ -105,7 +107,8 @@ class Search:
         probe = self.renderer.screened.get(key) if stock else None
         if probe is None:
             rows = self.renderer.rows(pack)
-            probe = self.renderer.render(rows, pitch_shift, cancel=self.cancel)
+            probe = self.renderer.render(rows, pitch_shift, cancel=self.cancel,
+                                         timbre_offsets=timbre_offsets)
             if probe is None:
                 raise Cancelled
             if stock:
@@ -113,7 +116,8 @@ class Search:
         eq, gain, heard = colour(self.target_bands, self.target_level, probe.audio)
         embedding = self.embedder.embed(heard, SAMPLE_RATE)
         score = SpeakerEmbedder.similarity(embedding, self.target)
-        candidate = Candidate(pack, pitch_shift, eq, gain, probe, score, embedding)
+        candidate = Candidate(pack, pitch_shift, eq, gain, probe, score, embedding,
+                              timbre_offsets)
         with self._lock:
             self.evaluations += 1
             if self.best is None or score > self.best.similarity:
@@ -125,13 +129,15 @@ class Search:
         return candidate
 
     def evaluate_many(
-        self, points: list[tuple[FloatAudio, float]], stock: list[str] | None = None
+        self, points: list[tuple[FloatAudio, float]], stock: list[str] | None = None,
+        timbre_offsets: FloatAudio | None = None,
     ) -> list[Candidate]:
-        """Several candidates, ``workers`` at a time, in order; timed rounds."""
+        """Several candidates (all with these timbre offsets), ``workers`` at a time, in
+        order; timed rounds."""
         started, rendered = time.perf_counter(), self.renderer.renders
         names = stock or [""] * len(points)
         work = list(zip(points, names, strict=True))
-        results = self.map(lambda item: self.evaluate(*item[0], item[1]), work)
+        results = self.map(lambda item: self.evaluate(*item[0], item[1], timbre_offsets), work)
         if self.renderer.renders > rendered:  # reused screening renders say nothing of time
             rounds = -(-(self.renderer.renders - rendered) // max(1, self.workers))
             self.round_seconds.append((time.perf_counter() - started) / rounds)

@@ -9,8 +9,8 @@ predictor's per-token frame counts (``round(sum(sigmoid(...)) / speed)``, clippe
 least one frame and cast to int64, just before they are expanded into the alignment
 matrix) are added as a second output, ``duration``. Each frame is
 :data:`SAMPLES_PER_FRAME` samples of audio, so ``sum(duration) * 600 == len(audio)``.
-The pitch controls of :mod:`breathvoice.engines.kokoro_controls` are added too: their
-inputs default to neutral (the stock model's pitch), and a matched voice sets them.
+The controls of :mod:`breathvoice.engines.kokoro_controls` (pitch, per-layer timbre) are
+added too: their inputs default to the stock model's, and a matched voice sets them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from breathvoice.engines.kokoro_controls import add_pitch_controls
+from breathvoice.engines.kokoro_controls import (
+    TIMBRE_OFFSETS_INPUT,
+    add_pitch_controls,
+    add_timbre_offsets,
+)
 from breathvoice.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,11 @@ def add_duration_output(model_bytes: bytes) -> bytes:
     return serialized
 
 
+def served_graph(model_bytes: bytes) -> bytes:
+    """The graph as served: with the ``duration`` output and the voice controls."""
+    return add_pitch_controls(add_timbre_offsets(add_duration_output(model_bytes)))
+
+
 @dataclass
 class KokoroModel:
     """The ONNX session with its vocabulary and stock voices."""
@@ -125,6 +134,8 @@ class KokoroModel:
     vocab: dict[str, int]
     voices: dict[str, FloatArray]
     load_seconds: float = 0.0
+    timbre_layers: int = 0
+    """Rows of the ``timbre_offsets`` input: the decoder's style layers."""
     _ort: ModuleType = field(default_factory=import_onnxruntime, repr=False)
 
     def new_run_options(self) -> Any:
@@ -136,14 +147,14 @@ class KokoroModel:
         style: FloatArray,
         speed: float,
         run_options: Any = None,
-        pitch: Mapping[str, npt.NDArray[np.float32]] | None = None,
+        controls: Mapping[str, npt.NDArray[np.float32]] | None = None,
     ) -> tuple[FloatArray, IntArray]:
         """Audio and per-token frame counts (pads included) for one window of tokens.
 
         ``style`` is a voice pack (510x1x256); the row for this many tokens is used.
-        ``pitch`` holds the pitch-control inputs
-        (:func:`~breathvoice.engines.kokoro_controls.voice_pitch_inputs`); left out, the
-        graph's neutral defaults apply.
+        ``controls`` holds a matched voice's control inputs
+        (:func:`~breathvoice.engines.kokoro_controls.voice_inputs`); left out, the graph's
+        defaults (the stock model) apply.
         """
         rows = style.reshape(-1, style.shape[-1])
         row = rows[min(len(tokens), len(rows)) - 1].reshape(1, -1).astype(np.float32)
@@ -151,7 +162,7 @@ class KokoroModel:
             "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": row,
             "speed": np.array([speed], dtype=np.float32),
-            **(pitch or {}),
+            **(controls or {}),
         }
         outputs = [AUDIO_OUTPUT, DURATION_OUTPUT]
         audio, duration = self.session.run(outputs, inputs, run_options)
@@ -176,7 +187,7 @@ def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
     """Build the session from the installed packages (about 1-2 s on 2 cores)."""
     started = time.perf_counter()
     ort = import_onnxruntime()
-    graph = add_pitch_controls(add_duration_output(read_model_bytes()))
+    graph = served_graph(read_model_bytes())
     options = session_options(ort, onnx_threads)
     # Every input length has its own memory pattern, so patterns are rarely reused and only
     # add large blocks to the arena: without them RSS is ~50-90 MiB lower, speed the same
@@ -191,6 +202,8 @@ def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
         voices = {name: np.asarray(npz[name], dtype=np.float32) for name in npz.files}
     for array in voices.values():
         array.setflags(write=False)
+    layers = next(int(value.shape[0]) for value in session.get_overridable_initializers()
+                  if value.name == TIMBRE_OFFSETS_INPUT)  # fmt: skip
     elapsed = time.perf_counter() - started
     log.info("Kokoro model loaded in %.2f s", elapsed)
-    return KokoroModel(session, vocab, voices, load_seconds=elapsed, _ort=ort)
+    return KokoroModel(session, vocab, voices, elapsed, layers, _ort=ort)

@@ -25,15 +25,15 @@ from breathvoice.engines.base import CancelToken, FloatAudio
 from breathvoice.engines.kokoro_controls import (
     F0_OUTPUT,
     F0_SOURCE,
-    add_pitch_controls,
+    TIMBRE_OFFSETS_INPUT,
     pitch_inputs,
 )
 from breathvoice.engines.kokoro_model import (
     AUDIO_OUTPUT,
     SAMPLE_RATE,
-    add_duration_output,
     import_onnxruntime,
     read_model_bytes,
+    served_graph,
     session_options,
 )
 from breathvoice.errors import EngineError
@@ -81,8 +81,7 @@ class ProbeRenderer:
         options = session_options(ort, onnx_threads)
         raw = read_model_bytes()
         try:
-            controlled = add_pitch_controls(add_duration_output(raw))
-            graph, self.decoder_input_names = with_decoder_inputs(controlled)
+            graph, self.decoder_input_names = with_decoder_inputs(served_graph(raw))
             self._session: Any = ort.InferenceSession(
                 graph, options, providers=["CPUExecutionProvider"]
             )
@@ -171,8 +170,14 @@ class ProbeRenderer:
         pitch_range: float = 1.0,
         speed: float = 1.0,
         cancel: CancelToken | None = None,
+        timbre_offsets: FloatAudio | None = None,
     ) -> Probe | None:
-        """The probe spoken with one style row per sentence; None once cancelled."""
+        """The probe spoken with one style row per sentence (and per-layer timbre
+        offsets, see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`);
+        None once cancelled."""
+        controls = pitch_inputs(pitch_shift, pitch_range)
+        if timbre_offsets is not None:
+            controls[TIMBRE_OFFSETS_INPUT] = np.asarray(timbre_offsets, np.float32)
         from kokoro_onnx.trim import trim as trim_silence
 
         pieces: list[FloatAudio] = []
@@ -187,7 +192,7 @@ class ProbeRenderer:
 
             if cancel is not None:
                 cancel.on_cancel(abort)
-            inputs = {**self._inputs(tokens, row, speed), **pitch_inputs(pitch_shift, pitch_range)}
+            inputs = {**self._inputs(tokens, row, speed), **controls}
             try:
                 audio, f0, *values = self._session.run(
                     [AUDIO_OUTPUT, F0_OUTPUT, *self.decoder_input_names], inputs, run_options

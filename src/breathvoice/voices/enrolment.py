@@ -1,8 +1,9 @@
 """Enrolment: the Kokoro conditioning that sounds most like a reference clip.
 
 ``enrol(engine, samples, sample_rate)`` returns a :class:`VoiceState` whose ``style`` pack
-(510x1x256), pitch setting, speaking speed, tone correction (``eq``, dB per band) and
-gain make Kokoro's speech close to the reference speaker and to the clip's prosody:
+(510x1x256), timbre offsets per style layer (``timbre_offsets``, 58x128, when gradient
+steps won), pitch setting, speaking speed, tone correction (``eq``, dB per band) and gain
+make Kokoro's speech close to the reference speaker and to the clip's prosody:
 
 1. the reference is measured: speaker embedding, median F0 and range, pace, loudness,
    long-term spectrum (:mod:`breathvoice.engines.kokoro_analysis`);
@@ -15,9 +16,10 @@ gain make Kokoro's speech close to the reference speaker and to the clip's proso
    round of renders starts unless it should end within ``budget_seconds`` of the call,
    and the search stops early when its gain flattens;
 3. with ``gradients=True`` and torch installed (the ``matching`` extra), that search gets at
-   most ``SEARCH_SHARE`` of the budget: the rest goes to gradient steps on all 128 timbre
-   dimensions of its best point (:mod:`breathvoice.engines.kokoro_gradient`), whose
-   result is kept if its real render scores higher;
+   most ``SEARCH_SHARE`` of the budget: the rest goes to gradient steps on the 128 timbre
+   dimensions of each of the decoder's style layers, from its best point
+   (:mod:`breathvoice.engines.kokoro_gradient`), whose result is kept if its real render
+   scores higher;
 4. the tone correction is measured again on the chosen point's probe, in finer bands than
    the search compared candidates with, and pitch range and gain are set so the probe's
    prosody meets the clip's. Speed stays 1:
@@ -31,7 +33,7 @@ speed, loudness) by how far the clip is from the main one. That takes no synthes
 A state's ``info`` says what was done: ``method`` ("matched" or "matched_prosody"),
 ``stock_voice``, ``similarity`` (on the probe), ``stock_similarity``, ``seconds`` and the
 controls the engine must honour: ``pitch_shift``, ``pitch_range``, ``speed``,
-``gain_db`` (see :func:`breathvoice.engines.kokoro_controls.voice_pitch_inputs` and
+``gain_db`` (see :func:`breathvoice.engines.kokoro_controls.voice_inputs` and
 :func:`~breathvoice.engines.kokoro_controls.apply_colour`).
 """
 
@@ -206,7 +208,7 @@ def enrol(
     report(1.0)
     return VoiceState(
         engine=ENGINE_NAME,
-        arrays={"style": best.pack.astype(np.float32), "eq": eq},
+        arrays=_arrays(best.pack, eq, best.timbre_offsets),
         info={
             "method": "matched",
             "stock_voice": ranked[0],
@@ -224,6 +226,14 @@ def enrol(
             "seconds": round(time.perf_counter() - started, 2),
         },
     )
+
+
+def _arrays(pack: FloatAudio, eq: FloatAudio,
+            timbre_offsets: FloatAudio | None) -> dict[str, FloatAudio]:  # fmt: skip
+    arrays = {"style": pack.astype(np.float32), "eq": eq}
+    if timbre_offsets is not None:
+        arrays["timbre_offsets"] = timbre_offsets.astype(np.float32)
+    return arrays
 
 
 def _prosody_only(base: VoiceState, measured: Prosody, started: float) -> VoiceState:
