@@ -110,14 +110,19 @@ TIMBRE_SOURCE = "/decoder/Slice_output_0"
 def _style_layers(graph: Any) -> list[str]:
     """The decoder's style layers, in graph order: each reads the timbre half through
     its own ``fc`` (named ``<layer>/fc/...``)."""
-    quantised = _timbre_quantisation(graph)
     layers: list[str] = []
-    for node in graph.node:
-        if any(name in quantised.output for name in node.input):
-            layer = node.name.rsplit("/fc/", 1)[0]
-            if layer not in layers:
-                layers.append(layer)
+    for node in _timbre_readers(graph, _timbre_quantisation(graph)):
+        if _layer_of(node) not in layers:
+            layers.append(_layer_of(node))
     return layers
+
+
+def _timbre_readers(graph: Any, quantisation: Any) -> list[Any]:
+    return [node for node in graph.node if set(node.input) & set(quantisation.output)]
+
+
+def _layer_of(reader: Any) -> str:
+    return str(reader.name).rsplit("/fc/", 1)[0]
 
 
 def add_timbre_offsets(model_bytes: bytes) -> bytes:
@@ -141,18 +146,18 @@ def add_timbre_offsets(model_bytes: bytes) -> bytes:
     moved = prefix + "moved"
     # added before the rows are picked, so the new nodes all read the timbre (a decoder cut)
     nodes = [helper.make_node("Add", [TIMBRE_SOURCE, TIMBRE_OFFSETS_INPUT], [moved])]
-    readers = [node for node in graph.node if set(node.input) & set(shared.output)]
+    owns: dict[str, list[str]] = {}
     for index, layer in enumerate(layers):
         row, picked = f"{prefix}index{index}", f"{prefix}row{index}"
         graph.initializer.append(numpy_helper.from_array(np.array([index], np.int64), row))
         nodes.append(helper.make_node("Gather", [moved, row], [picked], axis=0))
-        own = [f"{prefix}{part}{index}" for part in ("quantised", "scale", "zero_point")]
-        nodes.append(helper.make_node("DynamicQuantizeLinear", [picked], own))
-        for node in readers:
-            if node.name.rsplit("/fc/", 1)[0] == layer:
-                for position, name in enumerate(node.input):
-                    if name in shared.output:
-                        node.input[position] = own[list(shared.output).index(name)]
+        owns[layer] = [f"{prefix}{part}{index}" for part in ("quantised", "scale", "zero_point")]
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [picked], owns[layer]))
+    shared_names = list(shared.output)
+    for node in _timbre_readers(graph, shared):
+        for position, name in enumerate(node.input):
+            if name in shared_names:
+                node.input[position] = owns[_layer_of(node)][shared_names.index(name)]
     position = list(graph.node).index(shared)
     graph.node.remove(shared)  # every reader now has its own
     for offset, node in enumerate(nodes):
