@@ -200,9 +200,16 @@ def voice_inputs(voice: VoiceState) -> dict[str, Any] | None:
     offsets = voice.arrays.get(TIMBRE_OFFSETS_INPUT)
     if shift == 0.0 and spread == 1.0 and offsets is None:
         return None
+    return control_inputs(shift, spread, offsets)
+
+
+def control_inputs(shift: float, spread: float,
+                   timbre_offsets: FloatAudio | None = None) -> dict[str, Any]:  # fmt: skip
+    """Model inputs for a pitch shift and range (see :func:`pitch_inputs`) and, when
+    given, per-layer timbre offsets."""
     inputs = pitch_inputs(shift, spread)
-    if offsets is not None:
-        inputs[TIMBRE_OFFSETS_INPUT] = np.asarray(offsets, np.float32)
+    if timbre_offsets is not None:
+        inputs[TIMBRE_OFFSETS_INPUT] = np.asarray(timbre_offsets, np.float32)
     return inputs
 
 

@@ -25,7 +25,7 @@ from breathvoice.engines.base import CancelToken, FloatAudio
 from breathvoice.engines.kokoro_controls import (
     F0_OUTPUT,
     F0_SOURCE,
-    TIMBRE_OFFSETS_INPUT,
+    control_inputs,
     pitch_inputs,
 )
 from breathvoice.engines.kokoro_model import (
@@ -175,9 +175,7 @@ class ProbeRenderer:
         """The probe spoken with one style row per sentence (and per-layer timbre
         offsets, see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`);
         None once cancelled."""
-        controls = pitch_inputs(pitch_shift, pitch_range)
-        if timbre_offsets is not None:
-            controls[TIMBRE_OFFSETS_INPUT] = np.asarray(timbre_offsets, np.float32)
+        controls = control_inputs(pitch_shift, pitch_range, timbre_offsets)
         from kokoro_onnx.trim import trim as trim_silence
 
         pieces: list[FloatAudio] = []

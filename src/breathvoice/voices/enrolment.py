@@ -55,6 +55,7 @@ from breathvoice.engines.kokoro_analysis import (
     level_gain,
     prosody,
 )
+from breathvoice.engines.kokoro_controls import TIMBRE_OFFSETS_INPUT
 from breathvoice.engines.kokoro_gradient import gradient_available, refine_timbre, warm_up
 from breathvoice.engines.kokoro_match import (
     Cancelled,
@@ -232,7 +233,7 @@ def _arrays(pack: FloatAudio, eq: FloatAudio,
             timbre_offsets: FloatAudio | None) -> dict[str, FloatAudio]:  # fmt: skip
     arrays = {"style": pack.astype(np.float32), "eq": eq}
     if timbre_offsets is not None:
-        arrays["timbre_offsets"] = timbre_offsets.astype(np.float32)
+        arrays[TIMBRE_OFFSETS_INPUT] = timbre_offsets.astype(np.float32)
     return arrays
 
 
