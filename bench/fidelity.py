@@ -71,6 +71,8 @@ def match_speaker(
 ) -> tuple[dict[str, VoiceState], dict[str, object]]:  # fmt: skip
     """The stock, matched and emotion voices of one speaker, and what the matching took."""
     reference, sr = sf.read(clips["neutral"], dtype="float32")
+    # as on upload, before matching: the group speaks with this stock voice meanwhile
+    voices: dict[str, VoiceState] = {"stock": engine.prepare_voice(reference, sr)}
     load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), time.process_time()
     matched = enrol(engine, reference, sr, budget_seconds=budget, workers=threads or None,
@@ -78,7 +80,6 @@ def match_speaker(
     main_seconds = time.perf_counter() - started
     main_cpu = time.process_time() - cpu
     matched.save(Path(clips["neutral"]).with_suffix(".matched.npz"))
-    voices: dict[str, VoiceState] = {"stock": engine.prepare_voice(reference, sr)}
     voices["matched"] = matched
     emotion_seconds = []
     for emotion in EMOTIONS[1:]:

@@ -23,6 +23,7 @@ from breathvoice.engines.kokoro_controls import (
     apply_colour,
     pitch_inputs,
 )
+from breathvoice.engines.kokoro_match import CONTINUITY_MARGIN, rank_screened
 from breathvoice.engines.kokoro_model import add_duration_output, read_model_bytes
 from breathvoice.engines.kokoro_probe import ProbeRenderer, starting_pitch, worth_screening
 from breathvoice.errors import InvalidRequest
@@ -103,6 +104,16 @@ def test_screening_renders_only_voices_that_can_reach_the_reference_pitch() -> N
     # when no voice gets close, the closest ones are still tried
     _, far = starting_pitch(40.0, natural)
     assert worth_screening(far) == ["low"]
+
+
+def test_a_group_s_stock_voice_starts_the_search_unless_another_is_clearly_closer() -> None:
+    scores = {"near": 0.504, "current": 0.487, "far": 0.30}
+    assert rank_screened(scores, "current") == ["current", "near", "far"]
+    assert rank_screened(scores, None) == ["near", "current", "far"]
+    assert rank_screened(scores, "unscreened") == ["near", "current", "far"]
+    scores["near"] = scores["current"] + CONTINUITY_MARGIN + 0.001
+    assert rank_screened(scores, "current") == ["near", "current", "far"]
+    assert rank_screened(scores, "far") == ["near", "current", "far"]
 
 
 def test_silent_or_tiny_clips_are_refused(kokoro_engine: KokoroEngine) -> None:

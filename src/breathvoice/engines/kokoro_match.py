@@ -46,6 +46,9 @@ from breathvoice.engines.kokoro_probe import (
 from breathvoice.engines.speaker import SpeakerEmbedder
 
 PITCH_MISS_COST = 0.02
+CONTINUITY_MARGIN = 0.03
+"""How much closer another screened voice must be to start the search instead of the
+stock voice the group speaks with until matching ends (see :func:`rank_screened`)."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -170,14 +173,16 @@ def colour(target_bands: FloatAudio, target_level: float,
 
 
 def screen_stock(
-    search: Search, on_step: Callable[[], None]
+    search: Search, on_step: Callable[[], None], current: str | None = None
 ) -> tuple[list[str], float, dict[str, Candidate]]:
     """Stock voices at the reference's pitch (within about 8 semitones).
 
     Voices are rendered ``workers`` at a time, those needing the least pitch change first,
     while the next round fits the deadline (one round always runs). Returns the voices
-    from closest to farthest (unrendered ones last), the first one's similarity and the
-    rendered candidates; the search's best is then the first voice.
+    from closest to farthest (unrendered ones last; ``current``, the voice the group
+    speaks with until the match ends, first when close enough: see :func:`rank_screened`),
+    the first one's similarity and the rendered candidates; the search's best is then the
+    first voice.
     """
     known = search.renderer.neutral_f0
     for name, pack in search.stock.items():
@@ -198,10 +203,26 @@ def screen_stock(
         on_step()
     screened = dict(zip(tried, candidates, strict=True))
     scores = {name: c.similarity - PITCH_MISS_COST * missed[name] for name, c in screened.items()}
-    ranked = sorted(tried, key=lambda name: -scores[name])
+    ranked = rank_screened(scores, current)
     ranked += sorted((name for name in names if name not in screened), key=missed.__getitem__)
     search.best = screened[ranked[0]]
     return ranked, screened[ranked[0]].similarity, screened
+
+
+def rank_screened(scores: dict[str, float], current: str | None) -> list[str]:
+    """Screened voices from the best score down, except that ``current`` comes first
+    unless another scores more than :data:`CONTINUITY_MARGIN` higher.
+
+    A group keeps its character when its match ends, and the stock voice a match starts
+    from carries its accent into the match: in the benchmark, an English speaker matched
+    from the voice 0.017 closer at screening had 3 to 4 words in 120 misheard where the
+    nearest stock voice's match had 0 to 1, for 0.02 to 0.04 less similarity.
+    """
+    ranked = sorted(scores, key=lambda name: -scores[name])
+    if current in scores and scores[current] >= scores[ranked[0]] - CONTINUITY_MARGIN:
+        ranked.remove(current)
+        ranked.insert(0, current)
+    return ranked
 
 
 def probe_pitch_range(search: Search) -> float:

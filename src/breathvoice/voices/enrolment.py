@@ -10,11 +10,12 @@ make Kokoro's speech close to the reference speaker and to the clip's prosody:
 2. the stock voices that can reach the reference's pitch speak two short probe sentences
    at it (each voice's own pitch comes from a pitch-only graph, and these renders are
    kept for later enrolments), and the closest to the speaker embedder, heard with a
-   tone correction and gain like those it will get, starts a Gauss-Newton search over stock-voice
-   blends, pitch and a timbre direction (:mod:`breathvoice.engines.kokoro_match`,
-   :mod:`breathvoice.engines.kokoro_space`); no
-   round of renders starts unless it should end within ``budget_seconds`` of the call,
-   and the search stops early when its gain flattens;
+   tone correction and gain like those it will get (or, unless another is clearly closer,
+   the nearest stock voice the group speaks with until then), starts a Gauss-Newton
+   search over stock-voice blends, pitch and a timbre direction
+   (:mod:`breathvoice.engines.kokoro_match`, :mod:`breathvoice.engines.kokoro_space`);
+   no round of renders starts unless it should end within ``budget_seconds`` of the
+   call, and the search stops early when its gain flattens;
 3. with ``gradients=True`` and torch installed (the ``matching`` extra), that search gets at
    most ``SEARCH_SHARE`` of the budget: the rest goes to gradient steps on the 128 timbre
    dimensions of each of the decoder's style layers, from its best point
@@ -166,6 +167,8 @@ def enrol(
         return _prosody_only(base, measured, started)
 
     report = progress or (lambda fraction: None)
+    # the voice the group speaks with until this ends (its stock voices' renders are cached)
+    current = engine.prepare_voice(audio, sample_rate).info["stock_voice"]
     workers = workers or min(2, os.cpu_count() or 1)
     renderer = _renderer(engine, workers)
     embedder = _shared_embedder()
@@ -193,7 +196,7 @@ def enrol(
     if gradients:
         search.deadline = started + SEARCH_SHARE * budget_seconds
     try:
-        ranked, stock_similarity, screened = screen_stock(search, on_step)
+        ranked, stock_similarity, screened = screen_stock(search, on_step, current)
         refine(search, ranked, screened, on_step)
         search.deadline = started + budget_seconds
         steps = refine_timbre(search, on_step) if gradients else 0
