@@ -171,20 +171,26 @@ class KokoroEngine:
             audio = audio.mean(axis=1)
         if audio.size == 0 or not np.isfinite(audio).all():
             raise InvalidRequest("the reference clip holds no usable audio")
-        embedder, stock = self._stock_voice_embeddings()
-        wanted = embedder.embed(audio, sample_rate)
-        scores = {name: embedder.similarity(wanted, known) for name, known in stock.items()}
-        best = max(scores, key=lambda name: scores[name])
+        embedder, _ = self._stock_voice_embeddings()
+        best, similarity = self.nearest_stock(embedder.embed(audio, sample_rate))
         return VoiceState(
             engine=self.name,
             arrays={"style": self._model.voices[best]},
             info={
                 "method": "nearest_stock",
                 "stock_voice": best,
-                "similarity": round(scores[best], 4),
+                "similarity": round(similarity, 4),
                 "embedder": EMBEDDER_NAME,
             },
         )
+
+    def nearest_stock(self, embedding: FloatAudio) -> tuple[str, float]:
+        """The stock voice that sounds most like a speaker embedding (of the embedder
+        :class:`~breathvoice.engines.speaker.SpeakerEmbedder` makes), and its similarity."""
+        embedder, stock = self._stock_voice_embeddings()
+        scores = {name: embedder.similarity(embedding, known) for name, known in stock.items()}
+        best = max(scores, key=lambda name: scores[name])
+        return best, scores[best]
 
     def _stock_voice_embeddings(self) -> tuple[SpeakerEmbedder, dict[str, FloatAudio]]:
         with self._embedder_lock:

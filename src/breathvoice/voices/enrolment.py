@@ -167,16 +167,17 @@ def enrol(
         return _prosody_only(base, measured, started)
 
     report = progress or (lambda fraction: None)
-    # the voice the group speaks with until this ends (its stock voices' renders are cached)
-    current = engine.prepare_voice(audio, sample_rate).info["stock_voice"]
     workers = workers or min(2, os.cpu_count() or 1)
     renderer = _renderer(engine, workers)
     embedder = _shared_embedder()
+    target = embedder.embed(audio, sample_rate)
+    # the voice the group speaks with until this ends (the stock voices' embeddings are cached)
+    current, _ = engine.nearest_stock(target)
     stock = {name: np.asarray(pack, np.float32) for name, pack in engine.model.voices.items()}
     search = Search(
         renderer=renderer,
         embedder=embedder,
-        target=embedder.embed(audio, sample_rate),
+        target=target,
         target_bands=band_spectrum(audio, sample_rate),
         target_f0=measured.f0_median,
         target_level=measured.level_db,
