@@ -216,7 +216,7 @@ def rank_screened(scores: dict[str, float], current: str | None) -> list[str]:
     A group keeps its character when its match ends, and the stock voice a match starts
     from carries its accent into the match: in the benchmark, an English speaker matched
     from the voice 0.017 closer at screening had 2 to 4 words in 120 misheard where the
-    nearest stock voice's match had 0 to 1, for 0.01 to 0.05 less similarity.
+    nearest stock voice's match had 0 to 2, for 0.01 to 0.05 less similarity.
     """
     ranked = sorted(scores, key=lambda name: -scores[name])
     if current in scores and scores[current] >= scores[ranked[0]] - CONTINUITY_MARGIN:
