@@ -110,11 +110,8 @@ TIMBRE_SOURCE = "/decoder/Slice_output_0"
 def _style_layers(graph: Any) -> list[str]:
     """The decoder's style layers, in graph order: each reads the timbre half through
     its own ``fc`` (named ``<layer>/fc/...``)."""
-    layers: list[str] = []
-    for node in _timbre_readers(graph, _timbre_quantisation(graph)):
-        if _layer_of(node) not in layers:
-            layers.append(_layer_of(node))
-    return layers
+    readers = _timbre_readers(graph, _timbre_quantisation(graph))
+    return list(dict.fromkeys(_layer_of(node) for node in readers))
 
 
 def _timbre_readers(graph: Any, quantisation: Any) -> list[Any]:

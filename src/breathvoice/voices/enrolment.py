@@ -171,7 +171,8 @@ def enrol(
     renderer = _renderer(engine, workers)
     embedder = _shared_embedder()
     target = embedder.embed(audio, sample_rate)
-    # the voice the group speaks with until this ends (the stock voices' embeddings are cached)
+    # the voice the group speaks with until this ends (the engine keeps the stock voices'
+    # embeddings once made: an upload made them unless the server restarted since)
     current, _ = engine.nearest_stock(target)
     stock = {name: np.asarray(pack, np.float32) for name, pack in engine.model.voices.items()}
     search = Search(
