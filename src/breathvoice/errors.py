@@ -14,6 +14,7 @@ Every error a user can see is a :class:`BreathVoiceError`. Each knows its wire `
     ├── NotFound                           404  NOT_FOUND
     │   ├── VoiceGroupNotFound             404  VOICE_NOT_FOUND        (ws 1008)
     │   └── OutputNotFound                 404  NOT_FOUND
+    ├── Conflict                           409  CONFLICT
     ├── VoiceGroupExists                   409  VOICE_GROUP_EXISTS
     ├── PayloadTooLarge                    413  PAYLOAD_TOO_LARGE      (ws 1009)
     ├── TooManyRequests                    429  TOO_MANY_CONCURRENT_REQUESTS
@@ -89,6 +90,13 @@ class VoiceGroupNotFound(NotFound):
 
 class OutputNotFound(NotFound):
     default_message = "output file not found"
+
+
+class Conflict(BreathVoiceError):
+    code = "CONFLICT"
+    http_status = 409
+    ws_close = 1008
+    default_message = "the request conflicts with the current state"
 
 
 class VoiceGroupExists(BreathVoiceError):

@@ -2,10 +2,11 @@
 
 - ``POST /breathvoice/keys`` creates a key and answers its secret, this once only;
 - ``GET /breathvoice/keys`` lists keys (never their secrets) with usage and limits;
-- ``DELETE /breathvoice/keys/{key_id}`` revokes one: its next request gets 401.
+- ``DELETE /breathvoice/keys/{key_id}`` revokes one: its next request gets 401. The last
+  admin key cannot be revoked here (409): the command line can, leaving the server closed.
 
-Every route needs a key with the ``admin`` scope (while no key exists at all, the server
-only listens on loopback and lets every caller in, as for the other routes). The keys live
+Every route needs a key with the ``admin`` scope (until a key has existed, the server only
+listens on loopback and lets every local caller in, as for the other routes). The keys live
 in the same database as the command's, so both see each other's changes at once.
 """
 
@@ -123,8 +124,10 @@ async def list_keys(
 
 @router.delete("/{key_id}", response_model=KeyRevoked, summary="Revoke a key")
 async def revoke_key(key_id: str, request: Request) -> KeyRevoked:
-    """The key's next request is refused with 401; revoking it again changes nothing."""
+    """The key's next request is refused with 401; revoking it again changes nothing.
+    The last admin key is refused with 409 (revoke it with ``breathvoice keys revoke``)."""
     if not _KEY_ID.match(key_id):
         raise NotFound("no key with that id")
-    record = await run_in_threadpool(_store(request).revoke, key_id)
+    _store(request)
+    record = await run_in_threadpool(access_control(request.app).revoke, key_id)
     return KeyRevoked(message=f"key {record.id} revoked", info=KeyInfo.of(record))

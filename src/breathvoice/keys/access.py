@@ -2,9 +2,18 @@
 
 Two kinds of key are accepted. Keys in the database (``breathvoice keys create``) have a
 scope, an optional character quota and an optional concurrency limit. Keys listed in
-``BREATHVOICE_API_KEYS`` are static: admin scope, no quota, no limit. While neither kind
+``BREATHVOICE_API_KEYS`` are static: admin scope, no quota, no limit. Until either kind
 exists, authentication is off and every caller is :data:`ANONYMOUS` (an admin); the
 server then only binds loopback (:func:`exposure_problem`).
+
+Access fails closed: once the database has held a key, revoked keys included, every
+request needs a valid key, even when none is left; ``breathvoice keys create`` on the host
+lets someone in again. The API refuses to revoke the last admin key (409), so nobody locks
+the admins out by accident.
+
+A single-use token (``POST /breathvoice/tokens``) speaks for the key that minted it with
+the ``synthesize`` scope only, whatever that key's scope: it opens one socket or makes one
+request, and never mints a token, manages keys, uploads or deletes.
 
 Scopes: ``admin`` may do everything, including uploading, overwriting and deleting voice
 groups and managing keys; ``synthesize`` may do everything else.
@@ -15,12 +24,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from breathvoice.errors import Forbidden, NotFound, Unauthorized
+from breathvoice.errors import Conflict, Forbidden, NotFound, Unauthorized
 from breathvoice.keys.limits import ConcurrencyLimiter, TokenBook
-from breathvoice.keys.store import KeyStore, Scope, hash_key
+from breathvoice.keys.store import KeyRecord, KeyStore, Scope, hash_key
 from breathvoice.settings import Settings
 
 _STATIC_PREFIX = "static-"
@@ -33,6 +42,8 @@ class Principal:
     max_concurrent: int | None
     metered: bool
     """True for database keys: their characters are counted (and limited by their quota)."""
+    single_use: bool = False
+    """True for a token's caller: synthesis only (see :meth:`AccessControl.authenticate`)."""
 
 
 ANONYMOUS = Principal("anonymous", "admin", None, False)
@@ -45,6 +56,8 @@ class AccessControl:
         self._static = [hash_key(key) for key in static_keys if key]
         self.tokens = TokenBook(token_lifetime_seconds)
         self.limiter = ConcurrencyLimiter()
+        self._closed = False
+        """Set once a key has existed: it never opens again while the server runs."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessControl:
@@ -56,7 +69,26 @@ class AccessControl:
             self.store.close()
 
     def keys_configured(self) -> bool:
+        """Whether callers need a key: static keys are set, or the database has ever held
+        one (a server whose keys are all revoked stays closed)."""
+        if not self._closed:
+            self._closed = bool(self._static) or (
+                self.store is not None and self.store.has_had_keys())
+        return self._closed
+
+    def has_usable_keys(self) -> bool:
         return bool(self._static) or (self.store is not None and self.store.has_active_keys())
+
+    def revoke(self, key_id: str) -> KeyRecord:
+        """Revoke a key over the API: never the last admin key unless static keys remain."""
+        if self.store is None:
+            raise NotFound(f"no key with id '{key_id}'")
+        record = self.store.revoke(key_id, keep_an_admin=not self._static)
+        if record is None:
+            raise Conflict(f"key {key_id} is the last admin key: revoking it would leave "
+                           "nobody able to manage keys. Create another admin key first, or "
+                           "revoke it on the host with `breathvoice keys revoke`.")
+        return record
 
     def authenticate(self, key: str | None, token: str | None = None) -> Principal:
         """The caller behind a key or a token; raises Unauthorized if neither is valid."""
@@ -64,7 +96,8 @@ class AccessControl:
             key_id = self.tokens.redeem(token)
             if key_id is None:
                 raise Unauthorized("invalid, expired or already used token")
-            return self._principal_by_id(key_id)
+            minter = self._principal_by_id(key_id)
+            return replace(minter, scope="synthesize", single_use=True)
         if not self.keys_configured():
             return ANONYMOUS
         if key:
@@ -94,7 +127,8 @@ class AccessControl:
     @staticmethod
     def require_scope(principal: Principal, scope: Scope) -> None:
         if scope == "admin" and principal.scope != "admin":
-            raise Forbidden("this needs a key with the admin scope")
+            raise Forbidden("this needs a key with the admin scope"
+                            + (" (a token only speaks)" if principal.single_use else ""))
 
     def charge(self, principal: Principal, chars: int) -> int | None:
         """Count characters before they are spoken; returns what is left (None: no quota)."""
@@ -112,6 +146,8 @@ class AccessControl:
             self.store.refund(principal.key_id, chars)
 
     def mint_token(self, principal: Principal) -> str:
+        if principal.single_use:
+            raise Forbidden("a token cannot mint tokens; use an API key")
         return self.tokens.mint(principal.key_id)
 
 

@@ -161,14 +161,24 @@ class KeyStore:
                 "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)").fetchone()
         return bool(row[0])
 
-    def revoke(self, key_id: str) -> KeyRecord:
+    def has_had_keys(self) -> bool:
+        """Whether any key was ever created here (revoked keys stay in the table)."""
+        with self._lock:
+            row = self._db.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()
+        return bool(row[0])
+
+    def revoke(self, key_id: str, *, keep_an_admin: bool = False) -> KeyRecord | None:
+        """Revoke a key (again: no change). With ``keep_an_admin``, the last active admin
+        key is left as it is and None is returned."""
+        keep = ("AND (scope != 'admin' OR (SELECT COUNT(*) FROM api_keys "
+                "WHERE scope = 'admin' AND revoked_at IS NULL) > 1)") if keep_an_admin else ""
         with self._lock:
             changed = self._db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                f"UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL {keep}",
                 (time.time(), key_id)).rowcount
         record = self.get(key_id)
         if not changed and record.revoked_at is None:
-            raise NotFound(f"no key with id '{key_id}'")
+            return None
         return record
 
     def charge(self, key_id: str, chars: int) -> int | None:
