@@ -106,6 +106,13 @@ def live_server_with_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     stop_server(server)
 
 
+@pytest.fixture(autouse=True)
+def _testclient_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starlette's TestClient sends ``Host: testserver``: in-process apps answer to it,
+    as a deployment answers to its names in ``BREATHVOICE_PUBLIC_HOSTS``."""
+    monkeypatch.setenv("BREATHVOICE_PUBLIC_HOSTS", '["testserver"]')
+
+
 AppFactory = Callable[..., TestClient]
 """Builds an in-process app on a tone engine (or the one given) with these settings."""
 

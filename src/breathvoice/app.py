@@ -20,6 +20,7 @@ from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.base import WarmsUp
 from breathvoice.engines.registry import load_engine
 from breathvoice.keys import AccessControl
+from breathvoice.keys.origins import OriginPolicy
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings, get_settings
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     access = AccessControl.from_settings(settings)
     app.state.access = access
+    app.state.origins = OriginPolicy(settings.public_hosts, settings.public_base_url,
+                                     settings.host)
     app.add_middleware(auth.AccessMiddleware)
     install_error_handlers(app)
     app.include_router(rest.public_router)

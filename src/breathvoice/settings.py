@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, description="JSON request bodies; uploads use max_upload_bytes"
     )
+    public_hosts: list[str] = Field(
+        default_factory=list, description="host names the server answers to besides loopback "
+        "names, its bind address and public_base_url's host (JSON list); others get 403")
 
     @property
     def voices_dir(self) -> Path:

@@ -2,37 +2,48 @@
 
 A client presents its key the way its own SDK does: ``Authorization: Bearer <key>``
 (OpenAI), ``xi-api-key`` (ElevenLabs) or ``api-key``; a browser passes a single-use
-``token`` query parameter instead (``POST /breathvoice/tokens`` mints one). While no key
-is configured, every request is let in (see :mod:`breathvoice.keys.access`).
+``token`` query parameter instead (``POST /breathvoice/tokens`` mints one). Until a key
+exists, every local caller is let in (see :mod:`breathvoice.keys.access`).
 
-Routers that need a key declare ``dependencies=[RequireApiKey]``; routes that change voice
-groups or keys add ``RequireAdmin``. The dependency charges the characters a JSON request
-asks to speak against the key's quota (402 when they do not fit) and takes one of the
-key's concurrency slots (429 with ``current-concurrent-requests`` and
-``maximum-concurrent-requests``). :class:`AccessMiddleware` gives the slot back once the
-response has been sent, refunds the characters of a refused request, adds the
+:class:`AccessMiddleware` checks the caller from the headers and query alone, before any
+route reads a body (:mod:`breathvoice.api.guard`). Routers that need a key declare
+``dependencies=[RequireApiKey]``, which takes the caller the guard found; routes that
+change voice groups or keys add ``RequireAdmin``. The dependency charges the characters a
+JSON request asks to speak against the key's quota (402 when they do not fit) and takes
+one of the key's concurrency slots (429 with ``current-concurrent-requests`` and
+``maximum-concurrent-requests``). The middleware gives the slot back once the response
+has been sent, refunds the characters of a refused request, adds the
 ``character-quota-remaining`` header and enforces the request body size limit.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from breathvoice.api.errors import SINGLE_TTS_RESULT, error_response
-from breathvoice.errors import PayloadTooLarge, QuotaExceeded
+from breathvoice.api.errors import SINGLE_TTS_RESULT
+from breathvoice.api.guard import (
+    PRINCIPAL,
+    TOKEN_PARAM,
+    access_control,
+    admit,
+    authenticate,
+    principal_of,
+    refuse,
+)
+from breathvoice.errors import BreathVoiceError, PayloadTooLarge, QuotaExceeded
 from breathvoice.keys.access import AccessControl, Principal, characters_requested
 from breathvoice.keys.gate import SocketGate
 from breathvoice.settings import Settings
-from breathvoice.streaming.params import api_key_of
+
+__all__ = ["TOKEN_PARAM", "AccessMiddleware", "RequireAdmin", "RequireApiKey",
+           "access_control", "authenticate", "open_socket_gate", "router"]
 
 QUOTA_HEADER = "character-quota-remaining"
-TOKEN_PARAM = "token"
-_PRINCIPAL = "breathvoice_principal"
+_PRINCIPAL = PRINCIPAL
 _SLOT = "breathvoice_slot"
 _CHARGED = "breathvoice_charged"
 _REMAINING = "breathvoice_remaining"
@@ -41,35 +52,22 @@ _MULTIPART_ALLOWANCE = 1024 * 1024
 """Room for the multipart envelope around an upload of ``max_upload_bytes``."""
 
 
-def access_control(app: Any) -> AccessControl:
-    access: AccessControl = app.state.access
-    return access
-
-
-def authenticate(access: AccessControl, query: Mapping[str, str],
-                 headers: Mapping[str, str]) -> Principal:
-    """The caller of a request or socket; raises Unauthorized (401 / INVALID_API_KEY)."""
-    return access.authenticate(api_key_of(query, headers), query.get(TOKEN_PARAM))
-
-
-def open_socket_gate(access: AccessControl, query: Mapping[str, str],
-                     headers: Mapping[str, str]) -> SocketGate:
-    """At a WebSocket handshake: the caller's gate; raises Unauthorized or QuotaExceeded."""
-    gate = SocketGate(access, authenticate(access, query, headers))
+def open_socket_gate(access: AccessControl, principal: Principal) -> SocketGate:
+    """At a WebSocket handshake: the caller's gate; raises QuotaExceeded."""
+    gate = SocketGate(access, principal)
     gate.check_open()
     return gate
 
 
 async def require_api_key(request: Request) -> Principal:
-    """FastAPI dependency: authenticate, charge the quota, take a concurrency slot."""
+    """FastAPI dependency: the caller, charged for the quota, holding a concurrency slot."""
     access = access_control(request.app)
     body = await _json_body(request)
     if request.url.path.endswith("/single-tts") and isinstance(body, dict):
         # The seed's failed-result block, for refusals that come before the route runs.
         setattr(request.state, SINGLE_TTS_RESULT,
                 {"filename": body.get("filename"), "text": body.get("text")})
-    principal = authenticate(access, {TOKEN_PARAM: request.query_params.get(TOKEN_PARAM, "")},
-                             request.headers)
+    principal = principal_of(request)
     state = request.state
     setattr(state, _PRINCIPAL, principal)
     if principal.metered:
@@ -113,21 +111,31 @@ router = APIRouter(tags=["access"])
 
 @router.post("/breathvoice/tokens", summary="Mint a single-use token for a browser")
 def mint_token(request: Request, principal: Principal = RequireApiKey) -> dict[str, Any]:
-    """A token that opens one WebSocket (or makes one request) as this key, passed as the
-    ``token`` query parameter; it expires unused after ``expires_in`` seconds."""
+    """A token that opens one WebSocket (or makes one synthesis request) as this key, with
+    the ``synthesize`` scope only, passed as the ``token`` query parameter; it expires
+    unused after ``expires_in`` seconds. A token cannot mint another (403)."""
     access = access_control(request.app)
     return {"token": access.mint_token(principal),
             "expires_in": access.tokens.lifetime_seconds, "single_use": True}
 
 
 class AccessMiddleware:
-    """Body size limit, slot release, refunds and the quota header (HTTP only)."""
+    """The guard (host, origin, caller) for requests and sockets; then, for requests, the
+    body size limit, slot release, refunds and the quota header."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            admit(scope)
+        except BreathVoiceError as exc:
+            await refuse(scope, receive, send, exc)
+            return
+        if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
         settings: Settings = scope["app"].state.settings
@@ -142,7 +150,7 @@ class AccessMiddleware:
             await send(message)
 
         if _declared_length(scope) > limit:
-            await _refuse(scope, receive, send_with_quota, too_large)
+            await refuse(scope, receive, send_with_quota, too_large)
             return
         body = _LimitedBody(receive, limit, too_large)
 
@@ -165,7 +173,7 @@ class AccessMiddleware:
             if slot is not None:
                 access.limiter.release(slot)
         if body.exceeded and not body.response_started:
-            await _refuse(scope, receive, send_with_quota, too_large)
+            await refuse(scope, receive, send_with_quota, too_large)
 
 
 class _LimitedBody:
@@ -219,9 +227,3 @@ def _declared_length(scope: Scope) -> int:
             with contextlib.suppress(ValueError):
                 return int(value)
     return 0
-
-
-async def _refuse(scope: Scope, receive: Receive, send: Send, exc: PayloadTooLarge) -> None:
-    response = error_response(Request(scope, receive), exc)
-    response.headers["connection"] = "close"  # the unread body is not worth reading
-    await response(scope, receive, send)

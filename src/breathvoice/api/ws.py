@@ -1,7 +1,8 @@
 """The multi-context WebSocket: a pump between a socket and a :class:`Session`.
 
 Both paths of the protocol (ElevenLabs' and the seed SDK's) are served by one function.
-The handshake checks the API key, the query string and the voice group; a refusal is an
+The handshake checks the caller (found by :mod:`breathvoice.api.guard` before the
+handshake reaches this module), the quota, the query string and the voice group; a refusal is an
 error message followed by a close code. An accepted handshake's ``X-Voice-Method`` header
 says how the group's default emotion speaks: ``stock`` while its voice matching runs.
 Then three tasks drive one session:
@@ -25,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import access_control, open_socket_gate
 from breathvoice.api.deps import Services
+from breathvoice.api.guard import principal_of, refuse_socket
 from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge, QuotaExceeded
 from breathvoice.keys.gate import SocketGate
@@ -50,9 +52,7 @@ async def multi_context_stream(websocket: WebSocket, voice_id: str) -> None:
     try:
         pump, voice_method = await _open(websocket, voice_id, services)
     except BreathVoiceError as exc:
-        await websocket.accept()
-        await websocket.send_text(serialize_server_message(ErrorOutput(exc.code, exc.message)))
-        await websocket.close(exc.ws_close, exc.code)
+        await refuse_socket(websocket, exc)
         return
     await websocket.accept(headers=[(VOICE_METHOD_HEADER.lower().encode(), voice_method.encode())])
     await pump.run()
@@ -61,8 +61,7 @@ async def multi_context_stream(websocket: WebSocket, voice_id: str) -> None:
 async def _open(websocket: WebSocket, voice_id: str, services: Services) -> tuple[_Pump, str]:
     """The socket's pump, and how its default emotion's voice speaks (for the handshake)."""
     settings = services.settings
-    gate = open_socket_gate(access_control(websocket.app), websocket.query_params,
-                            websocket.headers)
+    gate = open_socket_gate(access_control(websocket.app), principal_of(websocket))
     params = parse_stream_params(
         websocket.query_params, websocket.headers,
         default_inactivity_timeout=settings.default_inactivity_timeout,
