@@ -65,9 +65,11 @@ def serve(
 
     from breathvoice.app import create_app
     from breathvoice.keys import exposure_problem
+    from breathvoice.logs import redact_root_handlers, uvicorn_log_config
 
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    redact_root_handlers()
     application = create_app(settings)
     access = application.state.access
     problem = exposure_problem(settings, access)
@@ -77,9 +79,13 @@ def serve(
     if not access.keys_configured():
         console.print("No API key configured: authentication is off and the server only "
                       "listens on loopback. `breathvoice keys create` turns keys on.")
+    elif not access.has_usable_keys():
+        console.print("Every API key is revoked: the server refuses every API call until "
+                      "`breathvoice keys create` makes a new one.")
     console.print(f"BreathVOICE on http://{settings.host}:{settings.port} "
                   f"(data: {settings.data_dir}, engine: {settings.engine})")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info",
+                log_config=uvicorn_log_config())
 
 
 @app.command()
