@@ -106,11 +106,13 @@ def live_server_with_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     stop_server(server)
 
 
-@pytest.fixture(autouse=True)
-def _testclient_host(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _testclient_host() -> Iterator[None]:
     """Starlette's TestClient sends ``Host: testserver``: in-process apps answer to it,
     as a deployment answers to its names in ``BREATHVOICE_PUBLIC_HOSTS``."""
-    monkeypatch.setenv("BREATHVOICE_PUBLIC_HOSTS", '["testserver"]')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BREATHVOICE_PUBLIC_HOSTS", '["testserver"]')
+        yield
 
 
 AppFactory = Callable[..., TestClient]
