@@ -6,17 +6,18 @@ A client presents its key the way its own SDK does: ``Authorization: Bearer <key
 is configured, every request is let in (see :mod:`breathvoice.keys.access`).
 
 Routers that need a key declare ``dependencies=[RequireApiKey]``; routes that change voice
-groups or keys add ``RequireAdmin``. The dependency charges the characters a JSON request
-asks to speak against the key's quota (402 when they do not fit) and takes one of the
-key's concurrency slots (429 with ``current-concurrent-requests`` and
-``maximum-concurrent-requests``). :class:`AccessMiddleware` gives the slot back once the
-response has been sent, refunds the characters of a refused request, adds the
-``character-quota-remaining`` header and enforces the request body size limit.
+groups or keys add ``RequireAdmin``. The dependency takes one of the key's concurrency
+slots (429 with ``current-concurrent-requests`` and ``maximum-concurrent-requests``);
+characters are charged by the synthesis routes themselves (:mod:`breathvoice.api.metering`).
+:class:`AccessMiddleware` gives the slot back once the response has been sent, refunds the
+characters of a refused request, adds the ``character-quota-remaining`` header and
+enforces the request body size limit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,18 +25,16 @@ from fastapi import APIRouter, Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from breathvoice.api.errors import SINGLE_TTS_RESULT, error_response
-from breathvoice.errors import PayloadTooLarge, QuotaExceeded
-from breathvoice.keys.access import AccessControl, Principal, characters_requested
+from breathvoice.api.metering import PRINCIPAL as _PRINCIPAL
+from breathvoice.api.metering import note_remaining, settle_quota
+from breathvoice.errors import PayloadTooLarge
+from breathvoice.keys.access import AccessControl, Principal
 from breathvoice.keys.gate import SocketGate
 from breathvoice.settings import Settings
 from breathvoice.streaming.params import api_key_of
 
-QUOTA_HEADER = "character-quota-remaining"
 TOKEN_PARAM = "token"
-_PRINCIPAL = "breathvoice_principal"
 _SLOT = "breathvoice_slot"
-_CHARGED = "breathvoice_charged"
-_REMAINING = "breathvoice_remaining"
 _UPLOAD_PATH = "/breathvoice/upload-voice-group"
 _MULTIPART_ALLOWANCE = 1024 * 1024
 """Room for the multipart envelope around an upload of ``max_upload_bytes``."""
@@ -61,28 +60,13 @@ def open_socket_gate(access: AccessControl, query: Mapping[str, str],
 
 
 async def require_api_key(request: Request) -> Principal:
-    """FastAPI dependency: authenticate, charge the quota, take a concurrency slot."""
+    """FastAPI dependency: authenticate and take a concurrency slot."""
     access = access_control(request.app)
-    body = await _json_body(request)
-    if request.url.path.endswith("/single-tts") and isinstance(body, dict):
-        # The seed's failed-result block, for refusals that come before the route runs.
-        setattr(request.state, SINGLE_TTS_RESULT,
-                {"filename": body.get("filename"), "text": body.get("text")})
+    await _note_single_tts(request)
     principal = authenticate(access, {TOKEN_PARAM: request.query_params.get(TOKEN_PARAM, "")},
                              request.headers)
     state = request.state
-    setattr(state, _PRINCIPAL, principal)
-    if principal.metered:
-        chars = characters_requested(body)
-        if chars:
-            try:
-                setattr(state, _REMAINING, access.charge(principal, chars))
-            except QuotaExceeded:
-                setattr(state, _REMAINING, access.remaining(principal))
-                raise
-            setattr(state, _CHARGED, chars)
-        else:
-            setattr(state, _REMAINING, access.remaining(principal))
+    note_remaining(access, state, principal)
     access.limiter.acquire(principal.key_id, principal.max_concurrent)
     setattr(state, _SLOT, principal.key_id)
     return principal
@@ -99,13 +83,17 @@ RequireApiKey = Depends(require_api_key)
 RequireAdmin = Depends(require_admin)
 
 
-async def _json_body(request: Request) -> Any:
-    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
-        return None
+async def _note_single_tts(request: Request) -> None:
+    """The seed's failed-result block, for refusals that come before the route runs."""
+    if request.method != "POST" or not request.url.path.endswith("/single-tts"):
+        return
     try:
-        return await request.json()
-    except ValueError:
-        return None  # the route answers the malformed body itself
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        return  # the route answers the malformed body itself
+    if isinstance(body, dict):
+        setattr(request.state, SINGLE_TTS_RESULT,
+                {"filename": body.get("filename"), "text": body.get("text")})
 
 
 router = APIRouter(tags=["access"])
@@ -138,7 +126,7 @@ class AccessMiddleware:
 
         async def send_with_quota(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = _settle(access, state, message)
+                message = settle_quota(access, state, message)
             await send(message)
 
         if _declared_length(scope) > limit:
@@ -192,19 +180,6 @@ class _LimitedBody:
             self.exceeded = True
             raise self._error
         return message
-
-
-def _settle(access: AccessControl, state: dict[str, Any], start: Message) -> Message:
-    principal: Principal | None = state.get(_PRINCIPAL)
-    remaining: int | None = state.get(_REMAINING)
-    charged: int = state.pop(_CHARGED, 0)
-    if principal is not None and charged and start["status"] >= 400:
-        access.refund(principal, charged)
-        remaining = None if remaining is None else remaining + charged
-    if remaining is None:
-        return start
-    headers = [*start.get("headers", []), (QUOTA_HEADER.encode(), str(remaining).encode())]
-    return {**start, "headers": headers}
 
 
 def _body_limit(settings: Settings, path: str) -> int:
