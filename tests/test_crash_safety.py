@@ -207,7 +207,8 @@ def test_kill_9_leaves_no_half_written_file_and_loses_no_usage(tmp_path: Path) -
     server.process.wait(timeout=15)
 
     assert delivered.answers > 0, "nothing was written before the kills: the test proves nothing"
-    assert any((data_dir / "outputs" / "Crash").glob("line_greeting_*.wav"))
+    # The key's files are kept apart, under outputs/_keys/<key id>/.
+    assert any((data_dir / "outputs").glob(f"_keys/{record.id}/Crash/line_greeting_*.wav"))
     store = KeyStore(data_dir / "keys.sqlite3")
     charged = store.get(record.id).chars_used
     store.close()

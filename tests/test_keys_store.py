@@ -14,7 +14,6 @@ from breathvoice.keys import (
     ConcurrencyLimitReached,
     KeyStore,
     TokenBook,
-    characters_requested,
     exposure_problem,
     is_loopback_host,
 )
@@ -113,7 +112,7 @@ def test_static_keys_are_admins_without_limits(store: KeyStore) -> None:
     access = AccessControl(store, ["static-one", "static-two"])
     principal = access.authenticate("static-two")
     assert principal.scope == "admin" and not principal.metered
-    assert access.charge(principal, 10**9) is None
+    assert access.charge_spoken(principal, "x" * 10**6) is None
     with pytest.raises(Unauthorized):
         access.authenticate("static-three")
 
@@ -159,14 +158,6 @@ def test_concurrency_slots_are_counted_per_key() -> None:
     limiter.release("a")
     limiter.acquire("a", 2)
     assert limiter.running("a") == 2 and limiter.running("b") == 1
-
-
-def test_characters_are_counted_in_every_dialect() -> None:
-    assert characters_requested({"text": "hello"}) == 5
-    assert characters_requested({"input": "你好"}) == 2
-    assert characters_requested({"requests": [{"text": "ab"}, {"text": "cde"}, 7]}) == 5
-    assert characters_requested([1, 2]) == 0
-    assert characters_requested({"text": 12}) == 0
 
 
 @pytest.mark.parametrize(("host", "loopback"), [

@@ -14,7 +14,15 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api import auth, elevenlabs_compat, keys_routes, openai_compat, rest, ws
+from breathvoice.api import (
+    auth,
+    elevenlabs_compat,
+    keys_routes,
+    openai_compat,
+    outputs_routes,
+    rest,
+    ws,
+)
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.base import WarmsUp
@@ -57,7 +65,8 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
     if jobs is not None:
         jobs.start()
     scheduler = SynthesisScheduler(engine, settings.engine_workers)
-    outputs = OutputStore(settings.outputs_dir)
+    outputs = OutputStore(settings.outputs_dir, settings.output_retention_hours * 3600,
+                          settings.output_max_bytes)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
     return Services(settings=settings, engine=engine, library=library,
                     scheduler=scheduler, outputs=outputs, lines=lines)
@@ -93,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(keys_routes.router)
     app.include_router(rest.router)
+    app.include_router(outputs_routes.router)
     app.include_router(ws.router)
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)

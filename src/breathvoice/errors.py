@@ -20,6 +20,7 @@ Every error a user can see is a :class:`BreathVoiceError`. Each knows its wire `
     ├── TooManyRequests                    429  TOO_MANY_CONCURRENT_REQUESTS
     ├── ContextLimitExceeded               429  MAX_CONTEXT_LIMIT_EXCEEDED
     ├── InputTimeout                       408  INPUT_TIMEOUT_EXCEEDED
+    ├── StorageFull                        507  INSUFFICIENT_STORAGE
     └── EngineError                        500  STREAMING_SERVICE_ERROR (ws 1011)
 
 Messages are written for users: they never carry absolute server paths or tracebacks.
@@ -143,3 +144,10 @@ class EngineError(BreathVoiceError):
     http_status = 500
     ws_close = 1011
     default_message = "speech synthesis failed"
+
+
+class StorageFull(BreathVoiceError):
+    code = "INSUFFICIENT_STORAGE"
+    http_status = 507
+    ws_close = 1011
+    default_message = "output storage is full; try again later or ask the administrator"

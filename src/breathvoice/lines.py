@@ -7,6 +7,7 @@ shared scheduler and stored in the output folder of its voice group.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -73,7 +74,9 @@ class LineRenderer:
         check_filename(line.filename)
         return text
 
-    async def render(self, line: Line, owner: Hashable) -> RenderedLine:
+    async def render(self, line: Line, owner: Hashable,
+                     key_id: str | None = None) -> RenderedLine:
+        """Speak ``line`` and store it, in the folder of ``key_id`` (None: the shared one)."""
         started = time.perf_counter()
         text = self.check(line)
         filename = check_filename(line.filename)
@@ -89,7 +92,8 @@ class LineRenderer:
             else np.zeros(0, np.float32)
         )
         data = encode_file(samples, rate, filename)
-        output_path = self.outputs.write(line.voice_group_id, filename, data)
+        output_path = await asyncio.to_thread(
+            self.outputs.write, line.voice_group_id, filename, data, key_id)
         return RenderedLine(
             filename=line.filename,
             text=line.text,

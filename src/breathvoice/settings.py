@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     create_demo_group: bool = True
     demo_group_id: str = "Demo"
 
+    # generated files (single-tts, batch-tts): removed when old, or when over the cap
+    output_retention_hours: float = Field(
+        168.0, ge=0, description="files older than this are removed; 0 = keep forever")
+    output_max_bytes: int = Field(
+        10 * 1024**3, ge=0, description="all generated files together; the oldest are "
+        "removed to make room for new ones; 0 = no cap")
+
     # voice matching (embedded engine): uploads are matched to their clips in the background
     enrolment: bool = Field(True, description="match voice groups to their reference clips "
                             "(kokoro engine); 'off' keeps the nearest stock voices")

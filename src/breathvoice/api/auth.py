@@ -8,10 +8,10 @@ exists, every local caller is let in (see :mod:`breathvoice.keys.access`).
 :class:`AccessMiddleware` checks the caller from the headers and query alone, before any
 route reads a body (:mod:`breathvoice.api.guard`). Routers that need a key declare
 ``dependencies=[RequireApiKey]``, which takes the caller the guard found; routes that
-change voice groups or keys add ``RequireAdmin``. The dependency charges the characters a
-JSON request asks to speak against the key's quota (402 when they do not fit) and takes
-one of the key's concurrency slots (429 with ``current-concurrent-requests`` and
-``maximum-concurrent-requests``). The middleware gives the slot back once the response
+change voice groups or keys add ``RequireAdmin``. The dependency takes one of the key's
+concurrency slots (429 with ``current-concurrent-requests`` and
+``maximum-concurrent-requests``); characters are charged by the synthesis routes
+themselves (:mod:`breathvoice.api.metering`). The middleware gives the slot back once the response
 has been sent, refunds the characters of a refused request, adds the
 ``character-quota-remaining`` header and enforces the request body size limit.
 """
@@ -19,6 +19,7 @@ has been sent, refunds the characters of a refused request, adds the
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -34,19 +35,17 @@ from breathvoice.api.guard import (
     principal_of,
     refuse,
 )
-from breathvoice.errors import BreathVoiceError, PayloadTooLarge, QuotaExceeded
-from breathvoice.keys.access import AccessControl, Principal, characters_requested
+from breathvoice.api.metering import note_remaining, settle_quota
+from breathvoice.errors import BreathVoiceError, PayloadTooLarge
+from breathvoice.keys.access import AccessControl, Principal
 from breathvoice.keys.gate import SocketGate
 from breathvoice.settings import Settings
 
 __all__ = ["TOKEN_PARAM", "AccessMiddleware", "RequireAdmin", "RequireApiKey",
            "access_control", "authenticate", "open_socket_gate", "router"]
 
-QUOTA_HEADER = "character-quota-remaining"
 _PRINCIPAL = PRINCIPAL
 _SLOT = "breathvoice_slot"
-_CHARGED = "breathvoice_charged"
-_REMAINING = "breathvoice_remaining"
 _UPLOAD_PATH = "/breathvoice/upload-voice-group"
 _MULTIPART_ALLOWANCE = 1024 * 1024
 """Room for the multipart envelope around an upload of ``max_upload_bytes``."""
@@ -60,27 +59,12 @@ def open_socket_gate(access: AccessControl, principal: Principal) -> SocketGate:
 
 
 async def require_api_key(request: Request) -> Principal:
-    """FastAPI dependency: the caller, charged for the quota, holding a concurrency slot."""
+    """FastAPI dependency: the caller, holding a concurrency slot."""
     access = access_control(request.app)
-    body = await _json_body(request)
-    if request.url.path.endswith("/single-tts") and isinstance(body, dict):
-        # The seed's failed-result block, for refusals that come before the route runs.
-        setattr(request.state, SINGLE_TTS_RESULT,
-                {"filename": body.get("filename"), "text": body.get("text")})
+    await _note_single_tts(request)
     principal = principal_of(request)
     state = request.state
-    setattr(state, _PRINCIPAL, principal)
-    if principal.metered:
-        chars = characters_requested(body)
-        if chars:
-            try:
-                setattr(state, _REMAINING, access.charge(principal, chars))
-            except QuotaExceeded:
-                setattr(state, _REMAINING, access.remaining(principal))
-                raise
-            setattr(state, _CHARGED, chars)
-        else:
-            setattr(state, _REMAINING, access.remaining(principal))
+    note_remaining(access, state, principal)
     access.limiter.acquire(principal.key_id, principal.max_concurrent)
     setattr(state, _SLOT, principal.key_id)
     return principal
@@ -97,13 +81,17 @@ RequireApiKey = Depends(require_api_key)
 RequireAdmin = Depends(require_admin)
 
 
-async def _json_body(request: Request) -> Any:
-    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
-        return None
+async def _note_single_tts(request: Request) -> None:
+    """The seed's failed-result block, for refusals that come before the route runs."""
+    if request.method != "POST" or not request.url.path.endswith("/single-tts"):
+        return
     try:
-        return await request.json()
-    except ValueError:
-        return None  # the route answers the malformed body itself
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        return  # the route answers the malformed body itself
+    if isinstance(body, dict):
+        setattr(request.state, SINGLE_TTS_RESULT,
+                {"filename": body.get("filename"), "text": body.get("text")})
 
 
 router = APIRouter(tags=["access"])
@@ -146,7 +134,7 @@ class AccessMiddleware:
 
         async def send_with_quota(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = _settle(access, state, message)
+                message = settle_quota(access, state, message)
             await send(message)
 
         if _declared_length(scope) > limit:
@@ -200,19 +188,6 @@ class _LimitedBody:
             self.exceeded = True
             raise self._error
         return message
-
-
-def _settle(access: AccessControl, state: dict[str, Any], start: Message) -> Message:
-    principal: Principal | None = state.get(_PRINCIPAL)
-    remaining: int | None = state.get(_REMAINING)
-    charged: int = state.pop(_CHARGED, 0)
-    if principal is not None and charged and start["status"] >= 400:
-        access.refund(principal, charged)
-        remaining = None if remaining is None else remaining + charged
-    if remaining is None:
-        return start
-    headers = [*start.get("headers", []), (QUOTA_HEADER.encode(), str(remaining).encode())]
-    return {**start, "headers": headers}
 
 
 def _body_limit(settings: Settings, path: str) -> int:

@@ -7,7 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from breathvoice.api.auth import RequireApiKey, access_control
+from breathvoice.api.metering import SpeechMeter
 from breathvoice.engines.base import Engine
+from breathvoice.keys.access import Principal
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings
@@ -37,5 +40,13 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_meter(request: Request, principal: Principal = RequireApiKey) -> SpeechMeter:
+    """What the caller is charged for the text a synthesis route speaks."""
+    return SpeechMeter(access_control(request.app), principal, request.state)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MeterDep = Annotated[SpeechMeter, Depends(get_meter)]
+PrincipalDep = Annotated[Principal, RequireApiKey]
+"""The caller (``ANONYMOUS`` while no key is configured)."""

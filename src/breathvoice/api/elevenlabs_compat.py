@@ -34,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import RequireApiKey
-from breathvoice.api.deps import Services, ServicesDep
+from breathvoice.api.deps import MeterDep, Services, ServicesDep
+from breathvoice.api.metering import SpeechMeter
 from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import ELEVENLABS_FORMATS, OutputFormat, parse_elevenlabs_format
 from breathvoice.engines.base import SynthesisOptions, VoiceState
@@ -104,8 +105,10 @@ class _Speech:
     options: SynthesisOptions
 
     @classmethod
-    async def prepare(cls, services: Services, voice_id: str, body: ElevenLabsSpeechRequest,
-                      output_format: str | None, early_first_chunk: bool) -> _Speech:
+    async def prepare(cls, services: Services, meter: SpeechMeter, voice_id: str,
+                      body: ElevenLabsSpeechRequest, output_format: str | None,
+                      early_first_chunk: bool) -> _Speech:
+        """Check the request, look its voice up, then charge the text it speaks."""
         fmt = parse_elevenlabs_format(output_format)
         text = checked_text(body.text, services.settings.max_text_chars)
         language = language_hint(body.language_code)
@@ -113,6 +116,7 @@ class _Speech:
         choice = await choose_voice(services.library, voice_id)
         options = SynthesisOptions(speed=speed or 1.0, language=language,
                                    early_first_chunk=early_first_chunk)
+        meter.charge(text)
         return cls(services, fmt, text, choice.voice_state, choice.voice_method, options)
 
     def audio(self) -> AsyncGenerator[bytes, None]:
@@ -130,34 +134,37 @@ class _Speech:
 @router.post("/v1/text-to-speech/{voice_id}", response_class=StreamingResponse,
              responses=_AUDIO_RESPONSES)
 async def convert(voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep,
-                  output_format: OutputFormatQuery = None) -> StreamingResponse:
+                  meter: MeterDep, output_format: OutputFormatQuery = None
+                  ) -> StreamingResponse:
     """Speak ``text`` (ElevenLabs' ``text_to_speech.convert``)."""
-    return await _audio_response(services, voice_id, body, output_format, False)
+    return await _audio_response(services, meter, voice_id, body, output_format, False)
 
 
 @router.post("/v1/text-to-speech/{voice_id}/stream", response_class=StreamingResponse,
              responses=_AUDIO_RESPONSES)
 async def stream(voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep,
-                 output_format: OutputFormatQuery = None) -> StreamingResponse:
+                 meter: MeterDep, output_format: OutputFormatQuery = None
+                 ) -> StreamingResponse:
     """Speak ``text``, first bytes as early as possible (``text_to_speech.stream``)."""
-    return await _audio_response(services, voice_id, body, output_format, True)
+    return await _audio_response(services, meter, voice_id, body, output_format, True)
 
 
-async def _audio_response(services: Services, voice_id: str, body: ElevenLabsSpeechRequest,
-                          output_format: str | None, early_first_chunk: bool
-                          ) -> StreamingResponse:
-    speech = await _Speech.prepare(services, voice_id, body, output_format, early_first_chunk)
+async def _audio_response(services: Services, meter: SpeechMeter, voice_id: str,
+                          body: ElevenLabsSpeechRequest, output_format: str | None,
+                          early_first_chunk: bool) -> StreamingResponse:
+    speech = await _Speech.prepare(services, meter, voice_id, body, output_format,
+                                   early_first_chunk)
     audio = await started(speech.audio())
     return StreamingResponse(audio, media_type=speech.fmt.media_type, headers=speech.headers())
 
 
 @router.post("/v1/text-to-speech/{voice_id}/with-timestamps")
 async def convert_with_timestamps(
-    voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep, response: Response,
-    output_format: OutputFormatQuery = None,
+    voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep, meter: MeterDep,
+    response: Response, output_format: OutputFormatQuery = None,
 ) -> dict[str, Any]:
     """The whole audio as base64, with when each character of ``text`` is spoken."""
-    speech = await _Speech.prepare(services, voice_id, body, output_format, False)
+    speech = await _Speech.prepare(services, meter, voice_id, body, output_format, False)
     pieces: list[bytes] = []
     times = CharTimes.empty()
     async with aclosing(speech.timed()) as timed:
@@ -171,11 +178,11 @@ async def convert_with_timestamps(
 @router.post("/v1/text-to-speech/{voice_id}/stream/with-timestamps",
              response_class=StreamingResponse)
 async def stream_with_timestamps(
-    voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep,
+    voice_id: str, body: ElevenLabsSpeechRequest, services: ServicesDep, meter: MeterDep,
     output_format: OutputFormatQuery = None,
 ) -> StreamingResponse:
     """One JSON object per line: a piece of audio (base64) and the characters it brings."""
-    speech = await _Speech.prepare(services, voice_id, body, output_format, True)
+    speech = await _Speech.prepare(services, meter, voice_id, body, output_format, True)
     pieces = await started(speech.timed())
 
     async def lines() -> AsyncIterator[str]:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import RequireApiKey
-from breathvoice.api.deps import ServicesDep
+from breathvoice.api.deps import MeterDep, ServicesDep
 from breathvoice.api.elevenlabs_compat import elevenlabs_models
 from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import OPENAI_FORMATS, parse_openai_format
@@ -80,12 +80,14 @@ _AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
 
 
 @router.post("/v1/audio/speech", response_class=StreamingResponse, responses=_AUDIO_RESPONSES)
-async def create_speech(body: OpenAISpeechRequest, services: ServicesDep) -> StreamingResponse:
+async def create_speech(body: OpenAISpeechRequest, services: ServicesDep,
+                        meter: MeterDep) -> StreamingResponse:
     """Speak ``input`` with a voice group (OpenAI's ``audio.speech.create``)."""
     fmt = parse_openai_format(body.response_format)
     text = checked_text(body.input, services.settings.max_text_chars)
     choice = await choose_voice(services.library, body.voice_name)
     options = SynthesisOptions(speed=body.speed, early_first_chunk=True)
+    meter.charge(text)
     audio = await started(encoded_speech(
         services.scheduler, text, choice.voice_state, fmt, options, owner=object()
     ))

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
-from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
 from breathvoice.api.auth import RequireAdmin, RequireApiKey
-from breathvoice.api.deps import ServicesDep
+from breathvoice.api.deps import MeterDep, ServicesDep
 from breathvoice.api.errors import SINGLE_TTS_RESULT
 from breathvoice.api.models import (
     VOICE_METHOD_HEADER,
@@ -26,6 +24,7 @@ from breathvoice.api.models import (
     UploadResponse,
     VoiceGroupList,
 )
+from breathvoice.api.outputs_routes import output_folder
 from breathvoice.errors import BreathVoiceError, InvalidRequest, PayloadTooLarge
 from breathvoice.lines import Line, RenderedLine
 from breathvoice.voices.importer import import_voice_group_zip
@@ -95,20 +94,22 @@ def voice_group_details(voice_group_id: str, services: ServicesDep) -> dict[str,
 @router.post("/breathvoice/single-tts", tags=["synthesis"], response_model=SingleTTSResponse,
              response_model_exclude_none=True)
 async def single_tts(body: TTSRequest, request: Request, response: Response,
-                     services: ServicesDep) -> SingleTTSResponse:
+                     services: ServicesDep, meter: MeterDep) -> SingleTTSResponse:
     """Make one audio file. The file name picks the reference emotion (see the guide)."""
     setattr(request.state, SINGLE_TTS_RESULT, {"filename": body.filename, "text": body.text})
     line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
                 emotion=body.emotion, speed=body.speed, language=body.language)
-    done = await services.lines.render(line, owner=object())
+    meter.charge(services.lines.check(line))
+    done = await services.lines.render(line, owner=object(),
+                                       key_id=output_folder(meter.principal))
     result = _result(request, services, done, body.return_audio)
     response.headers[VOICE_METHOD_HEADER] = done.voice_method
     return SingleTTSResponse(message="Single TTS completed successfully", result=result)
 
 
 @router.post("/breathvoice/batch-tts", tags=["synthesis"], response_model=BatchResponse)
-async def batch_tts(body: BatchRequest, request: Request,
-                    services: ServicesDep) -> BatchResponse:
+async def batch_tts(body: BatchRequest, request: Request, services: ServicesDep,
+                    meter: MeterDep) -> BatchResponse:
     """Make many files. A bad item is reported in ``results``; the others are still made."""
     limit = services.settings.max_batch_items
     if not body.requests:
@@ -116,28 +117,41 @@ async def batch_tts(body: BatchRequest, request: Request,
     if len(body.requests) > limit:
         raise InvalidRequest(f"a batch holds at most {limit} items; got {len(body.requests)}")
     owner = object()
+    key_id = output_folder(meter.principal)
     gate = asyncio.Semaphore(services.settings.batch_concurrency)
     lines = [Line(text=item.text or "", filename=item.filename or "",
                   voice_group_id=item.voice_group_id or "", emotion=item.emotion,
                   speed=item.speed if item.speed is not None else 1.0,
                   language=item.language) for item in body.requests]
+    spoken = {index: text for index, line in enumerate(lines)
+              if (text := _checked(services, line)) is not None}
+    meter.charge("".join(spoken.values()))  # the whole batch fits the quota, or 402
 
-    async def one(line: Line) -> dict[str, Any]:
+    async def one(index: int, line: Line) -> dict[str, Any]:
         try:
             if not line.voice_group_id:
                 raise InvalidRequest("voice_group_id must not be empty")
             async with gate:
-                done = await services.lines.render(line, owner=owner)
+                done = await services.lines.render(line, owner=owner, key_id=key_id)
         except BreathVoiceError as exc:
+            meter.refund(spoken.get(index, ""))
             return {"filename": line.filename, "success": False, "error": exc.message,
                     "code": exc.code}
         result = _result(request, services, done, body.return_audio)
         return {"success": True, **result.model_dump(exclude_none=True)}
 
-    results = await asyncio.gather(*(one(line) for line in lines))
+    results = await asyncio.gather(*(one(i, line) for i, line in enumerate(lines)))
     ok = sum(1 for r in results if r["success"])
     return BatchResponse(successful_count=ok, failed_count=len(results) - ok,
                          total_count=len(results), results=list(results))
+
+
+def _checked(services: ServicesDep, line: Line) -> str | None:
+    """The text a batch item will speak, or None if it will fail before speaking."""
+    try:
+        return services.lines.check(line) if line.voice_group_id else None
+    except BreathVoiceError:
+        return None
 
 
 def _parse_bool(value: str) -> bool:
@@ -181,12 +195,3 @@ async def upload_voice_group(
         warnings=list(result.warnings),
         enrolment=details["enrolment"],
     )
-
-
-@router.get("/breathvoice/outputs/{voice_group_id}/{filename}", tags=["synthesis"],
-            response_class=FileResponse)
-def download_output(voice_group_id: str, filename: str, services: ServicesDep) -> FileResponse:
-    """Download a file made by single-tts or batch-tts (its ``audio_url``)."""
-    path = services.outputs.find(voice_group_id, filename)
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type, filename=path.name)

@@ -151,7 +151,7 @@ class _Pump:
             elif isinstance(action, Close):
                 self.outbox.put_nowait(action)
             elif isinstance(action, StartSynthesis):
-                refusal = self.gate.admit(action.generation_id, len(action.text))
+                refusal = self.gate.admit(action.generation_id, action.text)
                 if refusal is None:
                     self.runner.start(action)
                 else:

@@ -4,7 +4,6 @@ from breathvoice.keys.access import (
     ANONYMOUS,
     AccessControl,
     Principal,
-    characters_requested,
     exposure_problem,
     is_loopback_host,
 )
@@ -13,6 +12,6 @@ from breathvoice.keys.store import SCOPES, KeyRecord, KeyStore, Scope
 
 __all__ = [
     "ANONYMOUS", "SCOPES", "AccessControl", "ConcurrencyLimitReached", "ConcurrencyLimiter",
-    "KeyRecord", "KeyStore", "Principal", "Scope", "TokenBook", "characters_requested",
+    "KeyRecord", "KeyStore", "Principal", "Scope", "TokenBook",
     "exposure_problem", "is_loopback_host",
 ]

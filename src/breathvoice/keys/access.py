@@ -25,7 +25,6 @@ import hmac
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from breathvoice.errors import Conflict, Forbidden, NotFound, Unauthorized
 from breathvoice.keys.limits import ConcurrencyLimiter, TokenBook
@@ -130,11 +129,16 @@ class AccessControl:
             raise Forbidden("this needs a key with the admin scope"
                             + (" (a token only speaks)" if principal.single_use else ""))
 
-    def charge(self, principal: Principal, chars: int) -> int | None:
-        """Count characters before they are spoken; returns what is left (None: no quota)."""
+    def charge_spoken(self, principal: Principal, text: str) -> int | None:
+        """Count ``text``, the characters about to go to synthesis, against the key's quota.
+
+        Every synthesis path calls this with the text it is about to speak (so what a
+        request says about itself, such as its Content-Type, never matters); returns
+        what is left (None: no quota) or raises QuotaExceeded, counting nothing.
+        """
         if not principal.metered or self.store is None:
             return None
-        return self.store.charge(principal.key_id, chars)
+        return self.store.charge(principal.key_id, len(text))
 
     def remaining(self, principal: Principal) -> int | None:
         if not principal.metered or self.store is None:
@@ -149,18 +153,6 @@ class AccessControl:
         if principal.single_use:
             raise Forbidden("a token cannot mint tokens; use an API key")
         return self.tokens.mint(principal.key_id)
-
-
-def characters_requested(body: Any) -> int:
-    """The characters a JSON request asks to speak, in any of our dialects."""
-    if not isinstance(body, dict):
-        return 0
-    total = sum(len(body[field]) for field in ("text", "input")
-                if isinstance(body.get(field), str))
-    items = body.get("requests")
-    if isinstance(items, list):
-        total += sum(characters_requested(item) for item in items)
-    return total
 
 
 def is_loopback_host(host: str) -> bool:

@@ -25,8 +25,9 @@ class SocketGate:
         if self._access.remaining(self.principal) == 0:
             raise QuotaExceeded("character quota exhausted")
 
-    def admit(self, generation_id: int, chars: int) -> BreathVoiceError | None:
-        """Charge and take a slot for a generation; the refusal if it may not run."""
+    def admit(self, generation_id: int, text: str) -> BreathVoiceError | None:
+        """Charge ``text`` (what the generation speaks) and take a slot for it; the
+        refusal if it may not run."""
         if self._unlimited:
             return None
         try:
@@ -34,7 +35,7 @@ class SocketGate:
         except BreathVoiceError as exc:
             return exc
         try:
-            self._access.charge(self.principal, chars)
+            self._access.charge_spoken(self.principal, text)
         except BreathVoiceError as exc:
             self._access.limiter.release(self.principal.key_id)
             return exc
