@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     min_clip_seconds: float = Field(0.5, gt=0)
     max_clip_seconds: float = Field(120.0, gt=0)
 
+    # upload content: judged from what it declares before any work (no real pack gets near)
+    max_clip_sample_rate: int = Field(192_000, ge=8000, le=384_000,
+                                      description="highest sample rate of a reference clip")
+    max_clip_channels: int = Field(8, ge=1, le=64, description="channels of a reference clip")
+    max_manifest_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024,
+                                    description="size of a manifest shipped in a zip")
+    max_manifest_emotions: int = Field(32, ge=1, description="emotions one group declares")
+    max_manifest_rules: int = Field(64, ge=1, description="keyword rules one group declares")
+    max_rule_keywords: int = Field(64, ge=1, description="keywords in one rule")
+    max_manifest_keywords: int = Field(512, ge=1, description="keywords in all rules")
+
     # streaming
     max_contexts_per_socket: int = Field(5, ge=1)
     max_ws_message_bytes: int = Field(1024 * 1024, ge=1024)

@@ -1,11 +1,13 @@
 """Import a voice group from an uploaded zip (untrusted input).
 
 Every entry is screened from the zip's directory before anything is decompressed; contents
-are then streamed to a staging folder under hard byte caps, decoded and measured, and only
-then conditioned by the engine (the nearest stock voice, at once). The finished group is
-swapped in by :meth:`VoiceLibrary.install_group`, so a refused upload leaves nothing
-behind. When the library has voice matching attached, the group is saved ``enrolling`` and
-matched in the background (:mod:`breathvoice.voices.enrolment_jobs`).
+are then streamed to a staging folder under hard byte caps. A shipped manifest is held to
+its caps (:mod:`breathvoice.voices.declaration`) and every clip's header to the clip caps
+before any clip is decoded; then the clips are decoded, measured and conditioned by the
+engine (the nearest stock voice, at once) one at a time. The finished group is swapped in
+by :meth:`VoiceLibrary.install_group`, so a refused upload leaves nothing behind. When the
+library has voice matching attached, the group is saved ``enrolling`` and matched in the
+background (:mod:`breathvoice.voices.enrolment_jobs`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import ValidationError
 
-from breathvoice.audio.decode import decode_audio
+from breathvoice.audio.decode import AudioLimits, decode_audio, probe_audio
 from breathvoice.engines.base import Engine, FloatAudio
 from breathvoice.errors import (
     BreathVoiceError,
@@ -34,6 +35,7 @@ from breathvoice.errors import (
     VoiceGroupExists,
 )
 from breathvoice.settings import Settings
+from breathvoice.voices.declaration import DeclarationCaps, is_declaration, read_declaration
 from breathvoice.voices.library import staging_area
 from breathvoice.voices.manifest import (
     CONDITIONING_DIR,
@@ -43,7 +45,6 @@ from breathvoice.voices.manifest import (
     GroupDeclaration,
     Manifest,
     Reference,
-    describe_validation_error,
     is_valid_group_id,
     save_manifest,
 )
@@ -55,8 +56,6 @@ if TYPE_CHECKING:
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz",
                                 ".zst", ".lz", ".lzma", ".cab", ".jar", ".apk", ".iso"})
-DECLARATION_NAMES = ("manifest.json", "voice_group.json")
-MAX_DECLARATION_BYTES = 64 * 1024
 # Speech compresses about 1.1-3x; far above this is a bomb. Small entries are exempt.
 MAX_COMPRESSION_RATIO = 100
 RATIO_EXEMPT_BYTES = 1024 * 1024
@@ -112,7 +111,7 @@ def import_voice_group_zip(data: bytes | str | os.PathLike[str], voice_group_id:
             upload = work / "upload"
             upload.mkdir()
             files = _extract(archive, entries, upload, settings)
-            declaration = _declaration(files)
+            declaration = read_declaration(files, DeclarationCaps.from_settings(settings))
             return _build_and_install(voice_group_id, overwrite, files, declaration,
                                       work / "group", library, engine, settings)
 
@@ -183,7 +182,7 @@ def _screen(archive: zipfile.ZipFile, settings: Settings) -> list[_Entry]:
 
 def _check_entry_name(name: str, label: str) -> None:
     suffix = PurePosixPath(name).suffix.lower()
-    if name.lower() in DECLARATION_NAMES:
+    if is_declaration(name):
         return
     if suffix in ARCHIVE_EXTENSIONS:
         raise InvalidRequest(f"zip entry '{label}' is an archive; nested archives are refused")
@@ -228,58 +227,61 @@ def _extract(archive: zipfile.ZipFile, entries: list[_Entry], dest: Path,
     return {entry.name: dest / entry.name for entry in entries}
 
 
-def _declaration(files: dict[str, Path]) -> GroupDeclaration:
-    """The group's own emotions and rules from a shipped manifest, else the defaults."""
-    shipped = [name for name in files if name.lower() in DECLARATION_NAMES]
-    if len(shipped) > 1:
-        raise InvalidRequest(f"ship one of {' or '.join(DECLARATION_NAMES)}, not both")
-    if not shipped:
-        return GroupDeclaration()
-    path = files.pop(shipped[0])
-    if path.stat().st_size > MAX_DECLARATION_BYTES:
-        raise InvalidRequest(f"{shipped[0]} is larger than {MAX_DECLARATION_BYTES} bytes")
+def _clip_limits(settings: Settings) -> AudioLimits:
+    return AudioLimits(max_seconds=settings.max_clip_seconds,
+                       max_sample_rate=settings.max_clip_sample_rate,
+                       max_channels=settings.max_clip_channels)
+
+
+def _probe_clip(path: Path, name: str, settings: Settings) -> None:
+    """Refuse a clip from its header alone: rate, channels and (when given) length."""
     try:
-        return GroupDeclaration.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        raise InvalidRequest(f"{shipped[0]} is invalid: {describe_validation_error(exc)}") from exc
+        probe_audio(path, _clip_limits(settings))
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"'{_label(name)}': {exc.message}") from exc
 
 
 def _decode_clip(path: Path, name: str, settings: Settings) -> tuple[FloatAudio, int]:
     lo, hi = settings.min_clip_seconds, settings.max_clip_seconds
     try:
-        samples, rate = decode_audio(path, max_seconds=hi)
+        samples, rate = decode_audio(path, limits=_clip_limits(settings))
     except InvalidRequest as exc:
         raise InvalidRequest(f"'{_label(name)}': {exc.message}") from exc
     seconds = len(samples) / rate
     if not lo <= seconds <= hi:
         raise InvalidRequest(f"'{_label(name)}' lasts {seconds:.2f} s; reference clips must "
                              f"last {lo:g}-{hi:g} s")
-    if float(np.max(np.abs(samples))) < 1e-4:
+    if max(float(np.max(samples)), -float(np.min(samples))) < 1e-4:
         raise InvalidRequest(f"'{_label(name)}' is silent")
     return samples, rate
+
+
+def _condition(emotion: str, path: Path, name: str, group_dir: Path, engine: Engine,
+               settings: Settings) -> Reference:
+    """Decode one clip, condition the engine on it and move it into the group."""
+    samples, rate = _decode_clip(path, name, settings)
+    try:
+        state = engine.prepare_voice(samples, rate)
+    except BreathVoiceError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"the engine could not analyse '{_label(name)}'") from exc
+    npz = f"{CONDITIONING_DIR}/{emotion}.npz"
+    state.save(group_dir / npz)
+    os.replace(path, group_dir / name)
+    return Reference(file=name, duration_s=round(len(samples) / rate, 3), sample_rate=rate,
+                     conditioning=Conditioning.from_state(state, npz))
 
 
 def _build_and_install(voice_group_id: str, overwrite: bool, files: dict[str, Path],
                        declaration: GroupDeclaration, group_dir: Path, library: VoiceLibrary,
                        engine: Engine, settings: Settings) -> ImportResult:
     by_emotion = assign_reference_files(list(files), declaration.emotions, voice_group_id)
-    clips = {e: _decode_clip(files[name], name, settings) for e, name in by_emotion.items()}
+    for name in by_emotion.values():
+        _probe_clip(files[name], name, settings)
     (group_dir / CONDITIONING_DIR).mkdir(parents=True)
-    references: dict[str, Reference] = {}
-    for emotion, (samples, rate) in clips.items():
-        name = by_emotion[emotion]
-        try:
-            state = engine.prepare_voice(samples, rate)
-        except BreathVoiceError:
-            raise
-        except Exception as exc:
-            raise EngineError(f"the engine could not analyse '{_label(name)}'") from exc
-        npz = f"{CONDITIONING_DIR}/{emotion}.npz"
-        state.save(group_dir / npz)
-        os.replace(files[name], group_dir / name)
-        references[emotion] = Reference(file=name, duration_s=round(len(samples) / rate, 3),
-                                        sample_rate=rate,
-                                        conditioning=Conditioning.from_state(state, npz))
+    references = {emotion: _condition(emotion, files[name], name, group_dir, engine, settings)
+                  for emotion, name in by_emotion.items()}
     record = EnrolmentRecord(engine=engine.name) if library.enrolment is not None else None
     manifest = Manifest(voice_group_id=voice_group_id, emotions=declaration.emotions,
                         default_emotion=declaration.default_emotion, rules=declaration.rules,

@@ -132,10 +132,9 @@ class _Declares(_Strict):
     """Emotions and rules, with the cross-checks every declaration must pass."""
 
     emotions: list[EmotionName] = Field(default_factory=lambda: list(DEFAULT_EMOTIONS),
-                                        min_length=1, max_length=32)
+                                        min_length=1)
     default_emotion: EmotionName = DEFAULT_EMOTION
-    rules: list[RuleSpec] = Field(default_factory=lambda: list(DEFAULT_RULE_SPECS),
-                                  max_length=64)
+    rules: list[RuleSpec] = Field(default_factory=lambda: list(DEFAULT_RULE_SPECS))
 
     @model_validator(mode="before")
     @classmethod
@@ -153,13 +152,13 @@ class _Declares(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> _Declares:
-        folded = [e.casefold() for e in self.emotions]
-        if len(set(folded)) != len(folded):
+        declared = set(self.emotions)
+        if len({e.casefold() for e in declared}) != len(self.emotions):
             raise ValueError("emotions must be unique (ignoring case)")
-        if self.default_emotion not in self.emotions:
+        if self.default_emotion not in declared:
             raise ValueError(f"default_emotion '{self.default_emotion}' is not a declared emotion")
         for rule in self.rules:
-            if rule.emotion not in self.emotions:
+            if rule.emotion not in declared:
                 raise ValueError(f"rule emotion '{rule.emotion}' is not a declared emotion")
         return self
 
@@ -192,8 +191,9 @@ class Manifest(_Declares):
 
     @model_validator(mode="after")
     def _references_declared(self) -> Manifest:
+        declared = set(self.emotions)
         for emotion in self.references:
-            if emotion not in self.emotions:
+            if emotion not in declared:
                 raise ValueError(f"reference for undeclared emotion '{emotion}'")
         return self
 

@@ -3,6 +3,10 @@
 The rules are data: an ordered list of :class:`KeywordRule`; the first rule with a keyword
 found in the file name wins. A keyword only matches a whole token: ``B1`` matches
 ``B1_test.wav`` and ``emotion-b1.wav`` but not ``B10.wav`` or ``xB1.wav``.
+
+A list of rules is compiled once into a :class:`RuleMatcher` (one pattern for all its
+keywords, kept for later calls), so choosing costs one scan of the file name however many
+keywords a group declares.
 """
 
 from __future__ import annotations
@@ -48,15 +52,56 @@ def strip_extension(filename: str) -> str:
     return filename
 
 
-@lru_cache(maxsize=1024)
-def _token_pattern(keyword: str) -> re.Pattern[str]:
-    # ASCII letters and digits glue tokens together; anything else (_ - . space, CJK) separates.
-    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(keyword)}(?![A-Za-z0-9])", re.IGNORECASE)
+# ASCII letters and digits glue tokens together; anything else (_ - . space, CJK) separates.
+_TOKEN_START = r"(?<![A-Za-z0-9])"
+_TOKEN_END = r"(?![A-Za-z0-9])"
+_NEVER = r"(?!)"
+
+
+def _any_of(keywords: Iterable[str]) -> str:
+    escaped = [re.escape(k) for k in dict.fromkeys(keywords) if k]
+    return "|".join(escaped) if escaped else _NEVER
+
+
+class RuleMatcher:
+    """Ordered rules compiled into one pattern: which rule a file name picks, in one scan.
+
+    The pattern looks ahead at every token start for a keyword of rule 0, else of rule 1,
+    and so on; the lowest rule seen anywhere in the name is the first rule that matches.
+    """
+
+    def __init__(self, rules: Sequence[KeywordRule]) -> None:
+        self.emotions = tuple(rule.emotion for rule in rules)
+        groups = "|".join(f"({_any_of(rule.keywords)})" for rule in rules) or _NEVER
+        self._pattern = re.compile(rf"{_TOKEN_START}(?=(?:{groups}){_TOKEN_END})",
+                                   re.IGNORECASE)
+
+    def first_rule(self, text: str) -> int | None:
+        """The index of the first rule with a keyword in ``text`` as a token, if any."""
+        best: int | None = None
+        for found in self._pattern.finditer(text):
+            rule = (found.lastindex or 1) - 1
+            if best is None or rule < best:
+                best = rule
+                if rule == 0:
+                    break
+        return best
+
+    def select(self, filename: str, default: str = DEFAULT_EMOTION) -> str:
+        """The emotion the first matching rule names, or ``default`` when none matches."""
+        rule = self.first_rule(strip_extension(filename))
+        return default if rule is None else self.emotions[rule]
+
+
+@lru_cache(maxsize=256)
+def rule_matcher(rules: tuple[KeywordRule, ...]) -> RuleMatcher:
+    """The compiled matcher of ``rules``, kept for the next call with the same rules."""
+    return RuleMatcher(rules)
 
 
 def contains_keyword(text: str, keyword: str) -> bool:
     """True when ``keyword`` occurs in ``text`` as a whole token, ignoring case."""
-    return bool(keyword) and _token_pattern(keyword).search(text) is not None
+    return bool(keyword) and rule_matcher((KeywordRule((keyword,), ""),)).first_rule(text) == 0
 
 
 def select_emotion(
@@ -65,11 +110,7 @@ def select_emotion(
     default: str = DEFAULT_EMOTION,
 ) -> str:
     """The emotion the first matching rule names, or ``default`` when none matches."""
-    stem = strip_extension(filename)
-    for rule in rules:
-        if any(contains_keyword(stem, keyword) for keyword in rule.keywords):
-            return rule.emotion
-    return default
+    return rule_matcher(tuple(rules)).select(filename, default)
 
 
 def resolve_reference(
