@@ -18,45 +18,56 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from breathvoice.streaming.boundaries import Boundary, BoundaryScan, Segment
+
 DEFAULT_CHUNK_LENGTH_SCHEDULE: tuple[int, ...] = (120, 160, 250, 290)
 AUTO_MODE_MIN_CLAUSE = 40
 WIDE_CHAR_WEIGHT = 3
 
-_CLOSERS = "\"'”’)\\]」』）"
+_CLOSERS = Segment(re.escape("\"'”’)]」』）"), "*")
+_SPACES = r"\s"
 # ASCII punctuation ends a sentence only before whitespace ("3.14", "e.g." stay whole);
 # CJK punctuation needs none. A newline always ends one.
-_SENTENCE_END = re.compile(rf"[.!?…]+[{_CLOSERS}]*\s+|[。！？]+[{_CLOSERS}]*\s*|\n\s*")
-_SENTENCE_END_AT_TEXT_END = re.compile(rf"[.!?…。！？]+[{_CLOSERS}]*\s*$")
-_CLAUSE_END = re.compile(rf"[,;:][{_CLOSERS}]*\s+|[，、；：]\s*")
-_WORD_END = re.compile(r"\s+")
-
-
-def _weight(char: str) -> int:
-    return WIDE_CHAR_WEIGHT if char >= "\u2e80" else 1
+SENTENCE_END = Boundary(
+    (Segment(re.escape(".!?…"), "+"), _CLOSERS, Segment(_SPACES, "+")),
+    (Segment("。！？", "+"), _CLOSERS, Segment(_SPACES, "*")),
+    (Segment(r"\n"), Segment(_SPACES, "*")),
+)
+SENTENCE_END_AT_TEXT_END = Boundary(
+    (Segment(re.escape(".!?…") + "。！？", "+"), _CLOSERS, Segment(_SPACES, "*")),
+)
+"""Open at the end of a text that ends with sentence punctuation (then closers, spaces)."""
+CLAUSE_END = Boundary(
+    (Segment(",;:"), _CLOSERS, Segment(_SPACES, "+")),
+    (Segment("，、；："), Segment(_SPACES, "*")),
+)
+WORD_END = Boundary((Segment(_SPACES, "+"),))
+_WIDE_CHARS = re.compile("[\u2e80-\U0010ffff]")
 
 
 def weighted_length(text: str) -> int:
     """Length of ``text`` in Latin-letter equivalents."""
-    return sum(_weight(char) for char in text)
+    return len(text) + (WIDE_CHAR_WEIGHT - 1) * len(_WIDE_CHARS.findall(text))
 
 
-def _index_at_weight(text: str, weight: float) -> int:
-    """The smallest index whose prefix weighs at least ``weight``."""
+def _index_at_weight(text: str, start: int, weight: float) -> int:
+    """How many characters from ``start`` on make a prefix weighing at least ``weight``."""
     total = 0
-    for index, char in enumerate(text):
+    for count, char in enumerate(text[start:start + int(weight) + 1]):
         if total >= weight:
-            return index
-        total += _weight(char)
-    return len(text)
-
-
-def _last_end(pattern: re.Pattern[str], text: str, start: int) -> int | None:
-    ends = [match.end() for match in pattern.finditer(text) if match.end() > start]
-    return ends[-1] if ends else None
+            return count
+        total += WIDE_CHAR_WEIGHT if char >= "\u2e80" else 1
+    return min(len(text) - start, int(weight) + 1)
 
 
 class TextBuffer:
-    """Collects a context's text and says which pieces are ready for synthesis."""
+    """Collects a context's text and says which pieces are ready for synthesis.
+
+    Boundaries are found as text arrives: each appended character is scanned once, and
+    the scans keep their place while pieces are released (every cut falls where each scan
+    is between matches, or at the end of the text, where they restart). Positions below
+    count from the last flush; ``_text`` holds the unreleased text, from ``_start`` on.
+    """
 
     def __init__(
         self,
@@ -64,10 +75,18 @@ class TextBuffer:
         *,
         auto_mode: bool = False,
     ) -> None:
-        self._text = ""
-        self._releases = 0
         self._auto_mode = auto_mode
         self.schedule = schedule
+        self._sentence = BoundaryScan(SENTENCE_END)
+        self._sentence_at_end = BoundaryScan(SENTENCE_END_AT_TEXT_END)
+        self._clause = BoundaryScan(CLAUSE_END)
+        self._word = BoundaryScan(WORD_END)
+        self._scans = (self._sentence, self._sentence_at_end, self._clause, self._word)
+        self._text = ""
+        self._origin = self._start = self._end = 0
+        self._weight = 0  # of the unreleased text
+        self._last_solid = -1  # where the last character that is not a space is
+        self._releases = 0
 
     @property
     def schedule(self) -> tuple[int, ...]:
@@ -78,6 +97,7 @@ class TextBuffer:
         if not schedule or min(schedule) < 1:
             raise ValueError("a chunk length schedule needs positive lengths")
         self._schedule = tuple(schedule)
+        self._longest = max(self._schedule)
 
     @property
     def text(self) -> str:
@@ -86,51 +106,68 @@ class TextBuffer:
 
     def append(self, text: str) -> list[str]:
         """Add text; return the pieces now ready to be spoken, in order (often none)."""
+        for scan in self._scans:
+            scan.feed(text, self._end)
+        self._weight += weighted_length(text)
+        solid = len(text.rstrip())
+        if solid:
+            self._last_solid = self._end + solid - 1
         self._text += text
+        self._end += len(text)
         pieces = []
-        while (piece := self._next_piece()) is not None:
+        while (cut := self._auto_cut() if self._auto_mode else self._scheduled_cut()) is not None:
+            piece = self._text[self._start - self._origin:cut - self._origin]
             pieces.append(piece)
+            self._weight -= weighted_length(piece)
+            self._start = cut
+            self._releases += 1
+            if cut == self._end:
+                for scan in self._scans:
+                    scan.reset()
+        self._text = self._text[self._start - self._origin:]
+        self._origin = self._start
         return pieces
 
     def flush(self) -> str:
         """Release everything buffered (possibly ""), and restart the schedule."""
-        text, self._text = self._text, ""
-        self._releases = 0
+        text = self._text
+        self._restart()
         return text
 
-    def _next_piece(self) -> str | None:
-        cut = self._auto_cut() if self._auto_mode else self._scheduled_cut()
-        if cut is None:
-            return None
-        piece, self._text = self._text[:cut], self._text[cut:]
-        self._releases += 1
-        return piece
+    def _restart(self) -> None:
+        self._text = ""
+        self._origin = self._start = self._end = 0
+        self._weight = 0  # of the unreleased text
+        self._last_solid = -1  # where the last character that is not a space is
+        self._releases = 0
+        for scan in self._scans:
+            scan.reset()
 
     def _scheduled_cut(self) -> int | None:
         threshold = self._schedule[min(self._releases, len(self._schedule) - 1)]
-        text = self._text
-        if weighted_length(text) < threshold:
+        if self._weight < threshold:
             return None
-        start = _index_at_weight(text, threshold / 2) - 1
-        for pattern in (_SENTENCE_END, _CLAUSE_END, _WORD_END):
-            cut = _last_end(pattern, text, start)
-            if cut is not None:
+        start = self._start + self._index_at_weight(threshold / 2) - 1
+        for scan in (self._sentence, self._clause, self._word):
+            if (cut := scan.last_end(self._end)) > start:
                 return cut
-        return len(text)
+        return self._end
 
     def _auto_cut(self) -> int | None:
-        text = self._text
-        if not text.strip():
-            return None
-        cut = _last_end(_SENTENCE_END, text, 0)
-        if _SENTENCE_END_AT_TEXT_END.search(text):
-            cut = len(text)  # auto mode clients send whole sentences, often without a space
-        if cut is not None:
+        if self._last_solid < self._start:
+            return None  # nothing but spaces
+        cut = self._sentence.last_end(self._end)
+        if self._sentence_at_end.open:
+            cut = self._end  # auto mode clients send whole sentences, often without a space
+        if cut > self._start:
             return cut
-        start = _index_at_weight(text, AUTO_MODE_MIN_CLAUSE) - 1
-        cut = _last_end(_CLAUSE_END, text, start)
-        if cut is not None:
+        start = self._start + self._index_at_weight(AUTO_MODE_MIN_CLAUSE) - 1
+        if (cut := self._clause.last_end(self._end)) > start:
             return cut
-        if weighted_length(text) >= max(self._schedule):
-            return _last_end(_WORD_END, text, 0) or len(text)
+        if self._weight >= self._longest:
+            cut = self._word.last_end(self._end)
+            return cut if cut > self._start else self._end
         return None
+
+    def _index_at_weight(self, weight: float) -> int:
+        return _index_at_weight(self._text, self._start - self._origin, weight)
