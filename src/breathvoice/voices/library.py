@@ -37,7 +37,7 @@ from breathvoice.voices.manifest import (
 from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
 
 if TYPE_CHECKING:
-    from breathvoice.voices.enrolment_jobs import EnrolmentTracker
+    from breathvoice.matching.jobs import EnrolmentTracker
 
 
 @dataclass(frozen=True)

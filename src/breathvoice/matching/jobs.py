@@ -2,7 +2,7 @@
 
 A group installed with an ``enrolment`` record in state ``enrolling`` (the importer writes
 one when matching is on) gets a job, run by a
-:class:`~breathvoice.voices.group_matching.GroupMatcher` (which keeps its results in the
+:class:`~breathvoice.matching.groups.GroupMatcher` (which keeps its results in the
 group's folder). The jobs run in a thread of their own at a low CPU priority (niced), so
 synthesis comes first; until a clip is matched, lines are spoken with its nearest stock
 voice (what the importer computed) and the group's details say ``"method": "stock"``.
@@ -28,15 +28,15 @@ from collections.abc import Callable
 from typing import Protocol
 
 from breathvoice.engines.base import Engine
-from breathvoice.engines.kokoro_gradient import gradient_available, return_freed_memory
-from breathvoice.settings import Settings
-from breathvoice.voices.enrolment import (
+from breathvoice.matching.enrolment import (
     EnrolmentCancelled,
     enrol,
     prepare_gradients,
     uses_gradients,
 )
-from breathvoice.voices.group_matching import EnrolFunction, GroupMatcher, MatchJob
+from breathvoice.matching.gradient import gradient_available, return_freed_memory
+from breathvoice.matching.groups import EnrolFunction, GroupMatcher, MatchJob
+from breathvoice.settings import Settings
 from breathvoice.voices.library import VoiceLibrary
 
 log = logging.getLogger(__name__)

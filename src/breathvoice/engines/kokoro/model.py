@@ -9,7 +9,7 @@ predictor's per-token frame counts (``round(sum(sigmoid(...)) / speed)``, clippe
 least one frame and cast to int64, just before they are expanded into the alignment
 matrix) are added as a second output, ``duration``. Each frame is
 :data:`SAMPLES_PER_FRAME` samples of audio, so ``sum(duration) * 600 == len(audio)``.
-The controls of :mod:`breathvoice.engines.kokoro_controls` (pitch, per-layer timbre) are
+The controls of :mod:`breathvoice.engines.kokoro.controls` (pitch, per-layer timbre) are
 added too: their inputs default to the stock model's, and a matched voice sets them.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from breathvoice.engines.kokoro_controls import (
+from breathvoice.engines.kokoro.controls import (
     TIMBRE_OFFSETS_INPUT,
     add_pitch_controls,
     add_timbre_offsets,
@@ -153,7 +153,7 @@ class KokoroModel:
 
         ``style`` is a voice pack (510x1x256); the row for this many tokens is used.
         ``controls`` holds a matched voice's control inputs
-        (:func:`~breathvoice.engines.kokoro_controls.voice_inputs`); left out, the graph's
+        (:func:`~breathvoice.engines.kokoro.controls.voice_inputs`); left out, the graph's
         defaults (the stock model) apply.
         """
         rows = style.reshape(-1, style.shape[-1])
