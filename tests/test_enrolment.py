@@ -9,6 +9,7 @@ import pytest
 
 from breathvoice.engines.base import CancelToken, SynthesisOptions, VoiceState
 from breathvoice.engines.kokoro.controls import (
+    EQ_LIMIT_DB,
     add_pitch_controls,
     apply_colour,
     pitch_inputs,
@@ -18,7 +19,6 @@ from breathvoice.engines.kokoro.model import add_duration_output, read_model_byt
 from breathvoice.errors import InvalidRequest
 from breathvoice.matching.analysis import (
     BANDS,
-    EQ_LIMIT_DB,
     FINE_BANDS,
     band_spectrum,
     pitch_track,

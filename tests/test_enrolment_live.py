@@ -24,9 +24,9 @@ from breathvoice.engines.base import SynthesisOptions, VoiceState
 from breathvoice.engines.kokoro.engine import KokoroEngine
 from breathvoice.engines.kokoro.model import (
     add_duration_output,
-    import_onnxruntime,
     read_model_bytes,
 )
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.engines.registry import ENGINES
 from breathvoice.errors import EngineError
 from breathvoice.matching.analysis import pitch_track

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from breathvoice.engines.kokoro.model import import_onnxruntime
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 
 torch = pytest.importorskip("torch")
 from breathvoice.matching.onnx_torch import GraphRunner  # noqa: E402

@@ -25,7 +25,6 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 from breathvoice.engines.base import Engine
 from breathvoice.matching.enrolment import (
@@ -44,18 +43,6 @@ log = logging.getLogger(__name__)
 MATCHABLE_ENGINES = frozenset({"kokoro"})
 IDLE_SECONDS = 5.0
 """How long the worker waits for another job before it gives back the matching's memory."""
-
-
-class EnrolmentTracker(Protocol):
-    """What :class:`~breathvoice.voices.library.VoiceLibrary` tells about swaps."""
-
-    def submit(self, voice_group_id: str) -> None: ...
-
-    def cancel(self, voice_group_id: str) -> None: ...
-
-    def progress(self, voice_group_id: str) -> float | None: ...
-
-    def close(self) -> None: ...
 
 
 def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,

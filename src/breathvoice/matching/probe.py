@@ -31,11 +31,11 @@ from breathvoice.engines.kokoro.controls import (
 from breathvoice.engines.kokoro.model import (
     AUDIO_OUTPUT,
     SAMPLE_RATE,
-    import_onnxruntime,
     read_model_bytes,
     served_graph,
     session_options,
 )
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
 
 PROBE_SENTENCES = (("很高兴认识你。", "zh"), ("Nice to meet you.", "en"))

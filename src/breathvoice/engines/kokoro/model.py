@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from breathvoice.engines.kokoro.controls import (
     add_pitch_controls,
     add_timbre_offsets,
 )
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,6 @@ STOCK_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kum
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
-
-
-def import_onnxruntime() -> ModuleType:
-    """Import onnxruntime with its telemetry off.
-
-    The PyPI builds write a device id under ``~/.cache`` when imported unless
-    ``ORT_DISABLE_TELEMETRY`` is set first; the server must not write in the user's home.
-    """
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    import onnxruntime
-
-    module: ModuleType = onnxruntime
-    return module
 
 
 def read_model_bytes() -> bytes:
