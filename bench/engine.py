@@ -14,7 +14,7 @@ import os
 import time
 
 from breathvoice.engines.base import SynthesisOptions
-from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro.engine import KokoroEngine
 
 TEXTS = {
     "zh": (

@@ -2,7 +2,7 @@
 
 For each reference speaker (see ``bench/voice_matching/references.py``: a Piper voice, a
 Chinese FastSpeech2 voice, Flite voices), the ``neutral`` clip is enrolled with
-``breathvoice.voices.enrolment.enrol`` and the emotion clips with ``base=`` that state.
+``breathvoice.matching.enrolment.enrol`` and the emotion clips with ``base=`` that state.
 Held-out sentences the matcher never saw are then spoken by the nearest stock voice
 (what ``KokoroEngine.prepare_voice`` picks) and by the matched voice, and scored:
 
@@ -43,12 +43,12 @@ from references import EMOTIONS, SPEAKERS, TEXTS, build  # noqa: E402
 from scoring import Similarity, measure, prosody_distance  # noqa: E402
 
 from breathvoice.engines.base import SynthesisOptions, VoiceState  # noqa: E402
-from breathvoice.engines.kokoro_gradient import return_freed_memory  # noqa: E402
-from breathvoice.voices.enrolment import (  # noqa: E402
+from breathvoice.matching.enrolment import (  # noqa: E402
     DEFAULT_BUDGET_SECONDS,
     enrol,
     prepare_gradients,
 )
+from breathvoice.matching.gradient import return_freed_memory  # noqa: E402
 
 RATE = 24000
 PROSODY_SENTENCES = 3

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import pytest
 
-from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro.engine import KokoroEngine
 
 
 @lru_cache(maxsize=1)

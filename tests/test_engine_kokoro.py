@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
-from breathvoice.engines.kokoro import KokoroEngine
-from breathvoice.engines.kokoro_model import SAMPLES_PER_FRAME
+from breathvoice.engines.kokoro.engine import KokoroEngine
+from breathvoice.engines.kokoro.model import SAMPLES_PER_FRAME
 from breathvoice.engines.registry import available_engines, load_engine
 from breathvoice.errors import EngineError, InvalidRequest
 from breathvoice.settings import Settings

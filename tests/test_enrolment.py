@@ -8,26 +8,26 @@ import numpy as np
 import pytest
 
 from breathvoice.engines.base import CancelToken, SynthesisOptions, VoiceState
-from breathvoice.engines.kokoro import KokoroEngine
-from breathvoice.engines.kokoro_analysis import (
-    BANDS,
+from breathvoice.engines.kokoro.controls import (
     EQ_LIMIT_DB,
+    add_pitch_controls,
+    apply_colour,
+    pitch_inputs,
+)
+from breathvoice.engines.kokoro.engine import KokoroEngine
+from breathvoice.engines.kokoro.model import add_duration_output, read_model_bytes
+from breathvoice.errors import InvalidRequest
+from breathvoice.matching.analysis import (
+    BANDS,
     FINE_BANDS,
     band_spectrum,
     pitch_track,
     prosody,
     tone_correction,
 )
-from breathvoice.engines.kokoro_controls import (
-    add_pitch_controls,
-    apply_colour,
-    pitch_inputs,
-)
-from breathvoice.engines.kokoro_match import CONTINUITY_MARGIN, rank_screened
-from breathvoice.engines.kokoro_model import add_duration_output, read_model_bytes
-from breathvoice.engines.kokoro_probe import ProbeRenderer, starting_pitch, worth_screening
-from breathvoice.errors import InvalidRequest
-from breathvoice.voices.enrolment import EnrolmentCancelled, enrol
+from breathvoice.matching.enrolment import EnrolmentCancelled, enrol
+from breathvoice.matching.probe import ProbeRenderer, starting_pitch, worth_screening
+from breathvoice.matching.search import CONTINUITY_MARGIN, rank_screened
 from engine_fixture import kokoro_engine
 
 __all__ = ["kokoro_engine"]

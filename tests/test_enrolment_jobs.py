@@ -23,9 +23,9 @@ from breathvoice.app import create_app
 from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
 from breathvoice.engines.registry import ENGINES
 from breathvoice.errors import InvalidRequest
+from breathvoice.matching.enrolment import EnrolmentCancelled
+from breathvoice.matching.jobs import EnrolmentJobs
 from breathvoice.settings import Settings
-from breathvoice.voices.enrolment import EnrolmentCancelled
-from breathvoice.voices.enrolment_jobs import EnrolmentJobs
 from breathvoice.voices.importer import ImportResult, import_voice_group_zip
 from breathvoice.voices.library import VoiceLibrary
 from breathvoice.voices.manifest import Conditioning, load_manifest, save_manifest
@@ -457,12 +457,12 @@ def test_an_exported_matched_group_imports_again(settings: Settings,
 @pytest.fixture
 def cli_matcher(monkeypatch: pytest.MonkeyPatch) -> ClipMatcher:
     """The command line on an engine named like the embedded one, with the clip matcher."""
-    import breathvoice.voices.enrolment_jobs
+    import breathvoice.matching.jobs
 
     matcher = ClipMatcher()
     monkeypatch.setenv("BREATHVOICE_ENROLMENT_GRADIENTS", "off")  # the matcher has no steps
     monkeypatch.setitem(ENGINES, "kokoro", lambda _: NearestStockEngine("kokoro"))
-    monkeypatch.setattr(breathvoice.voices.enrolment_jobs, "enrol", matcher)
+    monkeypatch.setattr(breathvoice.matching.jobs, "enrol", matcher)
     return matcher
 
 
@@ -487,7 +487,7 @@ def test_cli_import_waits_for_the_match(tmp_path: Path, cli_matcher: ClipMatcher
 
 def test_cli_import_no_wait_leaves_the_match_to_the_server(
         tmp_path: Path, cli_matcher: ClipMatcher, runners: list[EnrolmentJobs]) -> None:
-    from breathvoice.voices.enrolment_jobs import enrolment_jobs_for
+    from breathvoice.matching.jobs import enrolment_jobs_for
 
     output = run_import(tmp_path, "--no-wait")
     assert "voice matching: pending" in output and cli_matcher.calls == []

@@ -21,15 +21,15 @@ from fastapi.testclient import TestClient
 
 from breathvoice.app import create_app
 from breathvoice.engines.base import SynthesisOptions, VoiceState
-from breathvoice.engines.kokoro import KokoroEngine
-from breathvoice.engines.kokoro_analysis import pitch_track
-from breathvoice.engines.kokoro_model import (
+from breathvoice.engines.kokoro.engine import KokoroEngine
+from breathvoice.engines.kokoro.model import (
     add_duration_output,
-    import_onnxruntime,
     read_model_bytes,
 )
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.engines.registry import ENGINES
 from breathvoice.errors import EngineError
+from breathvoice.matching.analysis import pitch_track
 from breathvoice.settings import Settings
 from engine_fixture import kokoro_engine, shared_kokoro_engine
 from zips import make_zip, wav_bytes

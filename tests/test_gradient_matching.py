@@ -8,24 +8,24 @@ import numpy as np
 import pytest
 
 from breathvoice.engines.base import CancelToken, SynthesisOptions
-from breathvoice.engines.kokoro import KokoroEngine
-from breathvoice.engines.kokoro_analysis import band_spectrum, prosody
-from breathvoice.engines.kokoro_controls import DECODER_DIMS, eq_filter
-from breathvoice.engines.kokoro_match import Cancelled, Search, screen_stock, timbre_spread
-from breathvoice.engines.kokoro_probe import ProbeRenderer
+from breathvoice.engines.kokoro.controls import DECODER_DIMS, eq_filter
+from breathvoice.engines.kokoro.engine import KokoroEngine
 from breathvoice.engines.speaker import SpeakerEmbedder
+from breathvoice.matching.analysis import band_spectrum, prosody
+from breathvoice.matching.probe import ProbeRenderer
+from breathvoice.matching.search import Cancelled, Search, screen_stock, timbre_spread
 from engine_fixture import kokoro_engine
 
 torch = pytest.importorskip("torch")
-from breathvoice.engines import kokoro_gradient  # noqa: E402
-from breathvoice.engines.kokoro_gradient import (  # noqa: E402
+from breathvoice.matching import gradient as kokoro_gradient  # noqa: E402
+from breathvoice.matching.enrolment import prepare_gradients  # noqa: E402
+from breathvoice.matching.gradient import (  # noqa: E402
     TIMBRE_RADIUS,
     TimbreGradient,
     articulation,
     articulation_drift,
     refine_timbre,
 )
-from breathvoice.voices.enrolment import prepare_gradients  # noqa: E402
 
 __all__ = ["kokoro_engine"]
 pytestmark = pytest.mark.slow

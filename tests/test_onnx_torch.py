@@ -11,10 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from breathvoice.engines.kokoro_model import import_onnxruntime
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 
 torch = pytest.importorskip("torch")
-from breathvoice.engines.onnx_torch import GraphRunner  # noqa: E402
+from breathvoice.matching.onnx_torch import GraphRunner  # noqa: E402
 
 RNG = np.random.default_rng(7)
 CHANNELS, OUT, LENGTH = 4, 6, 16

@@ -8,14 +8,14 @@ from importlib import resources
 
 import pytest
 
-from breathvoice.engines.g2p import (
+from breathvoice.engines.kokoro.g2p import (
     PhonemeSpan,
     Phonemizer,
     chinese_number,
     english_words,
     fit_window,
 )
-from breathvoice.engines.text import (
+from breathvoice.engines.kokoro.text import (
     clause_cuts,
     has_kana,
     normalize,

@@ -8,7 +8,7 @@ scripts that import it.
 
 from __future__ import annotations
 
-from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro.engine import KokoroEngine
 
 ControlledKokoroEngine = KokoroEngine
 

@@ -30,11 +30,11 @@ from breathvoice.engines.registry import load_engine
 from breathvoice.keys import AccessControl
 from breathvoice.keys.origins import OriginPolicy
 from breathvoice.lines import LineRenderer
+from breathvoice.matching.jobs import enrolment_jobs_for
 from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings, get_settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
-from breathvoice.voices.enrolment_jobs import enrolment_jobs_for
 from breathvoice.voices.library import VoiceLibrary
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from breathvoice.errors import BreathVoiceError
 from breathvoice.settings import Settings
 
 if TYPE_CHECKING:
-    from breathvoice.voices.enrolment_jobs import EnrolmentJobs
+    from breathvoice.matching.jobs import EnrolmentJobs
 
 app = typer.Typer(help="BreathVOICE: a self-hosted voice service.", no_args_is_help=True)
 voices = typer.Typer(help="Manage voice groups in the data folder.", no_args_is_help=True)
@@ -177,7 +177,7 @@ def voices_import(
     The group is usable at once (nearest stock voices); then its voice is matched to the
     clips, with a progress bar, unless --no-wait (or BREATHVOICE_ENROLMENT=off).
     """
-    from breathvoice.voices.enrolment_jobs import enrolment_jobs_for
+    from breathvoice.matching.jobs import enrolment_jobs_for
     from breathvoice.voices.importer import import_voice_group_zip
 
     settings, engine, library = _library(data_dir)

@@ -12,7 +12,7 @@ EngineFactory = Callable[[Settings], Engine]
 
 
 def _kokoro(settings: Settings) -> Engine:
-    from breathvoice.engines.kokoro import KokoroEngine
+    from breathvoice.engines.kokoro.engine import KokoroEngine
 
     return KokoroEngine(onnx_threads=settings.onnx_threads)
 

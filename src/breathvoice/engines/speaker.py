@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from breathvoice.engines.kokoro_model import import_onnxruntime
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError, InvalidRequest
 
 FloatArray = npt.NDArray[np.float32]

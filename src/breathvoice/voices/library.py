@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from breathvoice.engines.base import Engine, VoiceState
 from breathvoice.errors import InvalidRequest, VoiceGroupExists, VoiceGroupNotFound
@@ -36,8 +36,18 @@ from breathvoice.voices.manifest import (
 )
 from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
 
-if TYPE_CHECKING:
-    from breathvoice.voices.enrolment_jobs import EnrolmentTracker
+
+class EnrolmentTracker(Protocol):
+    """What the library tells background voice matching about swaps
+    (:class:`~breathvoice.matching.jobs.EnrolmentJobs`)."""
+
+    def submit(self, voice_group_id: str) -> None: ...
+
+    def cancel(self, voice_group_id: str) -> None: ...
+
+    def progress(self, voice_group_id: str) -> float | None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

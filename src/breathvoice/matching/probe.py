@@ -2,14 +2,14 @@
 
 Matching renders the same two short sentences (one Chinese, one English) many times, so
 they are phonemised once. The session is Kokoro with its pitch controls (see
-:mod:`breathvoice.engines.kokoro_controls`); it is built once per process and shared.
+:mod:`breathvoice.engines.kokoro.controls`); it is built once per process and shared.
 
 The decoder is about 95 % of a render. A second session holds only the graph up to the
 predicted pitch curve, so a style's own pitch on the probe costs a few milliseconds.
 
 The main session also outputs what the decoder reads besides the timbre half of the style
 (see :func:`decoder_cut`), so the decoder can be re-run on its own with gradients
-(:mod:`breathvoice.engines.kokoro_gradient`).
+(:mod:`breathvoice.matching.gradient`).
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ from typing import Any
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio
-from breathvoice.engines.kokoro_controls import (
+from breathvoice.engines.kokoro.controls import (
     F0_OUTPUT,
     F0_SOURCE,
     control_inputs,
     pitch_inputs,
 )
-from breathvoice.engines.kokoro_model import (
+from breathvoice.engines.kokoro.model import (
     AUDIO_OUTPUT,
     SAMPLE_RATE,
-    import_onnxruntime,
     read_model_bytes,
     served_graph,
     session_options,
 )
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
 
 PROBE_SENTENCES = (("很高兴认识你。", "zh"), ("Nice to meet you.", "en"))
@@ -75,7 +75,7 @@ class ProbeRenderer:
     """Renders the probe sentences with any style row and pitch setting. Thread-safe."""
 
     def __init__(self, vocab: dict[str, int], onnx_threads: int) -> None:
-        from breathvoice.engines.g2p import Phonemizer
+        from breathvoice.engines.kokoro.g2p import Phonemizer
 
         ort = import_onnxruntime()
         options = session_options(ort, onnx_threads)
@@ -173,7 +173,7 @@ class ProbeRenderer:
         timbre_offsets: FloatAudio | None = None,
     ) -> Probe | None:
         """The probe spoken with one style row per sentence (and per-layer timbre
-        offsets, see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`);
+        offsets, see :func:`~breathvoice.engines.kokoro.controls.add_timbre_offsets`);
         None once cancelled."""
         controls = control_inputs(pitch_shift, pitch_range, timbre_offsets)
         from kokoro_onnx.trim import trim as trim_silence

@@ -16,8 +16,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from breathvoice.engines.kokoro_model import import_onnxruntime
-from breathvoice.engines.text import Token, tokenize
+from breathvoice.engines.kokoro.text import Token, tokenize
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 
 log = logging.getLogger(__name__)
 

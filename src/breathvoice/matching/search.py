@@ -5,9 +5,9 @@ Renders are the whole cost (the decoder is 95 % of one), so every render must co
 1. **Screening** (here): each stock voice's own pitch on the probe comes from the
    pitch-only graph (no render); the voices that can reach the reference's pitch are
    rendered at it.
-2. **Refining** (:mod:`breathvoice.engines.kokoro_space`): Gauss-Newton steps on the
+2. **Refining** (:mod:`breathvoice.matching.space`): Gauss-Newton steps on the
    embedding over blends of the stock voices, pitch and a timbre direction.
-3. **Gradient steps** (:mod:`breathvoice.engines.kokoro_gradient`, with torch): all 128
+3. **Gradient steps** (:mod:`breathvoice.matching.gradient`, with torch): all 128
    timbre dimensions at once, through the decoder and the embedder.
 
 A candidate's score is the embedder's cosine similarity to the reference after a tone
@@ -28,22 +28,22 @@ from typing import TypeVar
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
-from breathvoice.engines.kokoro_analysis import (
+from breathvoice.engines.kokoro.controls import DECODER_DIMS, apply_colour
+from breathvoice.engines.kokoro.model import SAMPLE_RATE
+from breathvoice.engines.speaker import SpeakerEmbedder
+from breathvoice.matching.analysis import (
     level_gain,
     prosody,
     speech_level,
     tone_correction,
 )
-from breathvoice.engines.kokoro_controls import DECODER_DIMS, apply_colour
-from breathvoice.engines.kokoro_model import SAMPLE_RATE
-from breathvoice.engines.kokoro_probe import (
+from breathvoice.matching.probe import (
     Probe,
     ProbeRenderer,
     quantised,
     starting_pitch,
     worth_screening,
 )
-from breathvoice.engines.speaker import SpeakerEmbedder
 
 PITCH_MISS_COST = 0.02
 CONTINUITY_MARGIN = 0.03
@@ -67,7 +67,7 @@ class Candidate:
     similarity: float
     embedding: FloatAudio
     timbre_offsets: FloatAudio | None = None
-    """Per style layer (see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`)."""
+    """Per style layer (see :func:`~breathvoice.engines.kokoro.controls.add_timbre_offsets`)."""
 
 
 @dataclass

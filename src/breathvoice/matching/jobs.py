@@ -2,7 +2,7 @@
 
 A group installed with an ``enrolment`` record in state ``enrolling`` (the importer writes
 one when matching is on) gets a job, run by a
-:class:`~breathvoice.voices.group_matching.GroupMatcher` (which keeps its results in the
+:class:`~breathvoice.matching.groups.GroupMatcher` (which keeps its results in the
 group's folder). The jobs run in a thread of their own at a low CPU priority (niced), so
 synthesis comes first; until a clip is matched, lines are spoken with its nearest stock
 voice (what the importer computed) and the group's details say ``"method": "stock"``.
@@ -25,18 +25,17 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 from breathvoice.engines.base import Engine
-from breathvoice.engines.kokoro_gradient import gradient_available, return_freed_memory
-from breathvoice.settings import Settings
-from breathvoice.voices.enrolment import (
+from breathvoice.matching.enrolment import (
     EnrolmentCancelled,
     enrol,
     prepare_gradients,
     uses_gradients,
 )
-from breathvoice.voices.group_matching import EnrolFunction, GroupMatcher, MatchJob
+from breathvoice.matching.gradient import gradient_available, return_freed_memory
+from breathvoice.matching.groups import EnrolFunction, GroupMatcher, MatchJob
+from breathvoice.settings import Settings
 from breathvoice.voices.library import VoiceLibrary
 
 log = logging.getLogger(__name__)
@@ -44,18 +43,6 @@ log = logging.getLogger(__name__)
 MATCHABLE_ENGINES = frozenset({"kokoro"})
 IDLE_SECONDS = 5.0
 """How long the worker waits for another job before it gives back the matching's memory."""
-
-
-class EnrolmentTracker(Protocol):
-    """What :class:`~breathvoice.voices.library.VoiceLibrary` tells about swaps."""
-
-    def submit(self, voice_group_id: str) -> None: ...
-
-    def cancel(self, voice_group_id: str) -> None: ...
-
-    def progress(self, voice_group_id: str) -> float | None: ...
-
-    def close(self) -> None: ...
 
 
 def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,

@@ -2,10 +2,10 @@
 
 A render-only search measures how the speaker embedding answers along a handful of the
 128 timbre dimensions, one timbre for the whole decoder. Here the decoder
-(:func:`~breathvoice.engines.kokoro_probe.decoder_cut`) and the speaker embedder run in
+(:func:`~breathvoice.matching.probe.decoder_cut`) and the speaker embedder run in
 torch, so one forward and backward pass over a probe sentence gives the gradient of the
 similarity along all 128 dimensions of each of the decoder's 58 style layers at once (its
-timbre offsets, see :func:`~breathvoice.engines.kokoro_controls.add_timbre_offsets`): the
+timbre offsets, see :func:`~breathvoice.engines.kokoro.controls.add_timbre_offsets`): the
 layers that shape the spectrum's fine detail can move apart from those that shape the
 sounds. Adam steps along it, one probe sentence after the other, in units of how much the
 stock voices differ on each dimension and within a radius of the start per layer, with the
@@ -36,17 +36,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from breathvoice.engines.base import FloatAudio
-from breathvoice.engines.kokoro_controls import (
+from breathvoice.engines.kokoro.controls import (
     DECODER_DIMS,
     TIMBRE_OFFSETS_INPUT,
     add_timbre_offsets,
     eq_filter,
     timbre_layer_count,
 )
-from breathvoice.engines.kokoro_match import Cancelled, Search, timbre_spread
-from breathvoice.engines.kokoro_model import SAMPLE_RATE, read_model_bytes
-from breathvoice.engines.kokoro_probe import ProbeRenderer, decoder_cut
+from breathvoice.engines.kokoro.model import SAMPLE_RATE, read_model_bytes
 from breathvoice.engines.speaker import EmbedderConfig, slaney_mel_filters
+from breathvoice.matching.probe import ProbeRenderer, decoder_cut
+from breathvoice.matching.search import Cancelled, Search, timbre_spread
 
 if TYPE_CHECKING:
     import torch
@@ -83,8 +83,8 @@ class TimbreGradient:
     def __init__(self, embedder: EmbedderConfig) -> None:
         import onnx
 
-        from breathvoice.engines.onnx_torch import GraphRunner
-        from breathvoice.engines.speaker_torch import TorchSpeakerEmbedder
+        from breathvoice.matching.onnx_torch import GraphRunner
+        from breathvoice.matching.speaker_torch import TorchSpeakerEmbedder
 
         # The pitch controls and duration output sit upstream of the decoder, which reads
         # the pitch curve through the same tensor names: the plain model's cut is the same.

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from breathvoice.engines.kokoro.controls import EQ_LIMIT_DB, SPECTRUM_RATE
+from breathvoice.engines.speaker import slaney_mel_filters
+
 FloatArray = npt.NDArray[np.float32]
 
 PITCH_RATE = 8000
@@ -24,7 +27,6 @@ FRAME_SECONDS = 0.04
 F0_LIMITS = (60.0, 500.0)
 VOICING = 0.5
 OCTAVE_COST = 0.1
-SPECTRUM_RATE = 16000
 BANDS = 24
 """Tone correction while searching: coarse, so that a candidate's score follows its timbre
 more than how closely a correction can fit the probe's own few words."""
@@ -33,7 +35,6 @@ FINE_BANDS = 40
 held-out sentences 40 to 64 bands all raised similarity on both embedders over 24; 40 kept
 the error rates within stock + 2 points where 64 did not. In the search, finer bands led
 it astray."""
-EQ_LIMIT_DB = 10.0
 GAIN_LIMIT_DB = 15.0
 
 
@@ -169,8 +170,6 @@ def speech_level(samples: FloatArray, sample_rate: int) -> float:
 
 def band_spectrum(samples: FloatArray, sample_rate: int, bands: int = BANDS) -> FloatArray:
     """Long-term average spectrum of the speech frames, dB in ``bands`` mel bands."""
-    from breathvoice.engines.speaker import slaney_mel_filters
-
     audio = _resample(samples, sample_rate, SPECTRUM_RATE)
     frames = _frames(audio, 512, 160).astype(np.float64)
     power = np.abs(np.fft.rfft(frames * np.hanning(512), axis=1)) ** 2

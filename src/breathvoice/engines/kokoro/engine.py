@@ -1,11 +1,11 @@
 """The embedded engine: Kokoro-82M with its five stock voices, Chinese and English text.
 
-Text is cut into sentences (see :mod:`breathvoice.engines.text`), each phonemised and
+Text is cut into sentences (see :mod:`breathvoice.engines.kokoro.text`), each phonemised and
 synthesised in one model call, trimmed of the model's edge silence and followed by the
 pause its punctuation calls for. The model's per-token durations give the timing of each
 character of the original text.
 
-A matched voice (see :mod:`breathvoice.voices.enrolment`) carries controls: pitch level
+A matched voice (see :mod:`breathvoice.matching.enrolment`) carries controls: pitch level
 and range and per-layer timbre offsets (model inputs), a speed factor, and a tone
 correction and gain applied to each chunk. Stock voices carry none: the graph's controls
 keep their defaults and no chunk is filtered.
@@ -29,28 +29,27 @@ from breathvoice.engines.base import (
     SynthesisOptions,
     VoiceState,
 )
-from breathvoice.engines.g2p import (
+from breathvoice.engines.kokoro.alignment import char_alignment
+from breathvoice.engines.kokoro.controls import (
+    DECODER_DIMS,
+    TIMBRE_OFFSETS_INPUT,
+    apply_colour,
+    voice_inputs,
+)
+from breathvoice.engines.kokoro.g2p import (
     MAX_TOKENS,
     PUNCTUATION,
     PhonemeSpan,
     Phonemizer,
     fit_window,
 )
-from breathvoice.engines.kokoro_alignment import char_alignment
-from breathvoice.engines.kokoro_controls import (
-    DECODER_DIMS,
-    TIMBRE_OFFSETS_INPUT,
-    apply_colour,
-    voice_inputs,
-)
-from breathvoice.engines.kokoro_model import (
+from breathvoice.engines.kokoro.model import (
     SAMPLE_RATE,
     IntArray,
     KokoroModel,
     load_kokoro_model,
 )
-from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
-from breathvoice.engines.text import (
+from breathvoice.engines.kokoro.text import (
     Pause,
     clause_cuts,
     has_kana,
@@ -59,6 +58,7 @@ from breathvoice.engines.text import (
     plan_pieces,
     word_cuts,
 )
+from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import EngineError, InvalidRequest
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 from breathvoice.engines.base import FloatAudio
-from breathvoice.engines.kokoro_controls import DECODER_DIMS
-from breathvoice.engines.kokoro_match import Candidate, Search, timbre_spread
+from breathvoice.engines.kokoro.controls import DECODER_DIMS
+from breathvoice.matching.search import Candidate, Search, timbre_spread
 
 TIMBRE_DIRECTIONS = 1
 BLEND_STEP = 0.5

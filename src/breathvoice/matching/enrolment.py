@@ -6,20 +6,20 @@ steps won), pitch setting, speaking speed, tone correction (``eq``, dB per band)
 make Kokoro's speech close to the reference speaker and to the clip's prosody:
 
 1. the reference is measured: speaker embedding, median F0 and range, pace, loudness,
-   long-term spectrum (:mod:`breathvoice.engines.kokoro_analysis`);
+   long-term spectrum (:mod:`breathvoice.matching.analysis`);
 2. the stock voices that can reach the reference's pitch speak two short probe sentences
    at it (each voice's own pitch comes from a pitch-only graph, and these renders are
    kept for later enrolments), and the closest to the speaker embedder, heard with a
    tone correction and gain like those it will get (or, unless another is clearly closer,
    the nearest stock voice the group speaks with until then), starts a Gauss-Newton
    search over stock-voice blends, pitch and a timbre direction
-   (:mod:`breathvoice.engines.kokoro_match`, :mod:`breathvoice.engines.kokoro_space`);
+   (:mod:`breathvoice.matching.search`, :mod:`breathvoice.matching.space`);
    no round of renders starts unless it should end within ``budget_seconds`` of the
    call, and the search stops early when its gain flattens;
 3. with ``gradients=True`` and torch installed (the ``matching`` extra), that search gets at
    most ``SEARCH_SHARE`` of the budget: the rest goes to gradient steps on the 128 timbre
    dimensions of each of the decoder's style layers, from its best point
-   (:mod:`breathvoice.engines.kokoro_gradient`), whose result is kept if its real render
+   (:mod:`breathvoice.matching.gradient`), whose result is kept if its real render
    scores higher;
 4. the tone correction is measured again on the chosen point's probe, in finer bands than
    the search compared candidates with, and pitch range and gain are set so the probe's
@@ -34,8 +34,8 @@ speed, loudness) by how far the clip is from the main one. That takes no synthes
 A state's ``info`` says what was done: ``method`` ("matched" or "matched_prosody"),
 ``stock_voice``, ``similarity`` (on the probe), ``stock_similarity``, ``seconds`` and the
 controls the engine must honour: ``pitch_shift``, ``pitch_range``, ``speed``,
-``gain_db`` (see :func:`breathvoice.engines.kokoro_controls.voice_inputs` and
-:func:`~breathvoice.engines.kokoro_controls.apply_colour`).
+``gain_db`` (see :func:`breathvoice.engines.kokoro.controls.voice_inputs` and
+:func:`~breathvoice.engines.kokoro.controls.apply_colour`).
 """
 
 from __future__ import annotations
@@ -49,26 +49,26 @@ from typing import Any
 import numpy as np
 
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
-from breathvoice.engines.kokoro_analysis import (
+from breathvoice.engines.kokoro.controls import TIMBRE_OFFSETS_INPUT
+from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
+from breathvoice.errors import InvalidRequest
+from breathvoice.matching.analysis import (
     FINE_BANDS,
     Prosody,
     band_spectrum,
     level_gain,
     prosody,
 )
-from breathvoice.engines.kokoro_controls import TIMBRE_OFFSETS_INPUT
-from breathvoice.engines.kokoro_gradient import gradient_available, refine_timbre, warm_up
-from breathvoice.engines.kokoro_match import (
+from breathvoice.matching.gradient import gradient_available, refine_timbre, warm_up
+from breathvoice.matching.probe import ProbeRenderer
+from breathvoice.matching.search import (
     Cancelled,
     Search,
     colour,
     probe_pitch_range,
     screen_stock,
 )
-from breathvoice.engines.kokoro_probe import ProbeRenderer
-from breathvoice.engines.kokoro_space import refine
-from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
-from breathvoice.errors import InvalidRequest
+from breathvoice.matching.space import refine
 
 __all__ = ["EnrolmentCancelled", "enrol", "prepare_gradients", "uses_gradients", "ENGINE_NAME"]
 

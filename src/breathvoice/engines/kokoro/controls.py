@@ -39,6 +39,9 @@ MAX_SHIFT = float(np.log(2.0))
 DECODER_DIMS = 128
 """The timbre half of Kokoro's 256-value style: what its decoder reads."""
 RANGE_LIMITS = (0.3, 3.0)
+SPECTRUM_RATE = 16000
+"""The rate tone is measured at: band gains are given on mel bands up to half of it."""
+EQ_LIMIT_DB = 10.0
 
 
 def add_pitch_controls(model_bytes: bytes) -> bytes:
@@ -217,11 +220,9 @@ def eq_filter(band_gains_db: FloatAudio, sample_rate: int) -> FloatAudio:
     """Linear-phase FIR whose response follows ``band_gains_db`` on the analysis bands.
 
     The gains are given at the centres of as many mel bands up to 8 kHz (see
-    :func:`~breathvoice.engines.kokoro_analysis.band_spectrum`; voices matched by earlier
+    :func:`~breathvoice.matching.analysis.band_spectrum`; voices matched by earlier
     versions have fewer); above the last centre the last gain holds.
     """
-    from breathvoice.engines.kokoro_analysis import EQ_LIMIT_DB, SPECTRUM_RATE
-
     gains = np.clip(np.asarray(band_gains_db, dtype=np.float64), -EQ_LIMIT_DB, EQ_LIMIT_DB)
     edges = np.linspace(_hz_to_mel(0.0), _hz_to_mel(SPECTRUM_RATE / 2), len(gains) + 2)
     centres = np.array([_mel_to_hz(m) for m in edges[1:-1]])

@@ -1,7 +1,7 @@
 """The voice matching of one voice group, and its results kept in the group's folder.
 
 The main clip (the default emotion's, else the first that can be matched) is matched with
-the enrol function (:func:`breathvoice.voices.enrolment.enrol`); the other clips then with
+the enrol function (:func:`breathvoice.matching.enrolment.enrol`); the other clips then with
 ``base=`` that state: they only move prosody, which takes no synthesis.
 
 Results are kept as soon as they exist: the voice state in
@@ -24,7 +24,7 @@ from typing import Any
 from breathvoice.audio.decode import decode_audio
 from breathvoice.engines.base import CancelToken, Engine, FloatAudio, VoiceState
 from breathvoice.errors import InvalidRequest
-from breathvoice.voices.enrolment import EnrolmentCancelled
+from breathvoice.matching.enrolment import EnrolmentCancelled
 from breathvoice.voices.library import VoiceLibrary
 from breathvoice.voices.manifest import (
     MATCHED_DIR,

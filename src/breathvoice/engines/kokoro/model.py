@@ -9,7 +9,7 @@ predictor's per-token frame counts (``round(sum(sigmoid(...)) / speed)``, clippe
 least one frame and cast to int64, just before they are expanded into the alignment
 matrix) are added as a second output, ``duration``. Each frame is
 :data:`SAMPLES_PER_FRAME` samples of audio, so ``sum(duration) * 600 == len(audio)``.
-The controls of :mod:`breathvoice.engines.kokoro_controls` (pitch, per-layer timbre) are
+The controls of :mod:`breathvoice.engines.kokoro.controls` (pitch, per-layer timbre) are
 added too: their inputs default to the stock model's, and a matched voice sets them.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,11 +28,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from breathvoice.engines.kokoro_controls import (
+from breathvoice.engines.kokoro.controls import (
     TIMBRE_OFFSETS_INPUT,
     add_pitch_controls,
     add_timbre_offsets,
 )
+from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,6 @@ STOCK_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kum
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
-
-
-def import_onnxruntime() -> ModuleType:
-    """Import onnxruntime with its telemetry off.
-
-    The PyPI builds write a device id under ``~/.cache`` when imported unless
-    ``ORT_DISABLE_TELEMETRY`` is set first; the server must not write in the user's home.
-    """
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    import onnxruntime
-
-    module: ModuleType = onnxruntime
-    return module
 
 
 def read_model_bytes() -> bytes:
@@ -153,7 +140,7 @@ class KokoroModel:
 
         ``style`` is a voice pack (510x1x256); the row for this many tokens is used.
         ``controls`` holds a matched voice's control inputs
-        (:func:`~breathvoice.engines.kokoro_controls.voice_inputs`); left out, the graph's
+        (:func:`~breathvoice.engines.kokoro.controls.voice_inputs`); left out, the graph's
         defaults (the stock model) apply.
         """
         rows = style.reshape(-1, style.shape[-1])

@@ -1,0 +1,10 @@
+"""The embedded engine, Kokoro-82M on onnxruntime.
+
+- :mod:`.engine`: :class:`~breathvoice.engines.kokoro.engine.KokoroEngine`, the
+  :class:`~breathvoice.engines.base.Engine` the server speaks with.
+- :mod:`.model`: loading the int8 ONNX model from the installed packages, in memory.
+- :mod:`.controls`: the inputs added to the graph (pitch, per-layer timbre) and the tone
+  correction applied to each chunk of a matched voice.
+- :mod:`.text`, :mod:`.g2p`: sentence and clause cuts, text to phonemes (zh, en, ja).
+- :mod:`.alignment`: per-character timing from the model's token durations.
+"""
