@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from breathvoice.engines.base import Engine
+from breathvoice.jobs.service import JobService
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings
@@ -25,6 +26,8 @@ class Services:
     scheduler: SynthesisScheduler
     outputs: OutputStore
     lines: LineRenderer
+    jobs: JobService | None = None
+    """Script jobs; None until the lifespan has opened the database."""
 
 
 def get_services(request: Request) -> Services:
