@@ -19,10 +19,11 @@ from conftest import AppFactory
 from tone_engine import ToneEngine
 
 
-def wait_ended(client: TestClient, job_id: str, timeout: float = 30) -> dict[str, Any]:
+def wait_ended(client: TestClient, job_id: str, timeout: float = 30,
+               headers: dict[str, str] | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/breathvoice/jobs/{job_id}").json()
+        job: dict[str, Any] = client.get(f"/breathvoice/jobs/{job_id}", headers=headers).json()
         if job["status"] in ("completed", "failed", "cancelled"):
             return job
         time.sleep(0.05)
