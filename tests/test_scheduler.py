@@ -190,3 +190,34 @@ def test_stream_raises_engine_errors() -> None:
     with pytest.raises(EngineError):
         asyncio.run(main())
     scheduler.close()
+
+
+def test_background_jobs_wait_while_live_jobs_wait_or_run() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.02)
+    scheduler = SynthesisScheduler(engine, workers=2)
+    events: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    remaining = [2]
+
+    def submit(name: str, text: str, background: bool) -> None:
+        def on_chunk(chunk: AudioChunk) -> None:
+            with lock:
+                events.append(name)
+
+        def on_done(error: BaseException | None) -> None:
+            with lock:
+                remaining[0] -= 1
+                if not remaining[0]:
+                    done.set()
+
+        scheduler.submit(owner=name, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=on_chunk, on_done=on_done,
+                         background=background)
+
+    submit("live", LONG, background=False)
+    submit("job", LONG, background=True)
+    assert done.wait(10)
+    # Two workers, yet no background chunk ran while the live job had chunks to come.
+    assert events == ["live"] * 8 + ["job"] * 8
+    scheduler.close()
