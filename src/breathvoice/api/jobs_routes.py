@@ -175,7 +175,7 @@ async def job_events(job_id: str, jobs: JobsDep, principal: PrincipalDep) -> Str
 @router.post("/breathvoice/jobs/{job_id}/cancel", summary="Cancel the lines not yet started")
 async def cancel_job(job_id: str, jobs: JobsDep, principal: PrincipalDep) -> dict[str, Any]:
     job = await run_in_threadpool(jobs.cancel, job_id, _caller(principal))
-    jobs.runner.publish_status(job_id)
+    await jobs.runner.publish_status(job_id)
     return job.as_json(time.time())
 
 
@@ -185,7 +185,7 @@ async def redo_line(job_id: str, line_id: str, request: Request, services: Servi
                     jobs: JobsDep, principal: PrincipalDep) -> dict[str, Any]:
     line = await run_in_threadpool(jobs.redo, job_id, line_id, _caller(principal),
                                    _charge(request, principal))
-    jobs.runner.publish_status(job_id)
+    await jobs.runner.publish_status(job_id)
     return _line_json(_base(request, services), job_id, line)
 
 

@@ -79,10 +79,10 @@ class JobRunner:
         """Delete a job's audio (blocking)."""
         shutil.rmtree(self.root / job_id, ignore_errors=True)
 
-    def publish_status(self, job_id: str) -> None:
-        """Tell subscribers the job's status if it changed (call on the event loop)."""
+    async def publish_status(self, job_id: str) -> None:
+        """Tell subscribers the job's status if it changed."""
         try:
-            job = self.store.get(job_id)
+            job = await asyncio.to_thread(self.store.get, job_id)
         except BreathVoiceError:
             return
         if self._status.get(job_id) != job.status:
@@ -105,7 +105,7 @@ class JobRunner:
                     task = asyncio.create_task(self._render(claim))
                     self._tasks.add(task)
                     task.add_done_callback(self._done)
-                    self.publish_status(claim.job_id)
+                    await self.publish_status(claim.job_id)
                 if not claims or len(self._tasks) >= self.concurrency:
                     self._wake.clear()
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -145,14 +145,14 @@ class JobRunner:
         self.events.publish(claim.job_id, "line", {
             "line_id": line.line_id, "filename": line.filename, "status": "completed",
             "take": take.take, "duration": take.duration})
-        self.publish_status(claim.job_id)
+        await self.publish_status(claim.job_id)
 
     async def _fail(self, claim: Claim, message: str) -> None:
         if await asyncio.to_thread(self.store.fail_line, claim, message, time.time()):
             self.events.publish(claim.job_id, "line", {
                 "line_id": claim.line.line_id, "filename": claim.line.filename,
                 "status": "failed", "error": message})
-            self.publish_status(claim.job_id)
+            await self.publish_status(claim.job_id)
 
     async def _speak(self, claim: Claim) -> Take:
         line = claim.line
