@@ -9,7 +9,8 @@ loads the same engine, with the same voice, in this process. Prints:
   2. WebSocket time to first audio (bench/ws.py's first sentence, early clause cut) while
      a job runs in the background, over the same with the server idle   target <= 1.30
 
-    .venv/bin/python bench/jobs.py          (several minutes on 2 idle cores)
+    .venv/bin/python bench/jobs.py   (several minutes on 2 idle cores; BENCH_JOB_LINES and
+    BENCH_BACKGROUND_LINES make it shorter)
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from breathvoice.settings import Settings  # noqa: E402
 from breathvoice.voices.library import VoiceLibrary  # noqa: E402
 from conftest import start_server, stop_server  # noqa: E402
 
-JOB_LINES = 200
-BACKGROUND_LINES = 80
+JOB_LINES = int(os.environ.get("BENCH_JOB_LINES", "200"))
+BACKGROUND_LINES = int(os.environ.get("BENCH_BACKGROUND_LINES", "80"))
 TTFA_ROUNDS = 5
 
 
