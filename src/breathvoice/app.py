@@ -64,7 +64,8 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
     jobs = enrolment_jobs_for(library, engine, settings) if enrolment else None
     if jobs is not None:
         jobs.start()
-    scheduler = SynthesisScheduler(engine, settings.engine_workers)
+    scheduler = SynthesisScheduler(engine, settings.engine_workers,
+                                   settings.engine_workers - settings.job_reserved_workers)
     outputs = OutputStore(settings.outputs_dir)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
     jobs_service = build_job_service(settings, library, scheduler)

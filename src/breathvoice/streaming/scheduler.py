@@ -14,7 +14,8 @@ its generator, hands it to the job's callback and puts the job back. That gives:
   exactly when the engine is saturated, and queueing, not sentence length, then sets
   the wait;
 - a background lane (script jobs): a background job is served only while no live job
-  waits or runs, so a long job in the background does not slow what a socket hears;
+  waits or runs, and on at most ``background_workers`` workers at once, so a new live
+  job finds a worker free instead of waiting for a background chunk to end;
 - prompt cancellation: a cancelled job is dropped at once if queued, and its engine call
   is aborted through the job's :class:`CancelToken` if running.
 
@@ -68,7 +69,8 @@ class Job:
 
 
 class SynthesisScheduler:
-    def __init__(self, engine: Engine, workers: int) -> None:
+    def __init__(self, engine: Engine, workers: int,
+                 background_workers: int | None = None) -> None:
         self._engine = engine
         self._ready: list[Job] = []
         self._owner_served: dict[Hashable, float] = {}
@@ -77,6 +79,7 @@ class SynthesisScheduler:
         self._closed = False
         self._busy = 0
         self._live_busy = 0
+        self._background_limit = max(1, background_workers or workers)
         self._threads = [
             threading.Thread(target=self._work, name=f"synth-{i}", daemon=True)
             for i in range(workers)
@@ -193,7 +196,8 @@ class SynthesisScheduler:
 
     def _eligible(self) -> list[Job]:
         live = [job for job in self._ready if not job.background]
-        if live or self._live_busy:
+        background_busy = self._busy - self._live_busy
+        if live or self._live_busy or background_busy >= self._background_limit:
             return live
         return self._ready
 
@@ -210,7 +214,7 @@ class SynthesisScheduler:
                     self._busy -= 1
                     if not job.background:
                         self._live_busy -= 1
-                        self._cond.notify_all()  # background work may be eligible now
+                    self._cond.notify_all()  # background work may be eligible now
 
     def _step(self, job: Job) -> None:
         if job.cancelled:
