@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(2, ge=1, le=16, description="job lines rendered at once")
     job_lease_seconds: float = Field(30.0, ge=2, description="a claimed line's lease; "
                                      "renewed while it renders")
-    job_reserved_workers: int = Field(1, ge=0, description="synthesis workers job lines "
+    job_reserved_workers: int = Field(0, ge=0, description="synthesis workers job lines "
                                       "leave free for live requests (at least one runs jobs)")
 
     # access (a non-empty list, or any key in the keys database, turns authentication on)
