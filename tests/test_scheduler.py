@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Hashable
 
 import pytest
@@ -189,4 +190,61 @@ def test_stream_raises_engine_errors() -> None:
 
     with pytest.raises(EngineError):
         asyncio.run(main())
+    scheduler.close()
+
+
+def test_background_jobs_wait_while_live_jobs_wait_or_run() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.02)
+    scheduler = SynthesisScheduler(engine, workers=2)
+    events: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    remaining = [2]
+
+    def submit(name: str, text: str, background: bool) -> None:
+        def on_chunk(chunk: AudioChunk) -> None:
+            with lock:
+                events.append(name)
+
+        def on_done(error: BaseException | None) -> None:
+            with lock:
+                remaining[0] -= 1
+                if not remaining[0]:
+                    done.set()
+
+        scheduler.submit(owner=name, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=on_chunk, on_done=on_done,
+                         background=background)
+
+    submit("live", LONG, background=False)
+    submit("job", LONG, background=True)
+    assert done.wait(10)
+    # Two workers, yet no background chunk ran while the live job had chunks to come.
+    assert events == ["live"] * 8 + ["job"] * 8
+    scheduler.close()
+
+
+def test_background_work_leaves_a_worker_free_for_live_work() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.2)
+    scheduler = SynthesisScheduler(engine, workers=2, background_workers=1)
+    started: dict[str, float] = {}
+    done = threading.Event()
+
+    def submit(name: str, background: bool) -> None:
+        def on_chunk(chunk: AudioChunk) -> None:
+            started.setdefault(name, time.monotonic())
+
+        scheduler.submit(owner=name, text="one.", voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=on_chunk,
+                         on_done=lambda error: done.set() if name == "live" else None,
+                         background=background)
+
+    submit("job1", True)
+    submit("job2", True)
+    time.sleep(0.05)  # job1 is running; job2 must wait, one worker stays free
+    asked = time.monotonic()
+    submit("live", False)
+    assert done.wait(5)
+    assert started["live"] - asked < 0.35  # one chunk's time, not two
+    assert started.get("job2", float("inf")) > started["live"]
     scheduler.close()

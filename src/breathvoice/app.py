@@ -17,6 +17,7 @@ from breathvoice import __version__
 from breathvoice.api import (
     auth,
     elevenlabs_compat,
+    jobs_routes,
     keys_routes,
     openai_compat,
     outputs_routes,
@@ -27,6 +28,7 @@ from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.base import WarmsUp
 from breathvoice.engines.registry import load_engine
+from breathvoice.jobs.service import build_job_service
 from breathvoice.keys import AccessControl
 from breathvoice.keys.origins import OriginPolicy
 from breathvoice.lines import LineRenderer
@@ -64,12 +66,14 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
     jobs = enrolment_jobs_for(library, engine, settings) if enrolment else None
     if jobs is not None:
         jobs.start()
-    scheduler = SynthesisScheduler(engine, settings.engine_workers)
+    scheduler = SynthesisScheduler(engine, settings.engine_workers,
+                                   settings.engine_workers - settings.job_reserved_workers)
     outputs = OutputStore(settings.outputs_dir, settings.output_retention_hours * 3600,
                           settings.output_max_bytes)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
+    jobs_service = build_job_service(settings, library, scheduler)
     return Services(settings=settings, engine=engine, library=library,
-                    scheduler=scheduler, outputs=outputs, lines=lines)
+                    scheduler=scheduler, outputs=outputs, lines=lines, jobs=jobs_service)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,11 +83,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await run_in_threadpool(build_services, settings)
         app.state.services = services
+        if services.jobs is not None:
+            await services.jobs.start()
         log.info("BreathVOICE %s ready: engine %s, %d voice groups", __version__,
                  services.engine.name, len(services.library.list_ids()))
         try:
             yield
         finally:
+            if services.jobs is not None:
+                await services.jobs.close()
             if services.library.enrolment is not None:
                 await run_in_threadpool(services.library.enrolment.close)
             await run_in_threadpool(services.scheduler.close)
@@ -103,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_routes.router)
     app.include_router(rest.router)
     app.include_router(outputs_routes.router)
+    app.include_router(jobs_routes.router)
     app.include_router(ws.router)
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)

@@ -1,4 +1,4 @@
-"""The ``breathvoice`` command: serve, say, voices list|import|export."""
+"""The ``breathvoice`` command: serve, say, voices list|import|export, keys, jobs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from breathvoice.cli_jobs import jobs
 from breathvoice.errors import BreathVoiceError
 from breathvoice.settings import Settings
 
@@ -31,6 +32,7 @@ app.add_typer(voices, name="voices")
 keys = typer.Typer(help="Manage API keys (stored hashed in the data folder).",
                    no_args_is_help=True)
 app.add_typer(keys, name="keys")
+app.add_typer(jobs, name="jobs")
 console = Console()
 err_console = Console(stderr=True)
 

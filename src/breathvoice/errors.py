@@ -13,7 +13,8 @@ Every error a user can see is a :class:`BreathVoiceError`. Each knows its wire `
     ├── Forbidden                          403  FORBIDDEN              (ws 1008)
     ├── NotFound                           404  NOT_FOUND
     │   ├── VoiceGroupNotFound             404  VOICE_NOT_FOUND        (ws 1008)
-    │   └── OutputNotFound                 404  NOT_FOUND
+    │   ├── OutputNotFound                 404  NOT_FOUND
+    │   └── JobNotFound                    404  NOT_FOUND
     ├── Conflict                           409  CONFLICT
     ├── VoiceGroupExists                   409  VOICE_GROUP_EXISTS
     ├── PayloadTooLarge                    413  PAYLOAD_TOO_LARGE      (ws 1009)
@@ -91,6 +92,10 @@ class VoiceGroupNotFound(NotFound):
 
 class OutputNotFound(NotFound):
     default_message = "output file not found"
+
+
+class JobNotFound(NotFound):
+    default_message = "job not found"
 
 
 class Conflict(BreathVoiceError):

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     max_ws_message_bytes: int = Field(1024 * 1024, ge=1024)
     default_inactivity_timeout: float = Field(20.0, gt=0, le=180)
 
+    # script jobs (/breathvoice/jobs)
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the job database; default: "
+        "sqlite:///<data_dir>/breathvoice.sqlite3")
+    max_job_lines: int = Field(5000, ge=1, description="lines one job may hold")
+    max_job_takes: int = Field(5, ge=1, le=20, description="takes per line a job may ask for")
+    job_concurrency: int = Field(2, ge=1, le=16, description="job lines rendered at once")
+    job_lease_seconds: float = Field(30.0, ge=2, description="a claimed line's lease; "
+                                     "renewed while it renders")
+    job_reserved_workers: int = Field(0, ge=0, description="synthesis workers job lines "
+                                      "leave free for live requests (at least one runs jobs)")
+
     # access (a non-empty list, or any key in the keys database, turns authentication on)
     api_keys: list[str] = Field(default_factory=list)
     token_lifetime_seconds: float = Field(120.0, gt=0, le=3600,

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from breathvoice.api.auth import RequireApiKey, access_control
 from breathvoice.api.metering import SpeechMeter
 from breathvoice.engines.base import Engine
+from breathvoice.jobs.service import JobService
 from breathvoice.keys.access import Principal
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
@@ -28,6 +29,8 @@ class Services:
     scheduler: SynthesisScheduler
     outputs: OutputStore
     lines: LineRenderer
+    jobs: JobService | None = None
+    """Script jobs; None until the lifespan has opened the database."""
 
 
 def get_services(request: Request) -> Services:

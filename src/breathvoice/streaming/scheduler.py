@@ -13,6 +13,9 @@ its generator, hands it to the job's callback and puts the job back. That gives:
   speaks its first sentence whole, because every extra model call costs throughput
   exactly when the engine is saturated, and queueing, not sentence length, then sets
   the wait;
+- a background lane (script jobs): a background job is served only while no live job
+  waits or runs, and on at most ``background_workers`` workers at once, so a new live
+  job finds a worker free instead of waiting for a background chunk to end;
 - prompt cancellation: a cancelled job is dropped at once if queued, and its engine call
   is aborted through the job's :class:`CancelToken` if running.
 
@@ -53,6 +56,7 @@ class Job:
     chunks_sent: int = 0
     last_served: float = 0.0
     started_saturated: bool = False
+    background: bool = False
     _iterator: Iterator[AudioChunk] | None = field(default=None, repr=False)
     _finished: bool = False
 
@@ -65,7 +69,8 @@ class Job:
 
 
 class SynthesisScheduler:
-    def __init__(self, engine: Engine, workers: int) -> None:
+    def __init__(self, engine: Engine, workers: int,
+                 background_workers: int | None = None) -> None:
         self._engine = engine
         self._ready: list[Job] = []
         self._owner_served: dict[Hashable, float] = {}
@@ -73,6 +78,8 @@ class SynthesisScheduler:
         self._seq = itertools.count()
         self._closed = False
         self._busy = 0
+        self._live_busy = 0
+        self._background_limit = max(1, background_workers or workers)
         self._threads = [
             threading.Thread(target=self._work, name=f"synth-{i}", daemon=True)
             for i in range(workers)
@@ -93,7 +100,9 @@ class SynthesisScheduler:
         options: SynthesisOptions,
         on_chunk: ChunkCallback,
         on_done: DoneCallback,
+        background: bool = False,
     ) -> Job:
+        """Queue a job; ``background`` ones wait while any live job waits or runs."""
         token = options.cancel or CancelToken()
         job = Job(
             owner=owner,
@@ -104,6 +113,7 @@ class SynthesisScheduler:
             on_done=on_done,
             seq=next(self._seq),
             token=token,
+            background=background,
         )
         token.on_cancel(lambda: self._drop(job))
         with self._cond:
@@ -125,7 +135,8 @@ class SynthesisScheduler:
             thread.join(timeout=5)
 
     async def stream(
-        self, owner: Hashable, text: str, voice: VoiceState, options: SynthesisOptions
+        self, owner: Hashable, text: str, voice: VoiceState, options: SynthesisOptions,
+        background: bool = False,
     ) -> AsyncIterator[AudioChunk]:
         """Chunks of one job as an async iterator; leaving the loop early cancels the job."""
         loop = asyncio.get_running_loop()
@@ -136,7 +147,7 @@ class SynthesisScheduler:
 
         job = self.submit(
             owner=owner, text=text, voice=voice, options=options,
-            on_chunk=put, on_done=put,
+            on_chunk=put, on_done=put, background=background,
         )
         try:
             while True:
@@ -150,9 +161,11 @@ class SynthesisScheduler:
             job.cancel()
 
     async def collect(
-        self, owner: Hashable, text: str, voice: VoiceState, options: SynthesisOptions
+        self, owner: Hashable, text: str, voice: VoiceState, options: SynthesisOptions,
+        background: bool = False,
     ) -> list[AudioChunk]:
-        return [chunk async for chunk in self.stream(owner, text, voice, options)]
+        stream = self.stream(owner, text, voice, options, background)
+        return [chunk async for chunk in stream]
 
     # worker side
 
@@ -165,13 +178,14 @@ class SynthesisScheduler:
 
     def _next_job(self) -> Job | None:
         with self._cond:
-            while not self._ready and not self._closed:
+            while not (eligible := self._eligible()) and not self._closed:
                 self._cond.wait()
             if self._closed:
                 return None
-            job = min(self._ready, key=self._priority)
+            job = min(eligible, key=self._priority)
             self._ready.remove(job)
             self._busy += 1
+            self._live_busy += not job.background
             if job.chunks_sent == 0:
                 new_waiting = sum(1 for waiting in self._ready if waiting.chunks_sent == 0)
                 job.started_saturated = new_waiting > len(self._threads) - self._busy
@@ -179,6 +193,13 @@ class SynthesisScheduler:
             job.last_served = now
             self._owner_served[job.owner] = now
             return job
+
+    def _eligible(self) -> list[Job]:
+        live = [job for job in self._ready if not job.background]
+        background_busy = self._busy - self._live_busy
+        if live or self._live_busy or background_busy >= self._background_limit:
+            return live
+        return self._ready
 
     def _priority(self, job: Job) -> tuple[bool, float, float, int]:
         started = job.chunks_sent > 0
@@ -191,6 +212,9 @@ class SynthesisScheduler:
             finally:
                 with self._cond:
                     self._busy -= 1
+                    if not job.background:
+                        self._live_busy -= 1
+                    self._cond.notify_all()  # background work may be eligible now
 
     def _step(self, job: Job) -> None:
         if job.cancelled:

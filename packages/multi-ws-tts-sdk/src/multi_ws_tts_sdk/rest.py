@@ -2,7 +2,8 @@
 
 Same methods as the guide's class (``test_connection``, ``get_voice_groups``,
 ``get_voice_group_details``, ``batch_tts``, ``upload_voice_group``) plus ``single_tts``,
-``health`` and ``download``. Failures raise :mod:`.rest_errors` exceptions.
+``health``, ``download`` and script jobs (``submit_job``, ``get_job``, ``iter_job_events``,
+``wait_job``, ``download_job``; see :mod:`.jobs`). Failures raise :mod:`.rest_errors` exceptions.
 :class:`AsyncBreathVOICEClient` offers the same methods as coroutines.
 """
 
@@ -12,10 +13,11 @@ import asyncio
 import functools
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, AsyncIterator, Callable, Dict, Mapping, Optional, Sequence, TypeVar, Union
 from urllib.parse import quote
 
 from ._http import HttpSession, json_body, multipart_body
+from .jobs import JobsMixin, Progress
 from .rest_errors import BreathVOICEError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -25,7 +27,7 @@ TTSItem = Mapping[str, Any]
 Output = Union[str, Mapping[str, Any]]
 
 
-class BreathVOICEClient:
+class BreathVOICEClient(JobsMixin):
     """BreathVOICE REST client.
 
     ``base_url`` defaults to ``BREATHVOICE_URL``, then ``http://127.0.0.1:8000``;
@@ -212,6 +214,38 @@ class AsyncBreathVOICEClient:
 
     async def download(self, output: Output, dest: Optional[Union[str, Path]] = None) -> bytes:
         return await self._run(self.sync.download, output, dest)
+
+    async def submit_job(self, lines: Union[Sequence[TTSItem], str, Path],
+                         voice_group_id: Optional[str] = None, *, name: Optional[str] = None,
+                         takes: int = 1) -> Dict[str, Any]:
+        return await self._run(self.sync.submit_job, lines, voice_group_id, name=name,
+                               takes=takes)
+
+    async def get_job(self, job_id: str) -> Dict[str, Any]:
+        return await self._run(self.sync.get_job, job_id)
+
+    async def iter_job_events(self, job_id: str) -> AsyncIterator[Dict[str, Any]]:
+        events = self.sync.iter_job_events(job_id)
+        done = object()
+        while True:
+            event = await self._run(next, events, done)
+            if event is done:
+                return
+            yield event
+
+    async def wait_job(self, job_id: str, progress: Optional[Progress] = None,
+                       poll_interval: float = 1.0) -> Dict[str, Any]:
+        while True:
+            job = await self.get_job(job_id)
+            if progress is not None:
+                progress(job)
+            if job.get("status") in ("completed", "failed", "cancelled"):
+                return job
+            await asyncio.sleep(poll_interval)
+
+    async def download_job(self, job_id: str,
+                           dest: Optional[Union[str, Path]] = None) -> bytes:
+        return await self._run(self.sync.download_job, job_id, dest)
 
 
 __all__ = ["AsyncBreathVOICEClient", "BreathVOICEClient"]

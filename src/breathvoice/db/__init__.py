@@ -1,0 +1,11 @@
+"""The embedded database: one schema (SQLAlchemy Core) for SQLite today, PostgreSQL later.
+
+``open_database(url)`` builds the engine and brings the schema up to date with the Alembic
+migrations shipped in this package; ``database_url(settings)`` picks the URL
+(``BREATHVOICE_DATABASE_URL``, default ``sqlite:///<data_dir>/breathvoice.sqlite3``).
+"""
+
+from breathvoice.db.engine import database_url, open_database
+from breathvoice.db.schema import job_lines, jobs, metadata, takes
+
+__all__ = ["database_url", "job_lines", "jobs", "metadata", "open_database", "takes"]

@@ -1,0 +1,1 @@
+"""Alembic migrations of :mod:`breathvoice.db.schema`, run by ``open_database``."""

@@ -1,0 +1,201 @@
+"""The background runner: claims waiting lines, speaks them, stores each take.
+
+Lines are spoken on the shared :class:`SynthesisScheduler` in its background lane, so
+live requests and sockets always go first. Each take is written under its final name
+atomically (temporary file, fsync, rename), and only then
+committed to the database: a ``kill -9`` at any moment loses at most the lines being
+rendered, and a line whose take was committed is never rendered again. On start, lines a
+killed process had claimed go back to the queue (a lone node owns every lease), so
+unfinished jobs resume by themselves. While a line renders, its lease is renewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from breathvoice.audio.files import encode_file
+from breathvoice.engines.base import SynthesisOptions
+from breathvoice.errors import BreathVoiceError
+from breathvoice.jobs.events import JobEvents
+from breathvoice.jobs.models import Claim, Take
+from breathvoice.jobs.store import JobStore
+from breathvoice.outputs import PARTIAL_PREFIX
+from breathvoice.streaming.scheduler import SynthesisScheduler
+from breathvoice.voices.library import VoiceLibrary
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 2.0
+"""How often an idle runner looks for work it was not told about (another node's)."""
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, library: VoiceLibrary, scheduler: SynthesisScheduler,
+                 root: Path, *, concurrency: int, lease_seconds: float,
+                 events: JobEvents | None = None) -> None:
+        self.store = store
+        self.library = library
+        self.scheduler = scheduler
+        self.root = root
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.events = events or JobEvents()
+        self.node = f"node-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+        self._status: dict[str, str] = {}
+
+    def recover(self) -> int:
+        """At a lone start (blocking): requeue lines a dead process held, drop partial files."""
+        for leftover in self.root.glob(f"*/*/*/{PARTIAL_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
+        return self.store.release_all()
+
+    def start(self) -> None:
+        self._main = asyncio.create_task(self._run(), name="job-runner")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._main, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(self.store.release_all, self.node)
+
+    def remove_files(self, job_id: str) -> None:
+        """Delete a job's audio (blocking)."""
+        shutil.rmtree(self.root / job_id, ignore_errors=True)
+
+    async def publish_status(self, job_id: str) -> None:
+        """Tell subscribers the job's status if it changed."""
+        try:
+            job = await asyncio.to_thread(self.store.get, job_id)
+        except BreathVoiceError:
+            return
+        if self._status.get(job_id) != job.status:
+            self._status[job_id] = job.status
+            self.events.publish(job_id, "status", job.as_json(time.time()))
+
+    async def _run(self) -> None:
+        renewing = asyncio.create_task(self._renew())
+        try:
+            while True:
+                room = self.concurrency - len(self._tasks)
+                claims: list[Claim] = []
+                if room > 0:
+                    try:
+                        claims = await asyncio.to_thread(
+                            self.store.claim, self.node, room, self.lease_seconds, time.time())
+                    except Exception:
+                        log.exception("claiming job lines failed")
+                for claim in claims:
+                    task = asyncio.create_task(self._render(claim))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+                    await self.publish_status(claim.job_id)
+                if not claims or len(self._tasks) >= self.concurrency:
+                    self._wake.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+        finally:
+            renewing.cancel()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if self._tasks:
+                try:
+                    await asyncio.to_thread(self.store.renew, self.node, self.lease_seconds,
+                                            time.time())
+                except Exception:
+                    log.exception("renewing job leases failed")
+
+    async def _render(self, claim: Claim) -> None:
+        line = claim.line
+        try:
+            take = await self._speak(claim)
+        except BreathVoiceError as exc:
+            await self._fail(claim, exc.message)
+            return
+        except Exception:
+            log.exception("job line failed")
+            await self._fail(claim, "speech synthesis failed")
+            return
+        kept = await asyncio.to_thread(self.store.commit_take, claim, take, time.time())
+        if not kept:  # the lease was lost or the job deleted: this take is not ours to keep
+            (self.root / take.path).unlink(missing_ok=True)
+            return
+        self.events.publish(claim.job_id, "line", {
+            "line_id": line.line_id, "filename": line.filename, "status": "completed",
+            "take": take.take, "duration": take.duration})
+        await self.publish_status(claim.job_id)
+
+    async def _fail(self, claim: Claim, message: str) -> None:
+        if await asyncio.to_thread(self.store.fail_line, claim, message, time.time()):
+            self.events.publish(claim.job_id, "line", {
+                "line_id": claim.line.line_id, "filename": claim.line.filename,
+                "status": "failed", "error": message})
+            await self.publish_status(claim.job_id)
+
+    async def _speak(self, claim: Claim) -> Take:
+        line = claim.line
+        choice = await asyncio.to_thread(self.library.choose, line.voice_group_id,
+                                         line.filename, line.emotion)
+        options = SynthesisOptions(speed=line.speed, language=line.language)
+        chunks = await self.scheduler.collect(("job", claim.job_id), line.text,
+                                              choice.voice_state, options, background=True)
+        rate = self.scheduler.engine.sample_rate
+        samples = (np.concatenate([c.samples for c in chunks]).astype(np.float32)
+                   if chunks else np.zeros(0, np.float32))
+
+        path = f"{claim.job_id}/{claim.take}/{line.voice_group_id}/{line.filename}"
+
+        def store() -> None:
+            write_atomically(self.root / path, encode_file(samples, rate, line.filename))
+
+        await asyncio.to_thread(store)
+        return Take(take=claim.take, path=path,
+                    emotion=choice.emotion, reference_audio=choice.reference_file,
+                    duration=round(len(samples) / rate, 3), created_at=time.time())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` under ``path`` whole or not at all: temporary file, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def jobs_root(data_dir: Path) -> Path:
+    root = data_dir / "jobs"
+    os.makedirs(root, exist_ok=True)
+    return root

@@ -1,0 +1,40 @@
+"""The job store on its own: migrations build exactly the declared schema, and leases
+fence off a runner that lost its line to another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from breathvoice.db import metadata, open_database
+from breathvoice.jobs.models import Take
+from breathvoice.jobs.script import ScriptLine
+from breathvoice.jobs.store import JobStore
+
+
+def test_migrations_build_the_declared_schema_and_run_twice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    open_database(url).dispose()
+    db = open_database(url)  # already at the newest revision: nothing to do
+    with db.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_runner_whose_lease_ran_out_cannot_commit(tmp_path: Path) -> None:
+    store = JobStore(open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}"))
+    line = ScriptLine("a", "a.wav", "hello", "Demo", "greeting")
+    store.create("job1", "j", "owner", 1, [line], now=100.0)
+    [first] = store.claim("node-a", 5, lease_seconds=10, now=100.0)
+    assert store.claim("node-b", 5, lease_seconds=10, now=105.0) == []  # still leased
+    [second] = store.claim("node-b", 5, lease_seconds=10, now=111.0)  # lease ran out
+    assert second.fence == first.fence + 1
+    take = Take(1, "job1/1/Demo/a.wav", "greeting", "Demo_greeting.wav", 1.0, 112.0)
+    assert not store.commit_take(first, take, now=112.0)
+    assert store.get("job1").status == "in_progress"
+    assert store.commit_take(second, take, now=113.0)
+    job = store.get("job1")
+    assert job.status == "completed" and job.counts.completed == 1
+    assert [t.created_at for t in store.line("job1", "a").takes] == [112.0]
