@@ -115,7 +115,7 @@ def normalise(samples: FloatAudio, rate: int, target: LoudnessTarget) -> FloatAu
     """
     ceiling = 10 ** ((target.true_peak_db - 0.1) / 20)  # 0.1 dB for the encoder's rounding
     out = samples.astype(np.float32)
-    for _ in range(4):
+    for _ in range(8):
         loudness = integrated_lufs(out, rate)
         if loudness is None:
             break
