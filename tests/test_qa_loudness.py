@@ -7,21 +7,12 @@ pyloudnorm meter and oversampling true-peak estimate the service uses.
 from __future__ import annotations
 
 import numpy as np
-import pyebur128
 import pytest
 
+from audio_checks import reference_meter
 from breathvoice.errors import InvalidRequest
 from breathvoice.qa.loudness import PRESETS, LoudnessTarget, measure, normalise
 from qa_signals import silence, sine, syllables
-
-
-def reference_meter(samples: np.ndarray, rate: int) -> tuple[float, float]:
-    """Integrated loudness (LUFS) and true peak (dBTP) by libebur128."""
-    mode = pyebur128.MeasurementMode.MODE_I | pyebur128.MeasurementMode.MODE_TRUE_PEAK
-    state = pyebur128.R128State(1, rate, mode)
-    state.add_frames(samples.astype(np.float64), len(samples))
-    peak = pyebur128.get_true_peak(state, 0)
-    return pyebur128.get_loudness_global(state), 20 * np.log10(max(peak, 1e-10))
 
 
 @pytest.mark.parametrize("level_db", [0.0, -20.0])

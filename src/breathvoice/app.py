@@ -14,7 +14,15 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api import auth, elevenlabs_compat, keys_routes, openai_compat, rest, ws
+from breathvoice.api import (
+    auth,
+    elevenlabs_compat,
+    keys_routes,
+    openai_compat,
+    qa_routes,
+    rest,
+    ws,
+)
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.base import WarmsUp
@@ -93,4 +101,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)
+    app.include_router(qa_routes.router)
     return app

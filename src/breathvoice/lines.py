@@ -7,6 +7,7 @@ shared scheduler and stored in the output folder of its voice group.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from breathvoice.audio.files import encode_file
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import InvalidRequest
 from breathvoice.outputs import OutputStore, check_filename
+from breathvoice.qa.loudness import LoudnessTarget, normalise
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -29,6 +31,8 @@ class Line:
     emotion: str | None = None
     speed: float = 1.0
     language: str | None = None
+    loudness: LoudnessTarget | None = None
+    """Deliver the audio at this loudness (normalised, peaks limited)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class LineRenderer:
             if chunks
             else np.zeros(0, np.float32)
         )
+        if line.loudness is not None:
+            samples = await asyncio.to_thread(normalise, samples, rate, line.loudness)
         data = encode_file(samples, rate, filename)
         output_path = self.outputs.write(line.voice_group_id, filename, data)
         return RenderedLine(

@@ -37,6 +37,7 @@ _SLOT = "breathvoice_slot"
 _CHARGED = "breathvoice_charged"
 _REMAINING = "breathvoice_remaining"
 _UPLOAD_PATH = "/breathvoice/upload-voice-group"
+_QA_PATH = "/breathvoice/qa"
 _MULTIPART_ALLOWANCE = 1024 * 1024
 """Room for the multipart envelope around an upload of ``max_upload_bytes``."""
 
@@ -210,6 +211,8 @@ def _settle(access: AccessControl, state: dict[str, Any], start: Message) -> Mes
 def _body_limit(settings: Settings, path: str) -> int:
     if path.rstrip("/") == _UPLOAD_PATH:
         return settings.max_upload_bytes + _MULTIPART_ALLOWANCE
+    if path.rstrip("/") == _QA_PATH:
+        return settings.max_qa_upload_bytes + _MULTIPART_ALLOWANCE
     return settings.max_request_body_bytes
 
 

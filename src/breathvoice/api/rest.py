@@ -20,6 +20,7 @@ from breathvoice.api.models import (
     BatchRequest,
     BatchResponse,
     Health,
+    LoudnessOption,
     SingleTTSResponse,
     TTSRequest,
     TTSResult,
@@ -28,6 +29,7 @@ from breathvoice.api.models import (
 )
 from breathvoice.errors import BreathVoiceError, InvalidRequest, PayloadTooLarge
 from breathvoice.lines import Line, RenderedLine
+from breathvoice.qa.loudness import loudness_target
 from breathvoice.voices.importer import import_voice_group_zip
 
 public_router = APIRouter()
@@ -98,8 +100,11 @@ async def single_tts(body: TTSRequest, request: Request, response: Response,
                      services: ServicesDep) -> SingleTTSResponse:
     """Make one audio file. The file name picks the reference emotion (see the guide)."""
     setattr(request.state, SINGLE_TTS_RESULT, {"filename": body.filename, "text": body.text})
+    loudness = loudness_target(body.loudness if not isinstance(body.loudness, LoudnessOption)
+                               else body.loudness.model_dump())
     line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
-                emotion=body.emotion, speed=body.speed, language=body.language)
+                emotion=body.emotion, speed=body.speed, language=body.language,
+                loudness=loudness)
     done = await services.lines.render(line, owner=object())
     result = _result(request, services, done, body.return_audio)
     response.headers[VOICE_METHOD_HEADER] = done.voice_method

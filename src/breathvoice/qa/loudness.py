@@ -15,6 +15,7 @@ Named presets (:data:`PRESETS`): ``podcast`` -16 LUFS, ``game`` -18 LUFS, ``broa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from breathvoice.engines.base import FloatAudio
 from breathvoice.errors import InvalidRequest
 
-__all__ = ["PRESETS", "Loudness", "LoudnessTarget", "measure", "normalise", "true_peak"]
+__all__ = ["PRESETS", "Loudness", "LoudnessTarget", "loudness_target", "measure", "normalise",
+           "true_peak"]
 
 OVERSAMPLE = 4
 LOOKAHEAD_SECONDS = 0.005
@@ -50,6 +52,19 @@ PRESETS = {
     "game": LoudnessTarget(-18.0, -1.0),
     "broadcast": LoudnessTarget(-23.0, -1.0),
 }
+
+
+def loudness_target(spec: str | Mapping[str, float] | None) -> LoudnessTarget | None:
+    """What a request asks for: a preset's name, ``{target_lufs, true_peak_db}``, or None."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        preset = PRESETS.get(spec.strip().lower())
+        if preset is None:
+            raise InvalidRequest(f"unknown loudness preset '{spec}'; use one of "
+                                 f"{', '.join(PRESETS)} or {{target_lufs, true_peak_db}}")
+        return preset
+    return LoudnessTarget(**spec)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ class Recogniser:
         """Load the model if it is not loaded yet (blocks: call it off the event loop)."""
         self._worker.submit(self._load).result()
 
+    def warm(self) -> None:
+        """Start loading the model in the background; return at once."""
+        self._worker.submit(self._load)
+
     def close(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
 

@@ -70,6 +70,20 @@ class QAReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> list[str]:
+        """The report as a few lines of plain text, verdict first."""
+        loud = self.loudness
+        lufs = "-" if loud["integrated_lufs"] is None else f"{loud['integrated_lufs']:.1f}"
+        return [
+            f"{self.verdict.upper()}",
+            *(f"  - {reason}" for reason in self.reasons),
+            f"heard ({self.language}): {self.heard}",
+            f"{self.metric.upper()} {self.error_rate:.1%}; {self.duration_seconds:.2f} s; "
+            f"{lufs} LUFS, true peak {loud['true_peak_db']:.1f} dBTP, "
+            f"sample peak {loud['sample_peak_db']:.1f} dBFS; "
+            f"checked in {self.check_seconds:.2f} s",
+        ]
+
 
 def verdict_of(score: Score, faults: list[Fault], thresholds: Thresholds
                ) -> tuple[str, list[str]]:
