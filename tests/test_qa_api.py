@@ -111,7 +111,7 @@ def test_the_command_line_prints_the_verdict(rendered: dict[str, bytes],
     runner = CliRunner()
     right = runner.invoke(cli_app, ["qa", str(take), "--text", LINES["en"][0]])
     assert right.exit_code == 0, right.output
-    assert right.output.startswith("OK")
+    assert right.output.strip().startswith("OK")
     wrong = runner.invoke(cli_app, ["qa", str(take), "--text", LINES["en"][1], "--json"])
     assert wrong.exit_code == 3, wrong.output
     assert '"verdict": "fail"' in wrong.output
