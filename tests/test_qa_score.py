@@ -85,7 +85,7 @@ def test_a_wrong_sentence_fails_and_says_what_was_heard() -> None:
 
 
 def test_a_few_wrong_characters_are_a_warning() -> None:
-    result, reasons = verdict("今天天气很好我们去公园", "今天天气不好你们去公寓", "zh")
+    result, reasons = verdict("今天天气很好我们去公园", "今天天汽不好你门去工寓", "zh")
     assert result == WARN
     assert "CER" in reasons[0]
 

@@ -48,7 +48,7 @@ class Limits:
     """Speech this many times longer or shorter than the text predicts is a warning ..."""
     duration_ratio_fail: float = 3.0
     """... and this many times a failure."""
-    level_jump_db: float = 12.0
+    level_jump_db: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,17 @@ _SHOWN_DIFFERENCES = 3
 class Thresholds:
     """Error rates (CER for zh and ja, WER for en) that make a take a warning or a failure.
 
-    Chosen on lines rendered by the embedded engine (``bench/qa.py``): the recogniser
-    mishears a few percent of a correct line, while a line that says something else
-    scores far above the failure threshold.
+    Chosen from ``bench/qa.py`` (40 lines by the embedded engine): Whisper base mishears
+    the engine's Chinese (its voices are Japanese) at a mean CER of about 0.24, up to 0.5
+    on a line still spoken right, and English at a mean WER of 0.08; a line checked
+    against another sentence of similar length scores 0.87 or more. The failure threshold
+    sits in that gap; takes between the two thresholds deserve a listen.
     """
 
-    warn_cer: float = 0.2
-    fail_cer: float = 0.4
-    warn_wer: float = 0.25
-    fail_wer: float = 0.5
+    warn_cer: float = 0.5
+    fail_cer: float = 0.75
+    warn_wer: float = 0.55
+    fail_wer: float = 0.75
 
     def severity(self, score: Score) -> str:
         warn, fail = ((self.warn_wer, self.fail_wer) if score.metric == "wer"
