@@ -56,7 +56,7 @@ def test_bad_uploads_are_refused_in_the_seed_shape(app: AppFactory) -> None:
         assert_error(post(client, wav_bytes(np.zeros(24000 * 6, np.float32)), "hello"),
                      400, "longer than 5 seconds")
         too_big = wav_bytes(np.zeros(24000 * 4, np.float32)) + b"\0" * 250_000
-        assert_error(post(client, too_big, "hello"), 413, "larger than")
+        assert_error(post(client, too_big, "hello"), 413, "upload is larger than")
         missing = client.post(QA, data={"text": "hello"})
         assert_error(missing, 400, "file")
 

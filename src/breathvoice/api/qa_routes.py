@@ -17,12 +17,11 @@ from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import RequireApiKey
+from breathvoice.api.uploads import read_upload
 from breathvoice.audio.decode import decode_audio
-from breathvoice.errors import InvalidRequest, PayloadTooLarge
+from breathvoice.errors import InvalidRequest
 from breathvoice.qa import Recogniser, check_take
 from breathvoice.settings import Settings
-
-_READ_BLOCK = 1024 * 1024
 
 
 @asynccontextmanager
@@ -41,17 +40,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(dependencies=[RequireApiKey], lifespan=_lifespan)
 
 
-async def _read_capped(file: UploadFile, cap: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while block := await file.read(_READ_BLOCK):
-        size += len(block)
-        if size > cap:
-            raise PayloadTooLarge(f"the audio is larger than {cap} bytes")
-        parts.append(block)
-    return b"".join(parts)
-
-
 @router.post("/breathvoice/qa", tags=["quality"])
 async def check_audio(
     request: Request,
@@ -67,7 +55,7 @@ async def check_audio(
     if len(text) > settings.max_text_chars:
         raise InvalidRequest(
             f"text is {len(text)} characters; the limit is {settings.max_text_chars}")
-    data = await _read_capped(file, settings.max_qa_upload_bytes)
+    data = await read_upload(file, settings.max_qa_upload_bytes)
     samples, rate = await run_in_threadpool(decode_audio, data,
                                             max_seconds=settings.max_qa_seconds)
     report = await run_in_threadpool(check_take, samples, rate, text, language,

@@ -27,7 +27,8 @@ from breathvoice.api.models import (
     UploadResponse,
     VoiceGroupList,
 )
-from breathvoice.errors import BreathVoiceError, InvalidRequest, PayloadTooLarge
+from breathvoice.api.uploads import read_upload
+from breathvoice.errors import BreathVoiceError, InvalidRequest
 from breathvoice.lines import Line, RenderedLine
 from breathvoice.qa.loudness import loudness_target
 from breathvoice.voices.importer import import_voice_group_zip
@@ -35,7 +36,6 @@ from breathvoice.voices.importer import import_voice_group_zip
 public_router = APIRouter()
 router = APIRouter(dependencies=[RequireApiKey])
 """Routes that need an API key when the server has keys configured."""
-_READ_BLOCK = 1024 * 1024
 
 
 def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str:
@@ -164,16 +164,9 @@ async def upload_voice_group(
 ) -> UploadResponse:
     """Add (or with ``overwrite=true`` replace) a voice group from a zip of reference clips."""
     replace = _parse_bool(overwrite)
-    cap = services.settings.max_upload_bytes
-    parts: list[bytes] = []
-    size = 0
-    while block := await file.read(_READ_BLOCK):
-        size += len(block)
-        if size > cap:
-            raise PayloadTooLarge(f"upload is larger than {cap} bytes")
-        parts.append(block)
+    data = await read_upload(file, services.settings.max_upload_bytes)
     result = await run_in_threadpool(
-        import_voice_group_zip, b"".join(parts), voice_group_id, replace,
+        import_voice_group_zip, data, voice_group_id, replace,
         library=services.library, engine=services.engine, settings=services.settings,
     )
     details = services.library.details(result.voice_group_id)
