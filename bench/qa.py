@@ -9,7 +9,7 @@ not unseen. Prints the agreement table, the error rates behind it, and the secon
 checking per second of audio (wall clock, one check at a time, on whatever else the
 machine is doing).
 
-    python bench/qa.py            # BENCH_QA_THREADS=2 sets the recogniser's threads
+    python bench/qa.py    # BENCH_QA_THREADS (2) and BENCH_QA_BEAM (1) set the recogniser
 """
 
 from __future__ import annotations
@@ -84,11 +84,13 @@ def wrong_texts(lines: list[str]) -> list[str]:
 
 def main() -> None:
     engine = KokoroEngine()
-    recogniser = Recogniser(threads=int(os.environ.get("BENCH_QA_THREADS", "2")))
+    recogniser = Recogniser(threads=int(os.environ.get("BENCH_QA_THREADS", "2")),
+                            beam_size=int(os.environ.get("BENCH_QA_BEAM", "1")))
     recogniser.load()
     rate = engine.sample_rate
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, "
-          f"{os.cpu_count()} CPUs, recogniser threads {recogniser.threads}")
+          f"{os.cpu_count()} CPUs, recogniser threads {recogniser.threads}, "
+          f"beam {recogniser.beam_size}")
     header = (f"{'lang':<5}{'lines':>6}{'true→ok':>9}{'wrong→fail':>12}{'true err':>10}"
               f"{'wrong err':>11}{'audio s':>9}{'check s':>9}{'check/audio':>13}")
     rows, misses = [], []
