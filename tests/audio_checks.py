@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pyebur128
 import soundfile as sf
 
 
@@ -20,3 +21,13 @@ def check_wav(data: bytes, rate: int = 24000, min_seconds: float = 0.5) -> float
     rms = float(np.sqrt(np.mean(np.square(samples))))
     assert rms > 0.01, f"silence (rms {rms})"
     return seconds
+
+
+def reference_meter(samples: np.ndarray, rate: int) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and true peak (dBTP) by libebur128: a meter that shares
+    no code with the one the service uses (pyloudnorm, soxr oversampling)."""
+    mode = pyebur128.MeasurementMode.MODE_I | pyebur128.MeasurementMode.MODE_TRUE_PEAK
+    state = pyebur128.R128State(1, rate, mode)
+    state.add_frames(samples.astype(np.float64), len(samples))
+    peak = pyebur128.get_true_peak(state, 0)
+    return pyebur128.get_loudness_global(state), 20 * np.log10(max(peak, 1e-10))

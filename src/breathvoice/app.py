@@ -21,6 +21,7 @@ from breathvoice.api import (
     keys_routes,
     openai_compat,
     outputs_routes,
+    qa_routes,
     rest,
     ws,
 )
@@ -115,4 +116,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)
+    app.include_router(qa_routes.router)
     return app

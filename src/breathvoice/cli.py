@@ -1,4 +1,4 @@
-"""The ``breathvoice`` command: serve, say, voices list|import|export, keys, jobs."""
+"""The ``breathvoice`` command: serve, say, qa, voices list|import|export, keys, jobs."""
 
 from __future__ import annotations
 
@@ -240,6 +240,38 @@ def voices_export(
     except BreathVoiceError as exc:
         _fail(exc)
     console.print(f"{target}")
+
+
+@app.command()
+def qa(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="the take: wav, flac, ogg, mp3, m4a, ...")],
+    text: Annotated[str, typer.Option(help="the script the take should say")],
+    language: Annotated[str | None, typer.Option(help="zh, en or ja (default: guessed)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Check FILE against its script: what was said, audio faults, loudness, a verdict.
+
+    Exits with status 3 when the verdict is 'fail'."""
+    import json
+
+    from breathvoice.audio.decode import decode_audio
+    from breathvoice.qa import Recogniser, check_take
+
+    recogniser = Recogniser(threads=Settings().qa_threads)
+    try:
+        samples, rate = decode_audio(file)
+        with _spinner() as progress:
+            progress.add_task("listening", total=None)
+            report = check_take(samples, rate, text, language, recogniser)
+    except BreathVoiceError as exc:
+        _fail(exc)
+    finally:
+        recogniser.close()
+    console.print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json
+                  else "\n".join(report.summary()), markup=False, highlight=False)
+    if report.verdict == "fail":
+        raise typer.Exit(code=3)
 
 
 def _key_store(data_dir: Path | None):  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from breathvoice.audio.files import encode_file
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import InvalidRequest
 from breathvoice.outputs import OutputStore, check_filename
+from breathvoice.qa.loudness import LoudnessTarget, normalise
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -30,6 +31,8 @@ class Line:
     emotion: str | None = None
     speed: float = 1.0
     language: str | None = None
+    loudness: LoudnessTarget | None = None
+    """Deliver the audio at this loudness (normalised, peaks limited)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class LineRenderer:
             if chunks
             else np.zeros(0, np.float32)
         )
+        if line.loudness is not None:
+            samples = await asyncio.to_thread(normalise, samples, rate, line.loudness)
         data = encode_file(samples, rate, filename)
         output_path = await asyncio.to_thread(
             self.outputs.write, line.voice_group_id, filename, data, key_id)

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     max_rule_keywords: int = Field(64, ge=1, description="keywords in one rule")
     max_manifest_keywords: int = Field(512, ge=1, description="keywords in all rules")
 
+    # quality checks of takes (POST /breathvoice/qa, `breathvoice qa`)
+    qa_threads: int = Field(2, ge=1, le=16, description="threads of the speech recogniser; "
+                            "it runs one check at a time, at a low CPU priority")
+    qa_preload: bool = Field(False, description="load the speech recogniser at start "
+                             "(in the background) instead of at the first check")
+    max_qa_upload_bytes: int = Field(25 * 1024 * 1024, ge=1, description="audio to check")
+    max_qa_seconds: float = Field(120.0, gt=0, le=600, description="longest audio to check")
+
     # streaming
     max_contexts_per_socket: int = Field(5, ge=1)
     max_ws_message_bytes: int = Field(1024 * 1024, ge=1024)

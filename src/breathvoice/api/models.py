@@ -11,6 +11,12 @@ VOICE_METHOD_HEADER = "X-Voice-Method"
 or 'stock' while its voice matching is not done."""
 
 
+class LoudnessOption(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target_lufs: float = Field(-16.0, description="integrated loudness (EBU R128), -40 to -5")
+    true_peak_db: float = Field(-1.0, description="true-peak ceiling in dBTP, -9 to 0")
+
+
 class TTSRequest(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"example": {"text": "你好，欢迎来到我们的世界！",
@@ -30,6 +36,11 @@ class TTSRequest(BaseModel):
     language: str | None = Field(None, description="extension: 'zh', 'en' or 'ja'; default auto")
     return_audio: bool = Field(
         False, description="extension: also return the file inline as base64 `audio_data`"
+    )
+    loudness: LoudnessOption | str | None = Field(
+        None, description="extension: deliver at this loudness, peaks limited (not clipped) "
+        "under the ceiling: {target_lufs, true_peak_db} or a preset, 'podcast' (-16 LUFS), "
+        "'game' (-18) or 'broadcast' (-23), each with a -1 dBTP ceiling"
     )
 
 

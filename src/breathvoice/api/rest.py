@@ -18,6 +18,7 @@ from breathvoice.api.models import (
     BatchRequest,
     BatchResponse,
     Health,
+    LoudnessOption,
     SingleTTSResponse,
     TTSRequest,
     TTSResult,
@@ -25,14 +26,15 @@ from breathvoice.api.models import (
     VoiceGroupList,
 )
 from breathvoice.api.outputs_routes import output_folder
-from breathvoice.errors import BreathVoiceError, InvalidRequest, PayloadTooLarge
+from breathvoice.api.uploads import read_upload
+from breathvoice.errors import BreathVoiceError, InvalidRequest
 from breathvoice.lines import Line, RenderedLine
+from breathvoice.qa.loudness import loudness_target
 from breathvoice.voices.importer import import_voice_group_zip
 
 public_router = APIRouter()
 router = APIRouter(dependencies=[RequireApiKey])
 """Routes that need an API key when the server has keys configured."""
-_READ_BLOCK = 1024 * 1024
 
 
 def _audio_url(request: Request, services: ServicesDep, output_path: str) -> str:
@@ -97,8 +99,11 @@ async def single_tts(body: TTSRequest, request: Request, response: Response,
                      services: ServicesDep, meter: MeterDep) -> SingleTTSResponse:
     """Make one audio file. The file name picks the reference emotion (see the guide)."""
     setattr(request.state, SINGLE_TTS_RESULT, {"filename": body.filename, "text": body.text})
+    loudness = loudness_target(body.loudness if not isinstance(body.loudness, LoudnessOption)
+                               else body.loudness.model_dump())
     line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
-                emotion=body.emotion, speed=body.speed, language=body.language)
+                emotion=body.emotion, speed=body.speed, language=body.language,
+                loudness=loudness)
     meter.charge(services.lines.check(line))
     done = await services.lines.render(line, owner=object(),
                                        key_id=output_folder(meter.principal))
@@ -173,16 +178,9 @@ async def upload_voice_group(
 ) -> UploadResponse:
     """Add (or with ``overwrite=true`` replace) a voice group from a zip of reference clips."""
     replace = _parse_bool(overwrite)
-    cap = services.settings.max_upload_bytes
-    parts: list[bytes] = []
-    size = 0
-    while block := await file.read(_READ_BLOCK):
-        size += len(block)
-        if size > cap:
-            raise PayloadTooLarge(f"upload is larger than {cap} bytes")
-        parts.append(block)
+    data = await read_upload(file, services.settings.max_upload_bytes)
     result = await run_in_threadpool(
-        import_voice_group_zip, b"".join(parts), voice_group_id, replace,
+        import_voice_group_zip, data, voice_group_id, replace,
         library=services.library, engine=services.engine, settings=services.settings,
     )
     details = services.library.details(result.voice_group_id)

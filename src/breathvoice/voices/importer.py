@@ -7,7 +7,7 @@ before any clip is decoded; then the clips are decoded, measured and conditioned
 engine (the nearest stock voice, at once) one at a time. The finished group is swapped in
 by :meth:`VoiceLibrary.install_group`, so a refused upload leaves nothing behind. When the
 library has voice matching attached, the group is saved ``enrolling`` and matched in the
-background (:mod:`breathvoice.voices.enrolment_jobs`).
+background (:mod:`breathvoice.matching.jobs`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ A group folder looks like::
         conditioning/matched/greeting.npz  (what voice matching found, once it has)
 
 ``enrolment`` records the background voice matching of the group, if it has one (see
-:mod:`breathvoice.voices.enrolment_jobs`); each reference's ``conditioning`` names what
+:mod:`breathvoice.matching.jobs`); each reference's ``conditioning`` names what
 synthesis uses now: the nearest stock voice until its clip is matched.
 """
 

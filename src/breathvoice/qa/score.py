@@ -1,0 +1,128 @@
+"""What was said against what the script says: normalised units, error rate, differences.
+
+Chinese and Japanese are scored per character (CER), English per word (WER). Before
+scoring, both texts are normalised the same way: Unicode compatibility forms (full-width
+letters and digits), case, punctuation, traditional Chinese characters as simplified
+ones (``zhconv``), digits as the characters the engine speaks for them ("3" → "三"),
+and for English Whisper's own normaliser (``whisper-normalizer``: number words as digits,
+"Mr." as "mister", British spellings as American). Latin words inside a Chinese or
+Japanese line count as one unit each.
+
+The alignment (``rapidfuzz``'s Levenshtein opcodes) gives the differences in words a
+creator reads: "said 'apple' where the script says 'maple'".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import zhconv
+from rapidfuzz.distance import Levenshtein
+
+from breathvoice.engines.kokoro.g2p import chinese_number
+
+__all__ = ["Difference", "Score", "guess_language", "normalise", "score"]
+
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_DIGITS = re.compile(r"\d[\d,]*")
+_CJK_OR_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]|[0-9a-z']+")
+
+
+def guess_language(text: str) -> str:
+    """'ja' when the text has kana, 'zh' when it has Chinese characters, else 'en'."""
+    if _KANA.search(text):
+        return "ja"
+    if _HAN.search(text):
+        return "zh"
+    return "en"
+
+
+@functools.cache
+def _english_normaliser() -> Callable[[str], str]:
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normaliser: Callable[[str], str] = EnglishTextNormalizer()
+    return normaliser
+
+
+def _without_punctuation(text: str) -> str:
+    return "".join(
+        " " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text
+    )
+
+
+def normalise(text: str, language: str) -> list[str]:
+    """The units ``text`` is scored in: characters (zh, ja) or words (en)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if language == "en":
+        return _english_normaliser()(text).split()
+    if language == "zh":
+        text = zhconv.convert(text, "zh-cn")
+        text = _DIGITS.sub(lambda m: chinese_number(m.group(), text[m.end():m.end() + 1]),
+                           text)
+    return _CJK_OR_WORD.findall(_without_punctuation(text))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One place where the speech and the script part ways."""
+
+    said: str
+    """What was heard there ('' when something was left out)."""
+    expected: str
+    """What the script says there ('' when something was added)."""
+
+    def describe(self) -> str:
+        if not self.said:
+            return f"left out '{self.expected}'"
+        if not self.expected:
+            return f"added '{self.said}'"
+        return f"said '{self.said}' where the script says '{self.expected}'"
+
+
+@dataclass(frozen=True)
+class Score:
+    metric: str
+    """'cer' (characters: zh, ja) or 'wer' (words: en)."""
+    error_rate: float
+    """Edits (substitutions, deletions, insertions) over the script's units; may pass 1."""
+    errors: int
+    units: int
+    """Units in the normalised script."""
+    differences: tuple[Difference, ...]
+
+
+def score(script: str, heard: str, language: str) -> Score:
+    """Compare what was ``heard`` with the ``script``, in ``language`` ('zh', 'en', 'ja')."""
+    ref, hyp = normalise(script, language), normalise(heard, language)
+    differences = []
+    for op in Levenshtein.opcodes(ref, hyp):
+        if op.tag != "equal":
+            differences.append(Difference(
+                said=_join(hyp[op.dest_start:op.dest_end], language),
+                expected=_join(ref[op.src_start:op.src_end], language),
+            ))
+    errors = Levenshtein.distance(ref, hyp)
+    return Score(
+        metric="wer" if language == "en" else "cer",
+        error_rate=errors / max(len(ref), 1) if ref or hyp else 0.0,
+        errors=errors,
+        units=len(ref),
+        differences=tuple(differences),
+    )
+
+
+def _join(units: list[str], language: str) -> str:
+    if language == "en":
+        return " ".join(units)
+    out = ""
+    for unit in units:  # Latin words inside Chinese or Japanese keep a space between them
+        if out and out[-1].isascii() and unit[0].isascii():
+            out += " "
+        out += unit
+    return out
