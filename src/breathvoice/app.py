@@ -14,7 +14,16 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice import __version__
-from breathvoice.api import auth, elevenlabs_compat, keys_routes, openai_compat, rest, ws
+from breathvoice.api import (
+    auth,
+    elevenlabs_compat,
+    keys_routes,
+    openai_compat,
+    rest,
+    studio_routes,
+    voice_group_routes,
+    ws,
+)
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.engines.base import WarmsUp
@@ -80,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None)
     app.state.settings = settings
     access = AccessControl.from_settings(settings)
     app.state.access = access
@@ -90,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(keys_routes.router)
     app.include_router(rest.router)
+    app.include_router(voice_group_routes.router)
     app.include_router(ws.router)
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)
+    studio_routes.install(app)
     return app
