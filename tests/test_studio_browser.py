@@ -192,3 +192,45 @@ def test_screenshots(browser: Any, server: LiveServer) -> None:
     tab.screenshot(path=out / "docs.png")
     tab.context.close()
     watched.assert_clean()
+
+
+def test_keys_then_sign_in(page: tuple[Any, Watched], server: LiveServer) -> None:
+    """Last in the module: the first key turns sign-in on for the whole server."""
+    tab, watched = page
+    tab.goto(f"{server.base_url}/studio/#/keys")
+    form = tab.get_by_role("form", name="New key")
+    form.get_by_label("Name").fill(f"studio {HOSTILE}")
+    form.get_by_label("Scope").select_option("admin")
+    form.get_by_label("Character quota").fill("5000")
+    form.get_by_label("Requests at once").fill("3")
+    form.get_by_role("button", name="Create key").click()
+    secret = tab.get_by_label("The new key").input_value()
+    assert len(secret) > 20
+    row = tab.get_by_role("row", name=f"studio {HOSTILE}")
+    row.wait_for()
+    assert "of 5,000" in row.inner_text() and "admin" in row.inner_text()
+    assert requests.get(f"{server.base_url}/breathvoice/voice-groups",
+                        timeout=10).status_code == 401
+    # Signed in with the new key in this tab; sign out, then back in.
+    tab.get_by_role("button", name="Sign out").click()
+    tab.get_by_role("heading", name="Sign in").wait_for()
+    tab.get_by_label("API key").fill("not-a-key")
+    tab.get_by_role("button", name="Sign in").click()
+    tab.get_by_role("alert").filter(has_text="Not signed in").wait_for()
+    assert all("401" in e for e in watched.console_errors), watched.console_errors
+    watched.console_errors.clear()
+    tab.get_by_label("API key").fill(secret)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.get_by_role("article", name="Voice group Demo").wait_for()
+    # The socket opens with a single-use token and speaks, charged to the key.
+    tab.goto(f"{server.base_url}/studio/#/playground")
+    lane = tab.get_by_role("region", name="Speaker 1")
+    lane.get_by_label("Text for speaker 1").fill("Signed in.")
+    lane.get_by_role("button", name="Speak").click()
+    stats = lane.locator(".stats[data-done='true']")
+    stats.wait_for(timeout=60_000)
+    assert "First audio after" in stats.inner_text()
+    tab.goto(f"{server.base_url}/studio/#/keys")
+    tab.get_by_role("row", name=f"studio {HOSTILE}").filter(has_text="10 of 5,000").wait_for()
+    assert tab.evaluate("sessionStorage.length") == 1
+    watched.assert_clean()
