@@ -28,6 +28,8 @@ from zips import make_zip, voice_wav
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SCREENSHOTS = os.environ.get("BREATHVOICE_SCREENSHOTS")
+UPLOAD_SECONDS = 120
+"""The server's first upload also screens its stock voices: slow on a loaded machine."""
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def upload_by_drop(page: Any, base_url: str, group: str, data: bytes) -> Any:
     assert page.get_by_label("Voice group name").first.input_value() == group
     page.get_by_role("button", name="Upload", exact=True).click()
     card = page.locator(f'article[data-group="{group}"]')
-    card.wait_for()
+    card.wait_for(timeout=UPLOAD_SECONDS * 1000)
     return card
 
 
@@ -82,9 +84,9 @@ def test_upload_a_zip_by_drag_and_drop(page: tuple[Any, Watched], server: LiveSe
     group = requests.get(f"{server.base_url}/breathvoice/voice-groups/Dropped", timeout=10)
     assert group.json()["available_emotions"] == ["greeting", "B1_B2"]
     # Audition: the clip is fetched and played.
-    card.get_by_role("button", name="Play the greeting clip of Dropped").click()
-    card.get_by_role("button", name="Play the greeting clip of Dropped").filter(
-        has_text="Stop").wait_for()
+    play = card.get_by_role("button", name="Play the greeting clip of Dropped")
+    play.click()
+    card.locator("button[data-played='true']").wait_for()
     # Uploading the same name again asks first; cancelling changes nothing.
     drop_zip(tab, "Dropped.zip", data)
     tab.get_by_role("button", name="Upload", exact=True).click()
@@ -129,7 +131,8 @@ def test_playground_streams_and_shows_time_to_first_audio(
         stats = lane.locator(".stats[data-done='true']")
         stats.wait_for(timeout=60_000)
         text = stats.inner_text()
-        assert "First audio after" in text and "error" not in text.lower(), text
+        assert "First audio after" in text, text
+        assert lane.locator(".stats .error").count() == 0, text
         assert int(stats.get_attribute("data-ttfa")) > 0
         assert int(stats.get_attribute("data-chunks")) >= 1
     # The alignment highlighted characters of the sentence while it played.

@@ -26,6 +26,7 @@ export function mount(container) {
       button.textContent = "Stop";
       button.setAttribute("aria-pressed", "true");
       await player.play();
+      button.dataset.played = "true";
     } catch (error) {
       stopClip();
       sayError(error);

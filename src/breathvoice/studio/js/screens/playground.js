@@ -68,10 +68,10 @@ export async function mount(container) {
     group.addEventListener("change", loadEmotions);
     loadEmotions();
 
-    function finish(message) {
+    function finish(message, kind = "error") {
       speak.disabled = false;
       stop.disabled = true;
-      if (message) stats.append(h("span", {class: "error"}, ` ${message}`));
+      if (message) stats.append(h("span", {class: kind}, ` ${message}`));
       current = null;
     }
 
@@ -122,7 +122,7 @@ export async function mount(container) {
         },
         onDone() {
           stats.dataset.done = "true";
-          finish(`· done`);
+          finish("· done", "muted");
         },
         onError(message) { finish(`· ${message}`); },
       };
@@ -135,7 +135,7 @@ export async function mount(container) {
     stop.addEventListener("click", () => {
       if (current) current.conn.stop(current.contextId);
       if (track) track.stop();
-      finish("· stopped");
+      finish("· stopped", "muted");
     });
 
     lanes.append(h("section", {class: "card lane", "aria-label": `Speaker ${n}`},
