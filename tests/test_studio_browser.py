@@ -114,6 +114,37 @@ def test_hostile_names_show_as_text(page: tuple[Any, Watched], server: LiveServe
     watched.assert_clean()
 
 
+def test_build_a_group_from_one_clip_per_emotion(page: tuple[Any, Watched],
+                                                 server: LiveServer) -> None:
+    tab, watched = page
+    tab.goto(f"{server.base_url}/studio/#/groups")
+    form = tab.get_by_role("form", name="From one clip per emotion")
+    form.get_by_label("Voice group name").fill("Built")
+    form.get_by_label("Another emotion").fill("whisper")
+    form.get_by_role("button", name="Add emotion").click()
+    for i, emotion in enumerate(["greeting", "whisper"]):
+        tab.evaluate("""([selector, name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "audio/wav"}));
+            document.querySelector(selector).dispatchEvent(new DragEvent("drop",
+                {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }""", [f'[aria-label="Clip for {emotion}"]', f"take {i}.wav",
+               base64.b64encode(voice_wav(1.5, seed=i)).decode()])
+        form.get_by_text(f"take {i}.wav").wait_for()
+    form.get_by_role("button", name="Build and upload").click()
+    card = tab.locator('article[data-group="Built"]')
+    card.wait_for(timeout=UPLOAD_SECONDS * 1000)
+    details = requests.get(f"{server.base_url}/breathvoice/voice-groups/Built", timeout=10).json()
+    assert details["available_emotions"] == ["greeting", "whisper"]
+    assert details["emotions"] == ["greeting", "B1_B2", "B3_B4", "B5_orgasm", "whisper"]
+    assert details["reference_files"]["whisper"] == "Built_whisper.wav"
+    clip = requests.get(f"{server.base_url}/breathvoice/voice-groups/Built/references/whisper",
+                        timeout=10)
+    assert clip.content == voice_wav(1.5, seed=1)
+    watched.assert_clean()
+
+
 def test_playground_streams_and_shows_time_to_first_audio(
         page: tuple[Any, Watched], server: LiveServer) -> None:
     tab, watched = page
