@@ -145,6 +145,32 @@ def test_build_a_group_from_one_clip_per_emotion(page: tuple[Any, Watched],
     watched.assert_clean()
 
 
+def test_matching_progress_is_live(page: tuple[Any, Watched], server: LiveServer) -> None:
+    """While a group is matched the card polls it: a live bar, then the similarity reached.
+    (The server runs with matching off, so its answers are replayed with a matching state.)"""
+    tab, watched = page
+    real = requests.get(f"{server.base_url}/breathvoice/voice-groups/Demo", timeout=10).json()
+    states = [{"status": "enrolling", "progress": 0.25, "method": "stock", "similarity": None},
+              {"status": "enrolling", "progress": 0.6, "method": "stock", "similarity": None},
+              {"status": "ready", "progress": 1.0, "method": "matched", "similarity": 0.912}]
+    served: list[int] = []
+
+    def replay(route: Any) -> None:
+        state = states[min(len(served), len(states) - 1)]
+        served.append(1)
+        route.fulfill(json={**real, "enrolment": state})
+
+    tab.route("**/breathvoice/voice-groups/Demo", replay)
+    tab.goto(f"{server.base_url}/studio/#/groups")
+    card = tab.get_by_role("article", name="Voice group Demo")
+    card.get_by_text("Matching the voice to its clips: 25%").wait_for()
+    assert card.locator("progress").get_attribute("value") == "25"
+    card.get_by_text("Matching the voice to its clips: 60%").wait_for()
+    card.get_by_text("Speaks with the matched voice, similarity 0.91").wait_for()
+    assert card.locator("progress").count() == 0
+    watched.assert_clean()
+
+
 def test_playground_streams_and_shows_time_to_first_audio(
         page: tuple[Any, Watched], server: LiveServer) -> None:
     tab, watched = page
