@@ -8,7 +8,7 @@ BREATHVOICE_HOST ?= 127.0.0.1
 BREATHVOICE_PORT ?= 8000
 export BREATHVOICE_HOST BREATHVOICE_PORT
 
-.PHONY: run test lint typecheck bench venv clean
+.PHONY: run test lint typecheck bench venv clean chromium screenshots
 
 venv: $(STAMP)
 
@@ -21,10 +21,20 @@ $(STAMP): pyproject.toml packages/multi-ws-tts-sdk/pyproject.toml
 run: $(STAMP)
 	$(BIN)/breathvoice serve
 
-test: $(STAMP)
+# The studio's browser tests drive Debian's chromium; install it where we can (root + apt).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi
+	@[ -x /usr/bin/chromium ] || echo "!!! no /usr/bin/chromium: the studio's browser tests will be SKIPPED"
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check src packages/multi-ws-tts-sdk/src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# A picture of each studio screen and of /docs, in docs/images/.
+screenshots: $(STAMP) chromium
+	BREATHVOICE_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q -m screenshots tests/test_studio_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src packages/multi-ws-tts-sdk/src tests bench examples

@@ -23,6 +23,8 @@ from breathvoice.api import (
     outputs_routes,
     qa_routes,
     rest,
+    studio_routes,
+    voice_group_routes,
     ws,
 )
 from breathvoice.api.deps import Services
@@ -99,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None)
     app.state.settings = settings
     access = AccessControl.from_settings(settings)
     app.state.access = access
@@ -111,10 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(keys_routes.router)
     app.include_router(rest.router)
+    app.include_router(voice_group_routes.router)
     app.include_router(outputs_routes.router)
     app.include_router(jobs_routes.router)
     app.include_router(ws.router)
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)
     app.include_router(qa_routes.router)
+    studio_routes.install(app)
     return app
