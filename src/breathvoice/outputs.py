@@ -126,21 +126,11 @@ class OutputStore:
         path = self._path(voice_group_id, name, key_id)
         with self._lock:
             self._make_room(path, len(data))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_atomically(path, data)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             if exc.errno in _FULL_ERRNOS:
                 raise StorageFull() from exc
-            raise
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
             raise
         with self._lock:
             self._forget(path)
@@ -188,3 +178,18 @@ class OutputStore:
     def _remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
         self._forget(path)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` under ``path`` whole or not at all: a hidden partial file, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +28,7 @@ from breathvoice.errors import BreathVoiceError
 from breathvoice.jobs.events import JobEvents
 from breathvoice.jobs.models import Claim, Take
 from breathvoice.jobs.store import JobStore
-from breathvoice.outputs import PARTIAL_PREFIX
+from breathvoice.outputs import PARTIAL_PREFIX, write_atomically
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -175,20 +174,6 @@ class JobRunner:
                     emotion=choice.emotion, reference_audio=choice.reference_file,
                     duration=round(len(samples) / rate, 3), created_at=time.time())
 
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` under ``path`` whole or not at all: temporary file, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def job_id() -> str:
