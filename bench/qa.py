@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from breathvoice.engines.base import SynthesisOptions
-from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro.engine import KokoroEngine
 from breathvoice.qa import Recogniser, check_take
 
 LINES = {

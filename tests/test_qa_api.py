@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from breathvoice.cli import app as cli_app
 from breathvoice.engines.base import SynthesisOptions
-from breathvoice.engines.kokoro import KokoroEngine
+from breathvoice.engines.kokoro.engine import KokoroEngine
 from conftest import AppFactory
 from engine_fixture import kokoro_engine  # noqa: F401  (fixture)
 
