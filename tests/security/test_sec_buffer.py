@@ -36,10 +36,11 @@ HOSTILE = {
     "one_word": "a",
     "dot_space": ". ",
 }
-MODES = {
-    "schedule": {},
-    "auto": {"auto_mode": True},
-    "large_schedule": {"schedule": (LARGE,)},
+MODES: dict[str, Callable[[int], dict[str, object]]] = {
+    "schedule": lambda _: {},
+    "auto": lambda _: {"auto_mode": True},
+    # Nothing is released before the whole text is in, so each size is cut once, at its end.
+    "large_schedule": lambda length: {"schedule": (length,)},
 }
 PIECE = 7
 """Characters per append when text trickles in as many small messages."""
@@ -70,13 +71,12 @@ def best(text: str, step: int, budget: float, **options: object) -> float:
 def test_buffering_hostile_text_costs_time_in_proportion_to_its_length(
         name: str, mode: str, messages: str) -> None:
     unit = HOSTILE[name]
-    options = MODES[mode]
     text = unit * (LARGE // len(unit) + 1)
     small_text, large_text = text[:SMALL], text[:LARGE]
     small_step, large_step = (SMALL, LARGE) if messages == "one_message" else (PIECE, PIECE)
-    small = best(small_text, small_step, float("inf"), **options)
+    small = best(small_text, small_step, float("inf"), **MODES[mode](SMALL))
     budget = RATIO_BOUND * max(small, 1e-4)
-    large = best(large_text, large_step, budget, **options)
+    large = best(large_text, large_step, budget, **MODES[mode](LARGE))
     assert large <= budget, (
         f"{LARGE:,} characters took {large * 1e3:.1f} ms, {large / small:.1f}x the "
         f"{small * 1e3:.1f} ms of {SMALL:,}")
