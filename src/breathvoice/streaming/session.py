@@ -101,6 +101,7 @@ class Session:
         self._contexts: dict[str, _Context] = {}
         self._lanes: dict[str, _Lane] = {}
         self._running: dict[int, str] = {}
+        self._queued_chars = 0  # text of the generations waiting in the lanes
         self._generation_ids = itertools.count(1)
         self._actions: list[Action] = []
         self._last_input = now
@@ -248,6 +249,7 @@ class Session:
             self._actions.append(CancelSynthesis(context_id, generation_id))
         self._running.clear()
         self._lanes.clear()
+        self._queued_chars = 0
         self._contexts.clear()
         self._closed = True
 
@@ -282,6 +284,7 @@ class Session:
             first_in_context=context.generations == 0,
         )
         context.generations += 1
+        self._queued_chars += len(text)
         self._lanes.setdefault(context.context_id, _Lane()).queue.append(generation)
         self._advance(context.context_id)
 
@@ -295,6 +298,7 @@ class Session:
             if item is None:
                 self._send(FinalOutput(context_id))
                 continue
+            self._queued_chars -= len(item.text)
             lane.running = item
             self._running[item.generation_id] = context_id
             self._actions.append(item)
@@ -307,9 +311,9 @@ class Session:
             self._close(NORMAL_CLOSURE, "")
 
     def _pending_chars(self) -> int:
+        """Characters buffered in open contexts or queued for synthesis, not yet running."""
         buffered = sum(len(context.buffer.text) for context in self._contexts.values())
-        waiting = sum(len(g.text) for lane in self._lanes.values() for g in lane.queue if g)
-        return buffered + waiting
+        return buffered + self._queued_chars
 
     def _send(self, message: ServerMessage) -> None:
         self._actions.append(Send(message))
