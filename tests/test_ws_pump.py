@@ -76,6 +76,19 @@ def test_both_paths_speak_with_alignment_per_message(app: AppFactory, path: str)
     assert len(pcm) == 2 * 8 * int(24000 * 0.06)  # 60 ms per character of the tone engine
 
 
+@pytest.mark.parametrize("path", [V1, ENTERPRISE])
+def test_the_handshake_says_how_many_contexts_may_be_open(app: AppFactory, path: str) -> None:
+    with app() as client, client.websocket_connect(path) as default:
+        pass
+    with app(max_contexts_per_socket=2) as client, client.websocket_connect(path) as two:
+        for i in range(3):
+            send(two, text="Hi.", context_id=f"c{i}")
+        refused = json.loads(two.receive_text())
+    assert dict(default.extra_headers or [])[b"x-max-contexts"] == b"5"
+    assert dict(two.extra_headers or [])[b"x-max-contexts"] == b"2"
+    assert refused["error"] == "MAX_CONTEXT_LIMIT_EXCEEDED" and refused["contextId"] == "c2"
+
+
 def test_an_emotion_chosen_by_a_context_is_looked_up_and_spoken(app: AppFactory) -> None:
     with app() as client, client.websocket_connect(V1) as ws:
         send(ws, text="Come here.", context_id="e", emotion="b1_b2", flush=True)

@@ -39,6 +39,8 @@ def audio_for(text: str) -> bytes:
 class FakeTTSServer:
     api_key: str | None = None
     max_contexts: int = 5
+    advertised_limit: str | None = None
+    """Sent as the handshake's ``X-Max-Contexts`` header; None sends no such header."""
     snake_case: bool = False
     final_with_audio: bool = False
     emotions: tuple[str, ...] = ("greeting", "B1_B2")
@@ -62,7 +64,8 @@ class FakeTTSServer:
         return [_kind(parse_client_message(m)) for m in self.received]
 
     async def __aenter__(self) -> FakeTTSServer:
-        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check)
+        self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._check,
+                                   process_response=self._advertise)
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         return self
 
@@ -76,6 +79,11 @@ class FakeTTSServer:
         if self.api_key is not None and request.headers.get("api-key") != self.api_key:
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid api key\n")
         return None
+
+    def _advertise(self, connection: ServerConnection, request: Request,
+                   response: Response) -> None:
+        if self.advertised_limit is not None and response.status_code == 101:
+            response.headers["X-Max-Contexts"] = self.advertised_limit
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections.append(ws)
@@ -110,7 +118,8 @@ class FakeTTSServer:
         if context_id not in pending:
             if len(pending) >= self.max_contexts:
                 await self.send(ws, ErrorOutput("MAX_CONTEXT_LIMIT_EXCEEDED",
-                                                "at most 5 contexts", context_id))
+                                                f"at most {self.max_contexts} contexts",
+                                                context_id))
                 return
             pending[context_id] = []
         if message.text:

@@ -21,8 +21,8 @@ def test_public_api_is_exactly_this() -> None:
     assert sorted(multi_ws_tts_sdk.__all__) == sorted([
         "AsyncBreathVOICEClient", "AuthenticationError", "BadRequestError", "BreathVOICEClient",
         "BreathVOICEConnectionError", "BreathVOICEError", "ClientError", "ConflictError",
-        "ConnectionClosedError", "ContextClosedError", "ContextError", "NotFoundError",
-        "PayloadTooLargeError", "RateLimitError", "ServerError", "TTSClient",
+        "ConnectionClosedError", "ContextClosedError", "ContextError", "ContextLimitError",
+        "NotFoundError", "PayloadTooLargeError", "RateLimitError", "ServerError", "TTSClient",
         "TTSConnectionError", "TTSContext", "TTSError", "UnauthorizedError", "__version__",
     ])
     for name in multi_ws_tts_sdk.__all__:

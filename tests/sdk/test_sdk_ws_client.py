@@ -17,6 +17,7 @@ from multi_ws_tts_sdk import (
     ConnectionClosedError,
     ContextClosedError,
     ContextError,
+    ContextLimitError,
     TTSClient,
     TTSConnectionError,
 )
@@ -168,27 +169,88 @@ def test_remove_context_closes_it_on_the_server() -> None:
     run(scenario)
 
 
-def test_sixth_context_gets_max_context_limit_exceeded_and_can_retry_later() -> None:
+def test_a_sixth_active_context_is_refused_at_create_and_a_closed_one_frees_its_slot() -> None:
     async def scenario() -> None:
-        async with FakeTTSServer() as server, fast(server) as client:
+        async with FakeTTSServer() as server, fast(server) as client:  # no X-Max-Contexts
+            assert client.max_contexts == 5
             contexts = [client.create_context(f"c{i}") for i in range(5)]
+            for ctx in contexts[:3]:
+                await ctx.send_text("x")  # open on the server; c3 and c4 are not sent yet
+            with pytest.raises(ContextLimitError) as caught:
+                client.create_context("c5")
+            assert isinstance(caught.value, ValueError)  # what the published SDK raises
+            assert caught.value.code == "MAX_CONTEXT_LIMIT_EXCEEDED" and caught.value.limit == 5
+            assert client.get_context("c5") is None and client.get_active_context_count() == 5
+            await contexts[0].close()  # frees its slot before its final arrives
+            sixth = client.create_context("c5")
+            with pytest.raises(ContextLimitError):
+                client.create_context("c6")
+            await contexts[4].close()  # never sent: its slot is free too
+            seventh = client.create_context("c6")
+            for ctx in (sixth, seventh):
+                await ctx.send_text(ctx.context_id, flush=True)
+                await ctx.end_input()
+                await ctx.wait_done(timeout=2)
+                assert ctx.get_all_audio() == audio_for(ctx.context_id)
+        assert [m.get("context_id") for m in server.received if m.get("text")] == [
+            "c0", "c1", "c2", "c5", "c6"]
+
+    run(scenario)
+
+
+def test_the_limit_advertised_in_the_handshake_replaces_the_default() -> None:
+    async def scenario() -> None:
+        async with FakeTTSServer(max_contexts=2, advertised_limit="2") as server, \
+                fast(server) as client:
+            assert client.max_contexts == 2
+            first, second = client.create_context("a"), client.create_context("b")
+            with pytest.raises(ContextLimitError, match="at most 2 contexts"):
+                client.create_context("c")
+            await first.send_text("x")
+            await first.end_input()  # ending: no longer active
+            third = client.create_context("c")
+            await second.close()
+            await third.send_text("three", flush=True)
+            await third.close()
+            await settle(lambda: third.is_done)
+            assert third.errors == [] and third.get_all_audio() == audio_for("three")
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("header", ["", "zero", "0", "-3"])
+def test_a_missing_or_unusable_header_means_five(header: str) -> None:
+    async def scenario() -> None:
+        async with FakeTTSServer(advertised_limit=header) as server, fast(server) as client:
+            assert client.max_contexts == 5
+            for i in range(5):
+                client.create_context(f"c{i}")
+            with pytest.raises(ContextLimitError):
+                client.create_context("c5")
+
+    run(scenario)
+
+
+def test_a_server_stricter_than_it_says_still_refuses_with_a_context_error() -> None:
+    async def scenario() -> None:
+        async with FakeTTSServer(max_contexts=2) as server, fast(server) as client:
+            contexts = [client.create_context(f"c{i}") for i in range(2)]
             for ctx in contexts:
                 await ctx.send_text("x")
             errors: list[tuple[str, str]] = []
-            sixth = client.create_context("c5").on_error(lambda c, m: errors.append((c, m)))
-            await sixth.send_text("six", flush=True)
+            third = client.create_context("c2").on_error(lambda c, m: errors.append((c, m)))
+            await third.send_text("three", flush=True)
             with pytest.raises(ContextError) as caught:
-                await sixth.wait_done(timeout=2)
+                await third.wait_done(timeout=2)
             assert caught.value.code == "MAX_CONTEXT_LIMIT_EXCEEDED"
             assert [code for code, _ in errors] == ["MAX_CONTEXT_LIMIT_EXCEEDED"]
             assert contexts[0].state == "open"  # the others are untouched
-            assert client.get_active_context_count() == 5
             await contexts[0].end_input()
             await contexts[0].wait_done(timeout=2)
-            await sixth.send_text("six", flush=True)
-            await sixth.end_input()
-            await sixth.wait_done(timeout=2)
-            assert sixth.get_all_audio() == audio_for("six")
+            await third.send_text("three", flush=True)
+            await third.end_input()
+            await third.wait_done(timeout=2)
+            assert third.get_all_audio() == audio_for("three")
 
     run(scenario)
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 VOICE_METHOD_HEADER = "X-Voice-Method"
 """On speech from a voice group (and on the multi-context socket's handshake): 'matched',
 or 'stock' while its voice matching is not done."""
+MAX_CONTEXTS_HEADER = "X-Max-Contexts"
+"""On the multi-context socket's handshake: how many contexts may be open at once."""
 
 
 class LoudnessOption(BaseModel):

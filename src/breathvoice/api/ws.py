@@ -4,7 +4,8 @@ Both paths of the protocol (ElevenLabs' and the seed SDK's) are served by one fu
 The handshake checks the caller (found by :mod:`breathvoice.api.guard` before the
 handshake reaches this module), the quota, the query string and the voice group; a refusal is an
 error message followed by a close code. An accepted handshake's ``X-Voice-Method`` header
-says how the group's default emotion speaks: ``stock`` while its voice matching runs.
+says how the group's default emotion speaks (``stock`` while its voice matching runs), and
+its ``X-Max-Contexts`` header how many contexts may be open at once.
 Then three tasks drive one session:
 
 - the reader feeds client frames to ``session.receive``;
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from breathvoice.api.auth import access_control, open_socket_gate
 from breathvoice.api.deps import Services
 from breathvoice.api.guard import principal_of, refuse_socket
-from breathvoice.api.models import VOICE_METHOD_HEADER
+from breathvoice.api.models import MAX_CONTEXTS_HEADER, VOICE_METHOD_HEADER
 from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge, QuotaExceeded
 from breathvoice.keys.gate import SocketGate
 from breathvoice.streaming.actions import CancelSynthesis, Close, Send, StartSynthesis
@@ -54,7 +55,10 @@ async def multi_context_stream(websocket: WebSocket, voice_id: str) -> None:
     except BreathVoiceError as exc:
         await refuse_socket(websocket, exc)
         return
-    await websocket.accept(headers=[(VOICE_METHOD_HEADER.lower().encode(), voice_method.encode())])
+    await websocket.accept(headers=[
+        (VOICE_METHOD_HEADER.lower().encode(), voice_method.encode()),
+        (MAX_CONTEXTS_HEADER.lower().encode(), str(pump.session.config.max_contexts).encode()),
+    ])
     await pump.run()
 
 

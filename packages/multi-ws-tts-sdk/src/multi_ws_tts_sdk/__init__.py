@@ -16,6 +16,7 @@ from .errors import (
     ConnectionClosedError,
     ContextClosedError,
     ContextError,
+    ContextLimitError,
     TTSConnectionError,
     TTSError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "ConnectionClosedError",
     "ContextClosedError",
     "ContextError",
+    "ContextLimitError",
     "NotFoundError",
     "PayloadTooLargeError",
     "RateLimitError",

@@ -19,6 +19,8 @@ from .errors import AuthenticationError, TTSConnectionError
 MULTI_CONTEXT_PATH = "/enterprise/v1/tts/{voice_id}/websocket/multi"
 DEFAULT_PRIORITY = "dedicated_concurrency"
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+MAX_CONTEXTS_HEADER = "x-max-contexts"
+DEFAULT_MAX_CONTEXTS = 5
 
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
@@ -46,6 +48,21 @@ def close_status(ws: WebSocketLike) -> Tuple[Optional[int], str]:
     code = getattr(source, "close_code", None)
     reason = getattr(source, "close_reason", None)
     return (int(code) if code is not None else None), str(reason or "")
+
+
+def advertised_max_contexts(ws: WebSocketLike) -> int:
+    """The handshake response's ``X-Max-Contexts``, or 5 if it is absent or not a positive
+    number (websockets 13+ keeps the response on ``ws.response``, 12 its headers on
+    ``ws.response_headers``)."""
+    headers = getattr(getattr(ws, "response", None), "headers", None)
+    if headers is None:
+        headers = getattr(ws, "response_headers", None)
+    value = headers.get(MAX_CONTEXTS_HEADER) if headers is not None else None
+    try:
+        limit = int(str(value).strip()) if value is not None else DEFAULT_MAX_CONTEXTS
+    except ValueError:
+        return DEFAULT_MAX_CONTEXTS
+    return limit if limit >= 1 else DEFAULT_MAX_CONTEXTS
 
 
 def build_url(base_url: str, voice_id: str, query_params: Optional[Mapping[str, Any]]) -> str:

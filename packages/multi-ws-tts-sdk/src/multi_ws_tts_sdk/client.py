@@ -12,9 +12,23 @@ from websockets.exceptions import ConnectionClosed
 
 from ._callbacks import ErrorCallback, invoke
 from ._dispatch import dispatch_frame
-from ._transport import WebSocketLike, build_url, close_status, open_websocket, redact_url
+from ._transport import (
+    DEFAULT_MAX_CONTEXTS,
+    WebSocketLike,
+    advertised_max_contexts,
+    build_url,
+    close_status,
+    open_websocket,
+    redact_url,
+)
 from .context import GenerationConfigLike, TTSContext, VoiceSettingsLike
-from .errors import AuthenticationError, ConnectionClosedError, TTSConnectionError, TTSError
+from .errors import (
+    AuthenticationError,
+    ConnectionClosedError,
+    ContextLimitError,
+    TTSConnectionError,
+    TTSError,
+)
 from .protocol import ClientMessage, CloseSocket, serialize_client_message
 
 logger = logging.getLogger("multi_ws_tts_sdk")
@@ -25,7 +39,7 @@ _debug_handler: Optional[logging.Handler] = None
 
 
 class TTSClient:
-    """Manages the connection and its contexts (at most 5 open at once on the server).
+    """Manages the connection and its contexts (at most :attr:`max_contexts` active at once).
 
     Arguments left out are read from ``TTS_BASE_URL``, ``TTS_API_KEY`` and
     ``TTS_VOICE_ID``; ``TTS_DEBUG=1`` turns on debug logging of connections and messages.
@@ -33,6 +47,9 @@ class TTSClient:
     ``None`` keeps everything, ``0`` keeps nothing (use callbacks or ``stream()``).
     ``query_params`` are defaults for :meth:`connect` (and for ``async with``).
     """
+
+    MAX_CONTEXTS = DEFAULT_MAX_CONTEXTS
+    """The context limit when the server's handshake does not state one."""
 
     def __init__(
         self,
@@ -55,6 +72,7 @@ class TTSClient:
         self.close_timeout = close_timeout
         self.open_check = open_check
         self._contexts: Dict[str, TTSContext] = {}
+        self._max_contexts = self.MAX_CONTEXTS
         self._ws: Optional[WebSocketLike] = None
         self._reader: Optional[asyncio.Task[None]] = None
         self._closing = False
@@ -80,6 +98,7 @@ class TTSClient:
         url = build_url(self.base_url, self.voice_id, params)
         logger.debug("connecting to %s", redact_url(url))
         self._ws = await open_websocket(url, self.api_key, self.connect_timeout)
+        self._max_contexts = advertised_max_contexts(self._ws)
         # Contexts of an earlier socket are gone on the server; unsent ones can still be used.
         self._contexts = {key: c for key, c in self._contexts.items() if c.state == "new"}
         self._closing = False
@@ -93,6 +112,12 @@ class TTSClient:
                 self._ws = self._reader = None
                 raise failure or TTSConnectionError("the server closed the connection at once")
         logger.debug("connected to %s", redact_url(url))
+
+    @property
+    def max_contexts(self) -> int:
+        """How many contexts may be active at once: the server's ``X-Max-Contexts`` handshake
+        header, else :attr:`MAX_CONTEXTS` (5)."""
+        return self._max_contexts
 
     def is_connected(self) -> bool:
         return self._ws is not None and self._reader is not None and not self._reader.done()
@@ -155,12 +180,16 @@ class TTSClient:
         ``voice_settings`` (e.g. ``{"speed": 1.1}``), ``generation_config`` and ``emotion``
         (one of the voice group's emotions) travel with that first message;
         ``max_buffer_bytes`` overrides the client's buffer bound for this context.
+        Raises :class:`ContextLimitError` (a ``ValueError``) while :attr:`max_contexts`
+        contexts are active; ``end_input()`` or ``close()`` of one frees its slot at once.
         """
         if not context_id:
             raise ValueError("context_id must be a non-empty string")
         existing = self._contexts.get(context_id)
         if existing is not None and existing.state not in ("done", "failed"):
             raise ValueError(f"context {context_id!r} already exists and has not ended")
+        if self.get_active_context_count() >= self._max_contexts:
+            raise ContextLimitError(context_id, self._max_contexts)
         context = TTSContext(
             self,
             context_id,

@@ -5,9 +5,11 @@
     │   ├── AuthenticationError                       the server refused the API key
     │   └── ConnectionClosedError                     the socket closed while in use
     ├── ContextError                                  the server reported an error for a context
+    │   └── ContextLimitError (also a ValueError)     create_context() with every slot taken
     └── ContextClosedError                            text sent to a context that has ended
 
-``except ConnectionError`` (as in the published README) catches every connection problem.
+``except ConnectionError`` (as in the published README) catches every connection problem;
+``except ValueError`` (what the published SDK raises for a 6th context) catches the limit.
 """
 
 from __future__ import annotations
@@ -61,6 +63,21 @@ class ContextError(TTSError):
         self.context_id = context_id
         self.code = code
         self.message = message
+
+
+class ContextLimitError(ContextError, ValueError):
+    """``create_context`` while ``limit`` contexts are active (the server's
+    ``MAX_CONTEXT_LIMIT_EXCEEDED``, raised before anything is sent). Closing one frees a slot.
+    """
+
+    def __init__(self, context_id: str, limit: int) -> None:
+        super().__init__(
+            context_id,
+            "MAX_CONTEXT_LIMIT_EXCEEDED",
+            f"at most {limit} contexts may be active on one connection; "
+            "close one before creating another",
+        )
+        self.limit = limit
 
 
 class ContextClosedError(TTSError):
