@@ -1,0 +1,1 @@
+"""Script jobs: a whole script rendered in the background, durable across restarts."""
