@@ -44,7 +44,6 @@ from breathvoice.settings import Settings
 __all__ = ["TOKEN_PARAM", "AccessMiddleware", "RequireAdmin", "RequireApiKey",
            "access_control", "authenticate", "open_socket_gate", "router"]
 
-_PRINCIPAL = PRINCIPAL
 _SLOT = "breathvoice_slot"
 _UPLOAD_PATH = "/breathvoice/upload-voice-group"
 _QA_PATH = "/breathvoice/qa"
@@ -72,7 +71,7 @@ async def require_api_key(request: Request) -> Principal:
 
 
 async def require_admin(request: Request) -> None:
-    principal: Principal | None = getattr(request.state, _PRINCIPAL, None)
+    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
     if principal is None:
         principal = await require_api_key(request)
     AccessControl.require_scope(principal, "admin")

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.datastructures import State
 from starlette.types import Message
 
+from breathvoice.api.guard import PRINCIPAL
 from breathvoice.errors import QuotaExceeded
 from breathvoice.keys.access import AccessControl, Principal
 
@@ -25,14 +26,11 @@ CHARGED = "breathvoice_charged"
 """``request.state`` key: characters this request has been charged (refunded on refusal)."""
 REMAINING = "breathvoice_remaining"
 """``request.state`` key: the key's characters left, for the quota header."""
-PRINCIPAL = "breathvoice_principal"
-"""``request.state`` key: the authenticated caller."""
 
 
 def note_remaining(access: AccessControl, state: State, principal: Principal) -> None:
     """Record what a metered key has left, so even a request that speaks nothing gets
-    the quota header."""
-    setattr(state, PRINCIPAL, principal)
+    the quota header (the guard has already put the caller in ``state``)."""
     if principal.metered:
         setattr(state, REMAINING, access.remaining(principal))
 
