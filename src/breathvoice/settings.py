@@ -94,6 +94,8 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the job database; default: "
         "sqlite:///<data_dir>/breathvoice.sqlite3")
     max_job_lines: int = Field(5000, ge=1, description="lines one job may hold")
+    max_script_bytes: int = Field(16 * 1024 * 1024, ge=1024,
+                                  description="body of one job submission (JSON or CSV upload)")
     max_job_takes: int = Field(5, ge=1, le=20, description="takes per line a job may ask for")
     job_concurrency: int = Field(2, ge=1, le=16, description="job lines rendered at once")
     job_lease_seconds: float = Field(30.0, ge=2, description="a claimed line's lease; "

@@ -47,6 +47,7 @@ __all__ = ["TOKEN_PARAM", "AccessMiddleware", "RequireAdmin", "RequireApiKey",
 _SLOT = "breathvoice_slot"
 _UPLOAD_PATH = "/breathvoice/upload-voice-group"
 _QA_PATH = "/breathvoice/qa"
+_JOBS_PATH = "/breathvoice/jobs"
 _MULTIPART_ALLOWANCE = 1024 * 1024
 """Room for the multipart envelope around an upload of ``max_upload_bytes``."""
 
@@ -195,6 +196,8 @@ def _body_limit(settings: Settings, path: str) -> int:
         return settings.max_upload_bytes + _MULTIPART_ALLOWANCE
     if path.rstrip("/") == _QA_PATH:
         return settings.max_qa_upload_bytes + _MULTIPART_ALLOWANCE
+    if path.rstrip("/") == _JOBS_PATH:
+        return settings.max_script_bytes + _MULTIPART_ALLOWANCE
     return settings.max_request_body_bytes
 
 
