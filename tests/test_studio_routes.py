@@ -129,3 +129,17 @@ def test_select_emotion_errors(app: AppFactory) -> None:
         r = client.post("/breathvoice/voice-groups/Demo/select-emotion",
                         json={"filenames": ["a.wav"]})
         assert r.status_code == 401
+
+
+def test_redoc_page_uses_our_own_bundle(app: AppFactory) -> None:
+    with app(api_keys=["k-0123456789"]) as client:
+        r = client.get("/redoc")
+        assert r.status_code == 200
+        assert "/redoc/assets/redoc.standalone.js" in r.text
+        assert "https://" not in r.text and "fonts.googleapis" not in r.text
+        policy = r.headers["content-security-policy"]
+        assert "img-src 'self' data:;" in policy and "connect-src 'self';" in policy
+        bundle = client.get("/redoc/assets/redoc.standalone.js")
+        assert bundle.status_code == 200 and len(bundle.content) > 500_000
+        assert "javascript" in bundle.headers["content-type"]
+        assert client.get("/breathvoice/jobs").status_code == 401  # the API stays closed
