@@ -193,7 +193,7 @@ export async function mount(container) {
   generateSelected.addEventListener("click", () => generate(true));
   generateAll.addEventListener("click", () => generate(false));
 
-  container.append(
+  append(container, [
     groups.length ? null : errorBox("There is no voice group yet: add one on the Voice groups screen."),
     h("section", {class: "card", "aria-labelledby": "script-title"},
       h("h3", {id: "script-title"}, "Script lines"),
@@ -211,7 +211,7 @@ export async function mount(container) {
         body)),
       h("div", {class: "row actions"}, addOne, clearAll, counter, generateSelected, generateAll),
       message),
-    job.element);
+    job.element]);
   render();
   pick(rows);
   job.resume();
