@@ -322,4 +322,16 @@ def test_keys_then_sign_in(page: tuple[Any, Watched], server: LiveServer) -> Non
     tab.goto(f"{server.base_url}/studio/#/keys")
     tab.get_by_role("row", name=f"studio {HOSTILE}").filter(has_text="10 of 5,000").wait_for()
     assert tab.evaluate("sessionStorage.length") == 1
+    # A job's progress streams with the key in a header: no URL ever carries it.
+    urls: list[str] = []
+    tab.on("request", lambda r: urls.append(r.url))
+    tab.goto(f"{server.base_url}/studio/#/script")
+    tab.get_by_label("Paste lines").fill("keyed_B1.wav,Signed in again.")
+    tab.get_by_role("button", name="Add pasted lines").click()
+    tab.get_by_role("button", name="Generate all").click()
+    tab.locator("p.stats[data-progress='100']").wait_for(timeout=60_000)
+    tab.get_by_role("button", name="Play keyed_B1.wav").click()
+    tab.wait_for_function("() => document.querySelector('audio.player').currentTime > 0")
+    assert any(url.endswith("/events") for url in urls)
+    assert not any(secret in url for url in urls)
     watched.assert_clean()

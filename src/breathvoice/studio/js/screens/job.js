@@ -10,7 +10,8 @@ const LAST_JOB = "breathvoice.script.job";
 const ENDED = ["completed", "failed", "cancelled"];
 const PAGE = 1000;
 const QA_POLL_MS = 2000;
-const QA_POLLS = 60;
+const QA_POLL_MAX_MS = 30_000;
+const QA_POLLS = 40;
 const BARS = 120;
 
 const jobPath = (id) => `/breathvoice/jobs/${encodeURIComponent(id)}`;
@@ -119,8 +120,9 @@ export function jobView() {
     clearTimeout(pollTimer);
     const pending = lines.some((l) => l.takes.length && !chosenTake(l).qa);
     if (!pending || polls >= QA_POLLS || !job) return;
+    const wait = Math.min(QA_POLL_MAX_MS, QA_POLL_MS * 1.25 ** polls);
     polls += 1;
-    pollTimer = setTimeout(() => loadLines().catch(() => {}), QA_POLL_MS);
+    pollTimer = setTimeout(() => loadLines().catch(() => {}), wait);
   }
 
   function renderLines() {
