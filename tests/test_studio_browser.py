@@ -332,6 +332,8 @@ def test_keys_then_sign_in(page: tuple[Any, Watched], server: LiveServer) -> Non
     tab.locator("p.stats[data-progress='100']").wait_for(timeout=60_000)
     tab.get_by_role("button", name="Play keyed_B1.wav").click()
     tab.wait_for_function("() => document.querySelector('audio.player').currentTime > 0")
+    tab.get_by_role("button", name="Redo keyed_B1.wav").click()  # followed on the stream
+    tab.get_by_label("Use take 2 of keyed_B1.wav").wait_for()
     assert any(url.endswith("/events") for url in urls)
     assert not any(secret in url for url in urls)
     watched.assert_clean()

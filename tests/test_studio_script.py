@@ -77,6 +77,8 @@ def test_the_whole_journey(page: tuple[Any, Watched], server: LiveServer,
                            tmp_path: Path) -> None:
     tab, watched = page
     base = server.base_url
+    events: list[str] = []
+    tab.on("request", lambda r: r.url.endswith("/events") and events.append(r.url))
     # 1. Upload a zip by drag and drop.
     tab.goto(f"{base}/studio/#/groups")
     tab.get_by_role("article", name="Voice group Demo").wait_for()
@@ -139,8 +141,8 @@ def test_the_whole_journey(page: tuple[Any, Watched], server: LiveServer,
     assert drawn > 100
     # 7. Redo a line, then choose between its takes.
     tab.get_by_role("button", name="Redo Hero_B3_03.wav").click()
-    second = tab.get_by_label("Use take 2 of Hero_B3_03.wav")
-    second.wait_for(timeout=60_000)
+    tab.get_by_label("Use take 2 of Hero_B3_03.wav").wait_for(timeout=60_000)
+    assert events, "the page follows the job's event stream"
     tab.get_by_label("Use take 1 of Hero_B3_03.wav").check()
     tab.get_by_text("Hero_B3_03.wav: take 1 goes in the pack.").wait_for()
     assert lines_of(server, job_id)["Hero_B3_03.wav"]["chosen_take"] == 1

@@ -2,9 +2,10 @@
 // a player with a waveform, the QA verdict, its takes to compare and choose, and redo.
 // The job id is remembered in this browser, so reopening the Script screen shows it again.
 import {followEvents, getJSON, request, saveBlob, sendJSON} from "../api.js";
-import {append, clear, h, seconds} from "../dom.js";
+import {append, clear, h} from "../dom.js";
 import {confirmAction, errorBox, say, sayError} from "../ui.js";
-import {draw, follow, peaks} from "../waveform.js";
+import {follow, peaks} from "../waveform.js";
+import {chosenTake, lineRow} from "./jobrows.js";
 
 const LAST_JOB = "breathvoice.script.job";
 const ENDED = ["completed", "failed", "cancelled"];
@@ -16,20 +17,6 @@ const BARS = 120;
 
 const jobPath = (id) => `/breathvoice/jobs/${encodeURIComponent(id)}`;
 const localPath = (url) => new URL(url, location.href).pathname;
-
-/** The verdict of a take in words: "checking…" until the server's QA has looked at it. */
-function verdict(take) {
-  if (!take) return h("span", {class: "muted"}, "no take");
-  const qa = take.qa;
-  if (!qa) return h("span", {class: "qa pending"}, "checking…");
-  const reasons = Array.isArray(qa.reasons) ? qa.reasons : [];
-  return h("div", {class: `qa ${qa.verdict}`},
-    h("strong", {class: `badge ${qa.verdict}`}, qa.verdict),
-    reasons.length ? h("ul", {class: "reasons"}, reasons.map((r) => h("li", {}, r))) : null);
-}
-
-const chosenTake = (line) => line.takes.find((t) => t.take === line.chosen_take)
-  || line.takes[line.takes.length - 1];
 
 export function jobView() {
   const picker = h("select", {});
@@ -129,48 +116,11 @@ export function jobView() {
     const shown = onlyFailed.checked
       ? lines.filter((l) => l.takes.length && chosenTake(l).qa && chosenTake(l).qa.verdict === "fail")
       : lines;
-    append(clear(body), shown.map(lineRow));
+    append(clear(body), shown.map((line) => lineRow(line, {waves, listen, choose, redo: redoLine})));
     if (!shown.length) {
       body.append(h("tr", {}, h("td", {colspan: 8, class: "muted"},
         onlyFailed.checked ? "No line failed QA." : "No lines.")));
     }
-  }
-
-  function lineRow(line) {
-    const take = chosenTake(line);
-    const canvas = h("canvas", {class: "wave", width: 160, height: 36,
-      "aria-label": `Waveform of ${line.filename}`, role: "img"});
-    const path = take ? localPath(take.audio_url) : "";
-    if (waves.has(path)) requestAnimationFrame(() => draw(canvas, waves.get(path)));
-    const play = h("button", {type: "button", disabled: !take,
-      "aria-label": `Play ${line.filename}`}, "Play");
-    play.addEventListener("click", () => listen(line, take, canvas));
-    const takes = h("fieldset", {class: "takes"},
-      h("legend", {class: "sr-only"}, `Takes of ${line.filename}`),
-      line.takes.map((t) => {
-        const radio = h("input", {type: "radio", name: `take-${line.line_id}`, value: t.take,
-          checked: t.take === (take && take.take), "aria-label": `Use take ${t.take} of ${line.filename}`});
-        radio.addEventListener("change", () => choose(line, t.take));
-        const hear = h("button", {type: "button", class: "small",
-          "aria-label": `Play take ${t.take} of ${line.filename}`}, "▶");
-        hear.addEventListener("click", () => listen(line, t, canvas));
-        const qa = t.qa ? ` · ${t.qa.verdict}` : "";
-        return h("div", {class: "take"}, radio, ` ${t.take} (${seconds(t.duration)}${qa}) `, hear);
-      }));
-    const redo = h("button", {type: "button", "aria-label": `Redo ${line.filename}`,
-      disabled: line.status === "queued" || line.status === "rendering"}, "Redo");
-    redo.addEventListener("click", () => redoLine(line));
-    const status = line.error ? h("span", {class: "error"}, `${line.status}: ${line.error}`)
-      : h("span", {class: `line-status ${line.status}`}, line.status);
-    return h("tr", {"data-line": line.line_id, "data-status": line.status},
-      h("td", {class: "file"}, line.filename),
-      h("td", {class: "text"}, line.text),
-      h("td", {}, line.emotion),
-      h("td", {}, status),
-      h("td", {class: "listen"}, play, canvas),
-      h("td", {}, verdict(take)),
-      h("td", {}, takes),
-      h("td", {}, redo));
   }
 
   async function listen(line, take, canvas) {
