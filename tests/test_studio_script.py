@@ -218,6 +218,18 @@ def test_qa_verdicts_and_the_failed_filter(page: tuple[Any, Watched],
 def test_a_bad_script_is_refused_in_words(page: tuple[Any, Watched], server: LiveServer) -> None:
     tab, watched = page
     tab.goto(f"{server.base_url}/studio/#/script")
+    # Keyboard only: Tab to the drop zone, Enter opens the file picker; a TSV comes in.
+    tab.get_by_role("button", name="Clear the table").click()
+    tab.get_by_label("Paste lines").focus()
+    tab.keyboard.press("Shift+Tab")
+    focused = tab.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert focused == "Drop a script (CSV or TSV), or choose one"
+    with tab.expect_file_chooser() as chooser:
+        tab.keyboard.press("Enter")
+    chooser.value.set_files([{"name": "lines.tsv", "mimeType": "text/tab-separated-values",
+                              "buffer": b"filename\ttext\nHero_B1.wav\tHi.\n"}])
+    tab.get_by_text("Imported 1 line from “lines.tsv”.").wait_for()
+    assert tab.get_by_label("File name of line 1").input_value() == "Hero_B1.wav"
     tab.get_by_role("button", name="Clear the table").click()
     tab.get_by_label("Paste lines").fill("ok_line.wav\tFine.\nbad/../name.wav\tNot fine.")
     tab.get_by_role("button", name="Add pasted lines").click()

@@ -72,7 +72,10 @@ export function jobView() {
     const c = data.request_counts;
     const eta = data.eta_seconds ? ` · about ${Math.ceil(data.eta_seconds)} s left` : "";
     const failed = c.failed ? ` · ${c.failed} failed` : "";
-    state.textContent = `${data.status.replace("_", " ")} · ${c.completed} of ${c.total} lines done · ${pct} %${failed}${eta}`;
+    const qa = data.qa_counts;
+    const checked = qa ? ` · QA: ${qa.ok} ok, ${qa.warn} warn, ${qa.fail} fail`
+      + (qa.pending ? `, ${qa.pending} checking` : "") : "";
+    state.textContent = `${data.status.replace("_", " ")} · ${c.completed} of ${c.total} lines done · ${pct} %${failed}${eta}${checked}`;
     state.dataset.progress = String(pct);
     state.dataset.status = data.status;
     cancel.hidden = ENDED.includes(data.status);

@@ -36,7 +36,7 @@ export async function mount(container) {
     localStorage.setItem(DRAFT, JSON.stringify(rows.map(
       ({filename, text, group, emotion, selected}) => ({filename, text, group, emotion, selected}))));
     const chosen = rows.filter((r) => r.selected).length;
-    counter.textContent = `${rows.length} lines, ${chosen} selected`;
+    counter.textContent = `${plural(rows.length, "line")}, ${chosen} selected`;
     generateSelected.disabled = !chosen;
     generateAll.disabled = !rows.length;
     selectAll.checked = rows.length > 0 && chosen === rows.length;
@@ -59,7 +59,7 @@ export async function mount(container) {
     if (!lines.length) { message.replaceChildren(errorBox(`“${file.name}” has no lines.`)); return; }
     clear(message);
     addLines(lines);
-    say(`Imported ${lines.length} lines from “${file.name}”.`);
+    say(`Imported ${plural(lines.length, "line")} from “${file.name}”.`);
   }
 
   /** Ask the server which emotion each row's file name picks (one request per group). */
@@ -158,7 +158,7 @@ export async function mount(container) {
     try {
       const created = await sendJSON("/breathvoice/jobs", "POST",
         {lines, ...(jobName.value.trim() ? {name: jobName.value.trim()} : {})});
-      say(`Job started: ${lines.length} lines.`);
+      say(`Job started: ${plural(lines.length, "line")}.`);
       await job.open(created.job_id);
     } catch (error) {
       message.replaceChildren(errorBox(error));
@@ -217,6 +217,8 @@ export async function mount(container) {
   job.resume();
   return () => job.close();
 }
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function loadDraft() {
   try {
