@@ -9,6 +9,7 @@ import {jobView} from "./job.js";
 
 const DRAFT = "breathvoice.script.draft";
 const TYPING_MS = 200;
+const BATCH = 1000;  // file names per question, the server's limit
 
 export async function mount(container) {
   const groups = await listGroups();
@@ -62,7 +63,7 @@ export async function mount(container) {
     say(`Imported ${plural(lines.length, "line")} from “${file.name}”.`);
   }
 
-  /** Ask the server which emotion each row's file name picks (one request per group). */
+  /** Ask the server which emotion each row's file name picks (a request per group). */
   async function pick(targets) {
     const byGroup = new Map();
     for (const row of targets) {
@@ -71,7 +72,10 @@ export async function mount(container) {
       if (!byGroup.has(row.group)) byGroup.set(row.group, []);
       byGroup.get(row.group).push([row, n]);
     }
-    await Promise.all([...byGroup].map(async ([group, items]) => {
+    const batches = [...byGroup].flatMap(([group, items]) => Array.from(
+      {length: Math.ceil(items.length / BATCH)},
+      (_, i) => [group, items.slice(i * BATCH, (i + 1) * BATCH)]));
+    await Promise.all(batches.map(async ([group, items]) => {
       let answer = null;
       try {
         answer = await sendJSON(`${groupPath(group)}/select-emotion`, "POST",
