@@ -216,6 +216,12 @@ def test_qa_verdicts_and_the_failed_filter(page: tuple[Any, Watched],
     # At phone width the screen does not scroll sideways.
     tab.set_viewport_size(PHONE)
     assert tab.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # Deleting the job asks first, then it is gone from the server.
+    tab.get_by_role("button", name="Delete job").click()
+    tab.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    tab.locator("table.lines").wait_for(state="hidden")
+    gone = requests.get(f"{base}/breathvoice/jobs/{job['job_id']}", timeout=10)
+    assert gone.status_code == 404
     watched.assert_clean()
 
 
