@@ -6,15 +6,20 @@ it (or Playwright) is missing, the browser tests are skipped with a loud message
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from conftest import LiveServer, start_server
 
 CHROMIUM = os.environ.get("BREATHVOICE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
@@ -22,6 +27,26 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
                  "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+
+
+TESTS_DIR = Path(__file__).resolve().parent
+TONE_SERVER = f"""
+import sys
+sys.path.insert(0, {str(TESTS_DIR)!r})
+from tone_engine import ToneEngine
+from breathvoice.engines.registry import ENGINES
+ENGINES["tone"] = lambda _: ToneEngine()
+from breathvoice.cli import main
+sys.argv = ["breathvoice", "serve"]
+main()
+"""
+"""``breathvoice serve`` on the tests' tone engine: the page's plumbing, without the wait
+for a neural voice (voice matching needs the real engine, so it is off here)."""
+
+
+def start_tone_server(root: Path) -> LiveServer:
+    return start_server(root / "data", root / "server.log", [sys.executable, "-c", TONE_SERVER],
+                        BREATHVOICE_ENGINE="tone")
 
 
 def skip_reason() -> str | None:
@@ -100,3 +125,14 @@ def open_page(browser: Any, base_url: str, viewport: dict[str, int] = DESKTOP
 
     page.on("dialog", dialog)
     return page, watched
+
+
+def drop_file(page: Any, selector: str, name: str, data: bytes, mime: str) -> None:
+    """Drop a file on the element at ``selector``, as a user dragging it from their desktop."""
+    page.evaluate("""([selector, name, b64, mime]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, {type: mime}));
+        document.querySelector(selector).dispatchEvent(new DragEvent("drop",
+            {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""", [selector, name, base64.b64encode(data).decode(), mime])

@@ -6,7 +6,6 @@ no dialog and no request leaving the server (the machine is treated as offline).
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,22 +20,31 @@ from studio_browser import (  # noqa: F401 (browser_fixture is the `browser` fix
     PHONE,
     Watched,
     browser_fixture,
+    drop_file,
     open_page,
     require_browser,
+    start_tone_server,
 )
 from zips import make_zip, voice_wav
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SCREENSHOTS = os.environ.get("BREATHVOICE_SCREENSHOTS")
-UPLOAD_SECONDS = 120
-"""The server's first upload also screens its stock voices: slow on a loaded machine."""
+UPLOAD_SECONDS = 60
+SCREENSHOT_SCRIPT = """filename,text,voice_group_id
+Demo_greeting_01.wav,"Hello there, traveller.",Demo
+Demo_B1_closer_02.wav,Come a little closer.,Demo
+Demo_B3_hit_03.wav,"Ouch, that hurt!",Demo
+Demo_impact_04.wav,Take that!,Demo
+Demo_B5_05.wav,That was wonderful.,Demo
+Demo_B2_sigh_06.wav,"Oh, not again.",Demo
+"""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_browser()
     root = tmp_path_factory.mktemp("studio")
-    live = start_server(root / "data", root / "server.log")
+    live = start_tone_server(root)
     yield live
     stop_server(live)
 
@@ -49,15 +57,8 @@ def page(browser: Any, server: LiveServer) -> Iterator[tuple[Any, Watched]]:
 
 
 def drop_zip(page: Any, filename: str, data: bytes) -> None:
-    """Drop a file on the zip drop zone, as a user dragging it from their desktop would."""
-    page.evaluate("""([name, b64]) => {
-        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([bytes], name, {type: "application/zip"}));
-        const zone = document.querySelector('[aria-label="Drop a voice group zip, or choose one"]');
-        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true,
-                                                  cancelable: true}));
-    }""", [filename, base64.b64encode(data).decode()])
+    drop_file(page, '[aria-label="Drop a voice group zip, or choose one"]', filename, data,
+              "application/zip")
 
 
 def upload_by_drop(page: Any, base_url: str, group: str, data: bytes) -> Any:
@@ -123,14 +124,8 @@ def test_build_a_group_from_one_clip_per_emotion(page: tuple[Any, Watched],
     form.get_by_label("Another emotion").fill("whisper")
     form.get_by_role("button", name="Add emotion").click()
     for i, emotion in enumerate(["greeting", "whisper"]):
-        tab.evaluate("""([selector, name, b64]) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, {type: "audio/wav"}));
-            document.querySelector(selector).dispatchEvent(new DragEvent("drop",
-                {dataTransfer: transfer, bubbles: true, cancelable: true}));
-        }""", [f'[aria-label="Clip for {emotion}"]', f"take {i}.wav",
-               base64.b64encode(voice_wav(1.5, seed=i)).decode()])
+        drop_file(tab, f'[aria-label="Clip for {emotion}"]', f"take {i}.wav",
+                  voice_wav(1.5, seed=i), "audio/wav")
         form.get_by_text(f"take {i}.wav").wait_for()
     form.get_by_role("button", name="Build and upload").click()
     card = tab.locator('article[data-group="Built"]')
@@ -200,8 +195,8 @@ def test_playground_streams_and_shows_time_to_first_audio(
 def test_every_screen_without_console_errors(page: tuple[Any, Watched],
                                              server: LiveServer) -> None:
     tab, watched = page
-    for screen, heading in [("groups", "Voice groups"), ("playground", "Playground"),
-                            ("keys", "Keys")]:
+    for screen, heading in [("groups", "Voice groups"), ("script", "Script"),
+                            ("playground", "Playground"), ("keys", "Keys")]:
         for viewport in (DESKTOP, PHONE):
             tab.set_viewport_size(viewport)
             tab.goto(f"{server.base_url}/studio/#/{screen}")
@@ -224,16 +219,50 @@ def test_docs_render_offline(page: tuple[Any, Watched], server: LiveServer) -> N
     watched.assert_clean()
 
 
+def test_redoc_renders_offline(page: tuple[Any, Watched], server: LiveServer) -> None:
+    tab, watched = page
+    tab.goto(f"{server.base_url}/redoc")
+    tab.locator("h1", has_text="BreathVOICE").wait_for()
+    tab.get_by_role("heading", name="Submit a script").first.wait_for(state="attached")
+    assert tab.locator(".api-content h2").count() > 10
+    # The page's policy refuses ReDoc's footer logo, the one file it would fetch elsewhere.
+    refused = [e for e in watched.console_errors if "cdn.redoc.ly" in e]
+    watched.console_errors[:] = [e for e in watched.console_errors if e not in refused]
+    watched.assert_clean()
+
+
 @pytest.mark.screenshots
 @pytest.mark.skipif(not SCREENSHOTS, reason="set BREATHVOICE_SCREENSHOTS (make screenshots)")
-def test_screenshots(browser: Any, server: LiveServer) -> None:
-    """Writes a picture of each screen to $BREATHVOICE_SCREENSHOTS (docs/images)."""
+def test_screenshots(browser: Any, tmp_path: Path) -> None:
+    """Writes a picture of each screen to $BREATHVOICE_SCREENSHOTS (docs/images), made on
+    the real engine (Kokoro) so they show its stock voices."""
+    server = start_server(tmp_path / "data", tmp_path / "server.log")
+    try:
+        take_screenshots(browser, server)
+    finally:
+        stop_server(server)
+
+
+def take_screenshots(browser: Any, server: LiveServer) -> None:
     out = Path(str(SCREENSHOTS))
     out.mkdir(parents=True, exist_ok=True)
     tab, watched = open_page(browser, server.base_url)
     tab.goto(f"{server.base_url}/studio/#/groups")
     tab.get_by_role("article", name="Voice group Demo").wait_for()
     tab.screenshot(path=out / "studio-groups.png", full_page=True)
+    tab.goto(f"{server.base_url}/studio/#/script")
+    tab.get_by_role("heading", name="Script lines").wait_for()
+    drop_file(tab, '[aria-label="Drop a script (CSV or TSV), or choose one"]', "script.csv",
+              SCREENSHOT_SCRIPT.encode(), "text/csv")
+    tab.get_by_label("Job name").fill("Demo pack")
+    tab.get_by_role("button", name="Generate all").click()
+    tab.locator("p.stats[data-progress='100']").wait_for(timeout=60_000)
+    tab.get_by_role("button", name="Redo Demo_B3_hit_03.wav").click()
+    tab.get_by_label("Use take 2 of Demo_B3_hit_03.wav").wait_for(timeout=60_000)
+    tab.get_by_role("button", name="Play Demo_B1_closer_02.wav").click()
+    tab.wait_for_function("() => document.querySelector('audio.player').currentTime > 0.3")
+    tab.evaluate("document.getElementById('status').hidden = true")
+    tab.screenshot(path=out / "studio-script.png", full_page=True)
     tab.goto(f"{server.base_url}/studio/#/playground")
     lane = tab.get_by_role("region", name="Speaker 1")
     lane.get_by_role("button", name="Speak").click()
@@ -293,4 +322,18 @@ def test_keys_then_sign_in(page: tuple[Any, Watched], server: LiveServer) -> Non
     tab.goto(f"{server.base_url}/studio/#/keys")
     tab.get_by_role("row", name=f"studio {HOSTILE}").filter(has_text="10 of 5,000").wait_for()
     assert tab.evaluate("sessionStorage.length") == 1
+    # A job's progress streams with the key in a header: no URL ever carries it.
+    urls: list[str] = []
+    tab.on("request", lambda r: urls.append(r.url))
+    tab.goto(f"{server.base_url}/studio/#/script")
+    tab.get_by_label("Paste lines").fill("keyed_B1.wav,Signed in again.")
+    tab.get_by_role("button", name="Add pasted lines").click()
+    tab.get_by_role("button", name="Generate all").click()
+    tab.locator("p.stats[data-progress='100']").wait_for(timeout=60_000)
+    tab.get_by_role("button", name="Play keyed_B1.wav").click()
+    tab.wait_for_function("() => document.querySelector('audio.player').currentTime > 0")
+    tab.get_by_role("button", name="Redo keyed_B1.wav").click()  # followed on the stream
+    tab.get_by_label("Use take 2 of keyed_B1.wav").wait_for()
+    assert any(url.endswith("/events") for url in urls)
+    assert not any(secret in url for url in urls)
     watched.assert_clean()

@@ -85,3 +85,61 @@ def test_delete_needs_a_key_when_keys_are_configured(app: AppFactory) -> None:
         assert client.get("/breathvoice/voice-groups/Kept/references/greeting"
                           ).status_code == 401
         assert client.delete("/breathvoice/voice-groups/Kept", headers=auth).status_code == 200
+
+
+def test_select_emotion_follows_the_rules_jobs_use(app: AppFactory) -> None:
+    names = ["Hero_B1_hit.wav", "x-impact.wav", "B10.wav", "greeting_B5.wav",
+             '<b>角色 "quoted".wav', "ORGASM.mp3"]
+    with app() as client:
+        upload_group(client, "Hero", good_zip("Hero", ["greeting", "B1_B2"]))
+        r = client.post("/breathvoice/voice-groups/Hero/select-emotion",
+                        json={"filenames": names})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["default_emotion"] == "greeting"
+        assert body["available_emotions"] == ["greeting", "B1_B2"]
+        picked = {row["filename"]: row["emotion"] for row in body["results"]}
+        assert picked == {"Hero_B1_hit.wav": "B1_B2", "x-impact.wav": "B3_B4",
+                          "B10.wav": "greeting", "greeting_B5.wav": "greeting",
+                          '<b>角色 "quoted".wav': "greeting", "ORGASM.mp3": "B5_orgasm"}
+        # An emotion without a clip is spoken by the default emotion's clip, and says so.
+        impact = body["results"][1]
+        assert impact["reference_emotion"] == "greeting"
+        assert impact["reference_audio"] == "Hero_greeting.wav"
+        assert body["results"][0]["reference_audio"] == "Hero_B1_B2.wav"
+        # A script job picks the same emotions for the same names.
+        job = client.post("/breathvoice/jobs", json={"voice_group_id": "Hero", "lines": [
+            {"filename": n, "text": "Hi."} for n in names[:4]]}).json()
+        lines = client.get(f"/breathvoice/jobs/{job['job_id']}/lines").json()["lines"]
+        assert {line["filename"]: line["emotion"] for line in lines} == {
+            n: picked[n] for n in names[:4]}
+
+
+def test_select_emotion_errors(app: AppFactory) -> None:
+    with app() as client:
+        r = client.post("/breathvoice/voice-groups/Nobody/select-emotion",
+                        json={"filenames": ["a.wav"]})
+        assert r.status_code == 404 and r.json()["code"] == "VOICE_NOT_FOUND"
+        r = client.post("/breathvoice/voice-groups/Demo/select-emotion",
+                        json={"filenames": ["a.wav"] * 1001})
+        assert r.status_code == 400
+        r = client.post("/breathvoice/voice-groups/Demo/select-emotion", json={"names": []})
+        assert r.status_code == 400
+    with app(api_keys=["k-0123456789"]) as client:
+        r = client.post("/breathvoice/voice-groups/Demo/select-emotion",
+                        json={"filenames": ["a.wav"]})
+        assert r.status_code == 401
+
+
+def test_redoc_page_uses_our_own_bundle(app: AppFactory) -> None:
+    with app(api_keys=["k-0123456789"]) as client:
+        r = client.get("/redoc")
+        assert r.status_code == 200
+        assert "/redoc/assets/redoc.standalone.js" in r.text
+        assert "https://" not in r.text and "fonts.googleapis" not in r.text
+        policy = r.headers["content-security-policy"]
+        assert "img-src 'self' data:;" in policy and "connect-src 'self';" in policy
+        bundle = client.get("/redoc/assets/redoc.standalone.js")
+        assert bundle.status_code == 200 and len(bundle.content) > 500_000
+        assert "javascript" in bundle.headers["content-type"]
+        assert client.get("/breathvoice/jobs").status_code == 401  # the API stays closed

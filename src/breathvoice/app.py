@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     access = AccessControl.from_settings(settings)
     app.state.access = access

@@ -34,7 +34,7 @@ TOKEN_PARAM = "token"
 PRINCIPAL = "breathvoice_principal"
 """Key of the caller in the scope's state (``request.state.breathvoice_principal``)."""
 PUBLIC_PATHS = frozenset({"/", "/breathvoice/health"})
-PUBLIC_PREFIXES = ("/studio/", "/docs/")
+PUBLIC_PREFIXES = ("/studio/", "/docs/", "/redoc/")
 """The studio's static files and the docs' own assets; the docs' pages are added from the
 app's ``docs_url``, ``redoc_url`` and ``openapi_url``."""
 

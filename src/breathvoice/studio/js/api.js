@@ -87,3 +87,50 @@ export async function socketURL(voiceId, params) {
   const path = `/v1/text-to-speech/${encodeURIComponent(voiceId)}/multi-stream-input`;
   return `${scheme}://${location.host}${path}?${query}`;
 }
+
+/**
+ * Follow a Server-Sent Events stream with fetch(), so the key travels in the Authorization
+ * header (EventSource cannot send one) and never in a URL. Calls onEvent(kind, data) for
+ * each event; resolves when the server ends the stream or `signal` aborts it.
+ */
+export async function followEvents(path, onEvent, signal) {
+  const response = await request(path, {signal, headers: {Accept: "text/event-stream"}});
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      if (signal && signal.aborted) return;
+      throw new ApiError("The progress stream was cut off.", 0, "NETWORK");
+    }
+    if (chunk.done) return;
+    buffer += chunk.value.replace(/\r\n?/g, "\n");
+    let cut = buffer.indexOf("\n\n");
+    while (cut >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let kind = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) kind = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onEvent(kind, JSON.parse(data.join("\n")));
+      cut = buffer.indexOf("\n\n");
+    }
+  }
+}
+
+/** Save a blob as a file in the user's downloads. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

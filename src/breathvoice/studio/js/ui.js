@@ -35,6 +35,26 @@ export function confirmAction(question, okLabel = "OK") {
   });
 }
 
+/** A drop target that also opens a file picker; onFiles gets an array of File. */
+export function dropZone(text, accept, onFiles, label) {
+  const picker = h("input", {type: "file", accept, class: "sr-only", tabindex: -1,
+    "aria-hidden": "true"});
+  picker.addEventListener("change", () => { onFiles([...picker.files]); picker.value = ""; });
+  const zone = h("div", {class: "drop", role: "button", tabindex: 0, "aria-label": label}, text);
+  zone.addEventListener("click", () => picker.click());
+  zone.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); picker.click(); }
+  });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    onFiles([...(e.dataTransfer?.files || [])]);
+  });
+  return h("div", {}, zone, picker);
+}
+
 /** An inline error box inside a screen. */
 export function errorBox(error) {
   return h("p", {class: "error", role: "alert"}, describe(error));

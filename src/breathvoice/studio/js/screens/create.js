@@ -2,7 +2,7 @@
 // build the zip. Replacing an existing group asks first.
 import {uploadGroup} from "../api.js";
 import {field, h} from "../dom.js";
-import {confirmAction, errorBox, say} from "../ui.js";
+import {confirmAction, dropZone, errorBox, say} from "../ui.js";
 import {zipSync} from "../../vendor/fflate/fflate.js";
 import {recordClip} from "../record.js";
 
@@ -19,26 +19,6 @@ function idInput() {
 function suggestId(filename) {
   const stem = filename.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_-]+/g, "_");
   return stem.replace(/^[_-]+/, "").slice(0, 64);
-}
-
-/** A drop target that also opens a file picker; onFiles gets an array of File. */
-function dropZone(text, accept, onFiles, label) {
-  const picker = h("input", {type: "file", accept, class: "sr-only", tabindex: -1,
-    "aria-hidden": "true"});
-  picker.addEventListener("change", () => { onFiles([...picker.files]); picker.value = ""; });
-  const zone = h("div", {class: "drop", role: "button", tabindex: 0, "aria-label": label}, text);
-  zone.addEventListener("click", () => picker.click());
-  zone.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); picker.click(); }
-  });
-  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    zone.classList.remove("over");
-    onFiles([...(e.dataTransfer?.files || [])]);
-  });
-  return h("div", {}, zone, picker);
 }
 
 async function send(id, blob, filename, {exists, done}, message) {
