@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from conftest import AppFactory
 from test_jobs_api import lines, wait_ended
 
 
 def test_quota_and_ownership(app: AppFactory, tmp_path: Path) -> None:
-    store = KeyStore(tmp_path / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=tmp_path))
     owner, owner_record = store.create("synthesize", char_quota=100)
     other, _ = store.create("synthesize")
     admin, _ = store.create("admin")

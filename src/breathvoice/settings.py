@@ -91,8 +91,8 @@ class Settings(BaseSettings):
 
     # script jobs (/breathvoice/jobs)
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the job database; default: "
-        "sqlite:///<data_dir>/breathvoice.sqlite3")
+        None, description="SQLAlchemy URL of the database of keys, usage and jobs, such as "
+        "postgresql://user:password@host/db; default: sqlite:///<data_dir>/breathvoice.sqlite3")
     max_job_lines: int = Field(5000, ge=1, description="lines one job may hold")
     max_job_takes: int = Field(5, ge=1, le=20, description="takes per line a job may ask for")
     job_concurrency: int = Field(2, ge=1, le=16, description="job lines rendered at once")
@@ -119,10 +119,6 @@ class Settings(BaseSettings):
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"
-
-    @property
-    def keys_db_path(self) -> Path:
-        return self.data_dir / "keys.sqlite3"
 
     @property
     def staging_dir(self) -> Path:
