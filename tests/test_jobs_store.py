@@ -1,9 +1,7 @@
-"""The job store on its own: migrations build exactly the declared schema, and leases
-fence off a runner that lost its line to another."""
+"""The job store on its own, on SQLite and on PostgreSQL: migrations build exactly the
+declared schema, and leases fence off a runner that lost its line to another."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,17 +12,20 @@ from breathvoice.jobs.script import ScriptLine
 from breathvoice.jobs.store import JobStore
 
 
-def test_migrations_build_the_declared_schema_and_run_twice(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    open_database(url).dispose()
-    db = open_database(url)  # already at the newest revision: nothing to do
+def test_migrations_build_the_declared_schema_and_run_twice(db_url: str) -> None:
+    open_database(db_url).dispose()
+    db = open_database(db_url)  # already at the newest revision: nothing to do
     with db.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        else:
+            assert conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+    db.dispose()
 
 
-def test_a_runner_whose_lease_ran_out_cannot_commit(tmp_path: Path) -> None:
-    store = JobStore(open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}"))
+def test_a_runner_whose_lease_ran_out_cannot_commit(db_url: str) -> None:
+    store = JobStore(open_database(db_url))
     line = ScriptLine("a", "a.wav", "hello", "Demo", "greeting")
     store.create("job1", "j", "owner", 1, [line], now=100.0)
     [first] = store.claim("node-a", 5, lease_seconds=10, now=100.0)

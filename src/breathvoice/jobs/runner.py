@@ -7,6 +7,9 @@ committed to the database: a ``kill -9`` at any moment loses at most the lines b
 rendered, and a line whose take was committed is never rendered again. On start, lines a
 killed process had claimed go back to the queue (a lone node owns every lease), so
 unfinished jobs resume by themselves. While a line renders, its lease is renewed.
+
+A database that goes away for a while (a PostgreSQL restart) only pauses the runner: a
+take or a failure is recorded once the database answers again (:mod:`breathvoice.db.retry`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from breathvoice.audio.files import encode_file
+from breathvoice.db.retry import retrying
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import BreathVoiceError
 from breathvoice.jobs.events import JobEvents
@@ -82,7 +87,7 @@ class JobRunner:
         """Tell subscribers the job's status if it changed."""
         try:
             job = await asyncio.to_thread(self.store.get, job_id)
-        except BreathVoiceError:
+        except (BreathVoiceError, SQLAlchemyError):
             return
         if self._status.get(job_id) != job.status:
             self._status[job_id] = job.status
@@ -137,9 +142,11 @@ class JobRunner:
             log.exception("job line failed")
             await self._fail(claim, "speech synthesis failed")
             return
-        kept = await asyncio.to_thread(self.store.commit_take, claim, take, time.time())
+        kept = await asyncio.to_thread(retrying, self.store.commit_take, claim, take,
+                                       time.time())
         if not kept:  # the lease was lost or the job deleted: this take is not ours to keep
-            (self.root / take.path).unlink(missing_ok=True)
+            if not await asyncio.to_thread(self._recorded, claim, take):
+                (self.root / take.path).unlink(missing_ok=True)
             return
         self.events.publish(claim.job_id, "line", {
             "line_id": line.line_id, "filename": line.filename, "status": "completed",
@@ -147,11 +154,22 @@ class JobRunner:
         await self.publish_status(claim.job_id)
 
     async def _fail(self, claim: Claim, message: str) -> None:
-        if await asyncio.to_thread(self.store.fail_line, claim, message, time.time()):
+        if await asyncio.to_thread(retrying, self.store.fail_line, claim, message,
+                                   time.time()):
             self.events.publish(claim.job_id, "line", {
                 "line_id": claim.line.line_id, "filename": claim.line.filename,
                 "status": "failed", "error": message})
             await self.publish_status(claim.job_id)
+
+    def _recorded(self, claim: Claim, take: Take) -> bool:
+        """Whether ``take`` is in the database after all: its commit went through just
+        before the connection dropped, and the retry found the line already settled."""
+        try:
+            line = self.store.line(claim.job_id, claim.line.line_id)
+        except BreathVoiceError:
+            return False
+        return any(t.take == take.take and t.created_at == take.created_at
+                   for t in line.takes)
 
     async def _speak(self, claim: Claim) -> Take:
         line = claim.line
