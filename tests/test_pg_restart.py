@@ -27,6 +27,9 @@ def test_a_job_survives_a_postgresql_restart(app: AppFactory, postgres: Postgres
         assert 2 <= done < LINES, done
         postgres.stop()
         try:
+            away = client.get(f"/breathvoice/jobs/{job_id}")
+            assert away.status_code == 503 and away.json()["code"] == "SERVICE_UNAVAILABLE"
+            assert "postgres" not in away.text.lower()
             time.sleep(1.5)  # lines finish rendering while the database is away
         finally:
             postgres.start()

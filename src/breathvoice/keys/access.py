@@ -27,6 +27,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from breathvoice.db.retry import reachable
 from breathvoice.errors import Conflict, Forbidden, NotFound, Unauthorized
 from breathvoice.keys.limits import ConcurrencyLimiter, TokenBook
 from breathvoice.keys.store import KeyRecord, KeyStore, Scope, hash_key
@@ -67,6 +68,7 @@ class AccessControl:
         self.limiter.close()
         self.store.close()
 
+    @reachable()
     def keys_configured(self) -> bool:
         """Whether callers need a key: static keys are set, or the database has ever held
         one (a server whose keys are all revoked stays closed)."""
@@ -86,6 +88,7 @@ class AccessControl:
                            "revoke it on the host with `breathvoice keys revoke`.")
         return record
 
+    @reachable()
     def authenticate(self, key: str | None, token: str | None = None) -> Principal:
         """The caller behind a key or a token; raises Unauthorized if neither is valid."""
         if token:
@@ -126,6 +129,7 @@ class AccessControl:
             raise Forbidden("this needs a key with the admin scope"
                             + (" (a token only speaks)" if principal.single_use else ""))
 
+    @reachable()
     def charge_spoken(self, principal: Principal, text: str) -> int | None:
         """Count ``text``, the characters about to go to synthesis, against the key's quota.
 
@@ -137,6 +141,7 @@ class AccessControl:
             return None
         return self.store.charge(principal.key_id, len(text))
 
+    @reachable()
     def remaining(self, principal: Principal) -> int | None:
         if not principal.metered:
             return None

@@ -23,6 +23,7 @@ import uuid
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from breathvoice.db import api_keys, key_slots
+from breathvoice.db.retry import reachable
 from breathvoice.errors import TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class ConcurrencyLimiter:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
+    @reachable()
     def acquire(self, key_id: str, maximum: int | None) -> str | None:
         """Take a slot (its id; None for a key without a limit), or raise
         ConcurrencyLimitReached if all ``maximum`` are taken."""
