@@ -11,7 +11,7 @@ import pytest
 from breathvoice.errors import VoiceGroupNotFound
 from breathvoice.settings import Settings
 from breathvoice.voices.importer import import_voice_group_zip
-from breathvoice.voices.library import VoiceLibrary
+from breathvoice.voices.library import VoiceLibrary, staging_area
 from zips import MeasuringEngine, good_zip
 
 
@@ -64,3 +64,17 @@ def test_a_manifest_copied_over_with_its_old_size_and_time_is_read_again(
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
         before.st_ino, before.st_size, before.st_mtime_ns)
     assert second.choose("Hero", "hitbox_1.wav").emotion == "B3_B4"
+
+
+def test_a_starting_node_leaves_a_live_nodes_build_alone(settings: Settings) -> None:
+    working = node(settings)
+    dead = settings.staging_dir / "build-dead0001"  # a process killed while building
+    dead.mkdir(parents=True)
+    (dead / "x.wav").write_bytes(b"partial")
+    dead.with_name(dead.name + ".lock").write_text("")
+    with staging_area(working.staging_dir) as build:
+        (build / "Hero_greeting.wav").write_bytes(b"half written")
+        node(settings).recover_staging()  # another node starts meanwhile
+        assert (build / "Hero_greeting.wav").exists()
+        assert not dead.exists() and not dead.with_name(dead.name + ".lock").exists()
+    assert list(settings.staging_dir.iterdir()) == []
