@@ -61,7 +61,7 @@ def open_database(url: str) -> Engine:
                                                      "timeout": BUSY_TIMEOUT_SECONDS})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20,
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
                                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     migrate(engine)
     return engine
