@@ -5,8 +5,9 @@ live requests and sockets always go first. Each take is written under its final 
 atomically (temporary file, fsync, rename), and only then
 committed to the database: a ``kill -9`` at any moment loses at most the lines being
 rendered, and a line whose take was committed is never rendered again. On start, lines a
-killed process had claimed go back to the queue (a lone node owns every lease), so
-unfinished jobs resume by themselves. While a line renders, its lease is renewed.
+killed process on this host had claimed go back to the queue, so unfinished jobs resume
+by themselves; lines of live processes, and of other hosts sharing the database, are left
+to their leases (:mod:`breathvoice.jobs.nodes`). While a line renders, its lease is renewed.
 
 A database that goes away for a while (a PostgreSQL restart) only pauses the runner: a
 take or a failure is recorded once the database answers again (:mod:`breathvoice.db.retry`).
@@ -32,6 +33,7 @@ from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import BreathVoiceError
 from breathvoice.jobs.events import JobEvents
 from breathvoice.jobs.models import Claim, Take
+from breathvoice.jobs.nodes import is_dead_here, node_name
 from breathvoice.jobs.store import JobStore
 from breathvoice.outputs import PARTIAL_PREFIX, write_atomically
 from breathvoice.streaming.scheduler import SynthesisScheduler
@@ -54,17 +56,21 @@ class JobRunner:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.events = events or JobEvents()
-        self.node = f"node-{uuid.uuid4().hex[:12]}"
+        self.node = node_name()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._status: dict[str, str] = {}
 
     def recover(self) -> int:
-        """At a lone start (blocking): requeue lines a dead process held, drop partial files."""
-        for leftover in self.root.glob(f"*/*/*/{PARTIAL_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
-        return self.store.release_all()
+        """At start (blocking): requeue lines that dead processes of this host held, and,
+        once no live node renders, drop the partial files they left."""
+        released = sum(self.store.release_all(owner)
+                       for owner in self.store.lease_owners() if is_dead_here(owner))
+        if not self.store.lease_owners():
+            for leftover in self.root.glob(f"*/*/*/{PARTIAL_PREFIX}*"):
+                leftover.unlink(missing_ok=True)
+        return released
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="job-runner")
