@@ -168,14 +168,14 @@ class JobRunner:
             await self.publish_status(claim.job_id)
 
     def _recorded(self, claim: Claim, take: Take) -> bool:
-        """Whether ``take`` is in the database after all: its commit went through just
-        before the connection dropped, and the retry found the line already settled."""
+        """Whether a recorded take uses ``take``'s file after all: this commit went through
+        just before the connection dropped (the retry found the line settled), or another
+        node that took the line over committed the same take."""
         try:
             line = self.store.line(claim.job_id, claim.line.line_id)
         except BreathVoiceError:
             return False
-        return any(t.take == take.take and t.created_at == take.created_at
-                   for t in line.takes)
+        return any(t.path == take.path for t in line.takes)
 
     async def _speak(self, claim: Claim) -> Take:
         line = claim.line
