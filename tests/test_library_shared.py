@@ -1,14 +1,17 @@
-"""Two servers (two libraries) on one shared data dir: a change made through one is seen by
-the other at once, never answered from what it read before."""
+"""Two servers on one shared data dir: a group change made through one library is seen by
+the other at once, never answered from what it read before, and a server starting never
+tidies away what another live one is still writing."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
 import pytest
 
 from breathvoice.errors import VoiceGroupNotFound
+from breathvoice.outputs import OutputStore, write_atomically
 from breathvoice.settings import Settings
 from breathvoice.voices.importer import import_voice_group_zip
 from breathvoice.voices.library import VoiceLibrary, staging_area
@@ -78,3 +81,20 @@ def test_a_starting_node_leaves_a_live_nodes_build_alone(settings: Settings) -> 
         assert (build / "Hero_greeting.wav").exists()
         assert not dead.exists() and not dead.with_name(dead.name + ".lock").exists()
     assert list(settings.staging_dir.iterdir()) == []
+
+
+def test_a_starting_node_leaves_a_live_nodes_partial_output_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "outputs" / "Demo"
+    folder.mkdir(parents=True)
+    abandoned = folder / ".partial-dead1234"
+    abandoned.write_bytes(b"RIFF half")
+    writing = folder / ".partial-live5678"
+    with open(writing, "wb") as f:  # as write_atomically holds it while it writes
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        f.write(b"RIFF being written")
+        OutputStore(tmp_path / "outputs")  # another node opens the store meanwhile
+        assert writing.exists() and not abandoned.exists()
+    written = folder / "line.wav"
+    write_atomically(written, b"RIFF whole")
+    assert written.read_bytes() == b"RIFF whole"
+    assert sorted(p.name for p in folder.iterdir()) == [".partial-live5678", "line.wav"]

@@ -35,7 +35,7 @@ from breathvoice.jobs.events import JobEvents
 from breathvoice.jobs.models import Claim, Take
 from breathvoice.jobs.nodes import is_dead_here, node_name
 from breathvoice.jobs.store import JobStore
-from breathvoice.outputs import PARTIAL_PREFIX, write_atomically
+from breathvoice.outputs import PARTIAL_PREFIX, remove_if_abandoned, write_atomically
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -63,14 +63,12 @@ class JobRunner:
         self._status: dict[str, str] = {}
 
     def recover(self) -> int:
-        """At start (blocking): requeue lines that dead processes of this host held, and,
-        once no live node renders, drop the partial files they left."""
-        released = sum(self.store.release_all(owner)
-                       for owner in self.store.lease_owners() if is_dead_here(owner))
-        if not self.store.lease_owners():
-            for leftover in self.root.glob(f"*/*/*/{PARTIAL_PREFIX}*"):
-                leftover.unlink(missing_ok=True)
-        return released
+        """At start (blocking): requeue lines that dead processes of this host held, and
+        drop partial files their writers left."""
+        for leftover in self.root.glob(f"*/*/*/{PARTIAL_PREFIX}*"):
+            remove_if_abandoned(leftover)
+        return sum(self.store.release_all(owner)
+                   for owner in self.store.lease_owners() if is_dead_here(owner))
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="job-runner")
