@@ -114,11 +114,12 @@ class ConcurrencyLimiter:
     def _renew(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
             with self._lock:
-                if not self._held:
-                    continue
-            try:
+                held = list(self._held)
+            if not held:
+                continue
+            try:  # only slots still held: one whose release failed is left to lapse
                 with self.db.begin() as conn:
-                    conn.execute(update(key_slots).where(key_slots.c.holder == self.holder)
+                    conn.execute(update(key_slots).where(key_slots.c.id.in_(held))
                                  .values(expires_at=time.time() + self.lease_seconds))
             except Exception:
                 log.warning("renewing concurrency slots failed", exc_info=True)
