@@ -90,11 +90,11 @@ class PostgresServer:
         if not _trusted(cache, runs_as):
             self._run("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8",
                       "--no-sync", "--no-instructions", "--wal-segsize=1")
-            fresh = Path(f"{cache}.{os.getpid()}")
-            self._run("cp", "-a", str(self.data), str(fresh))
+            fresh = Path(f"{cache}.{uuid.uuid4().hex[:8]}")
             try:
+                self._run("cp", "-a", str(self.data), str(fresh))
                 fresh.rename(cache)
-            except OSError:  # another run made it first, or it is in the way
+            except (OSError, RuntimeError):  # no room, or another run made it first
                 shutil.rmtree(fresh, ignore_errors=True)
             return
         self._run("cp", "-a", str(cache), str(self.data))
