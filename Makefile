@@ -8,7 +8,7 @@ BREATHVOICE_HOST ?= 127.0.0.1
 BREATHVOICE_PORT ?= 8000
 export BREATHVOICE_HOST BREATHVOICE_PORT
 
-.PHONY: run test lint typecheck bench venv clean chromium screenshots
+.PHONY: run test lint typecheck bench venv clean chromium postgres screenshots
 
 venv: $(STAMP)
 
@@ -27,7 +27,15 @@ chromium:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi
 	@[ -x /usr/bin/chromium ] || echo "!!! no /usr/bin/chromium: the studio's browser tests will be SKIPPED"
 
-test: $(STAMP) chromium
+# The PostgreSQL tests start a throwaway server with Debian's initdb and pg_ctl.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null \
+		&& command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; fi
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| echo "!!! no initdb: the PostgreSQL tests will be SKIPPED"
+
+test: $(STAMP) chromium postgres
 	$(BIN)/ruff check src packages/multi-ws-tts-sdk/src tests bench examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

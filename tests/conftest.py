@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from breathvoice.app import create_app
 from breathvoice.engines.registry import ENGINES
 from breathvoice.settings import Settings
+from pg_server import PostgresServer, find_bin_dir
 from tone_engine import ToneEngine
 
 STARTUP_SECONDS = 180
@@ -127,3 +129,29 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
         return TestClient(create_app(Settings(data_dir=tmp_path, engine="tone", **settings)))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole run (see ``pg_server``)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = ("PostgreSQL (initdb, pg_ctl) not found: the PostgreSQL tests are SKIPPED "
+                   "(Debian: apt-get install postgresql)")
+        warnings.warn(pytest.PytestWarning(message), stacklevel=1)
+        pytest.skip(message)
+    server = PostgresServer(bin_dir)
+    server.init()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for one test, on each backend: SQLite in the test's dir, or a new
+    schema on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'breathvoice.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.fresh_url()

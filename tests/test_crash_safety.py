@@ -29,6 +29,7 @@ import requests
 import soundfile as sf
 
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from breathvoice.voices.manifest import load_manifest
 from conftest import LiveServer, start_server
 from zips import good_zip
@@ -181,7 +182,7 @@ def check_restarted(server: LiveServer, data_dir: Path, key: str) -> None:
 
 def test_kill_9_leaves_no_half_written_file_and_loses_no_usage(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "server.log"
-    store = KeyStore(data_dir / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=data_dir))
     key, record = store.create("admin")
     store.close()
     server = start(data_dir, log)
@@ -209,7 +210,7 @@ def test_kill_9_leaves_no_half_written_file_and_loses_no_usage(tmp_path: Path) -
     assert delivered.answers > 0, "nothing was written before the kills: the test proves nothing"
     # The key's files are kept apart, under outputs/_keys/<key id>/.
     assert any((data_dir / "outputs").glob(f"_keys/{record.id}/Crash/line_greeting_*.wav"))
-    store = KeyStore(data_dir / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=data_dir))
     charged = store.get(record.id).chars_used
     store.close()
     assert charged >= delivered.chars, (charged, delivered.chars)

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from conftest import LiveServer, start_server, stop_server
 from zips import good_zip
 
@@ -39,7 +40,7 @@ def test_loopback_without_keys_says_so_at_start(live_server: LiveServer) -> None
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     root = tmp_path_factory.mktemp("keyed")
-    store = KeyStore(root / "data" / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=root / "data"))
     keys = {
         "admin": store.create("admin")[0],
         "plain": store.create("synthesize")[0],

@@ -1,23 +1,24 @@
 """Jobs and keys: characters charged once at acceptance, nothing for a refused job, and a
-job seen only by the key that made it (and by admin keys)."""
+job seen only by the key that made it (and by admin keys); on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from conftest import AppFactory
 from test_jobs_api import lines, wait_ended
 
 
-def test_quota_and_ownership(app: AppFactory, tmp_path: Path) -> None:
-    store = KeyStore(tmp_path / "keys.sqlite3")
+def test_quota_and_ownership(app: AppFactory, tmp_path: Path, db_url: str) -> None:
+    store = KeyStore.open(Settings(data_dir=tmp_path, database_url=db_url))
     owner, owner_record = store.create("synthesize", char_quota=100)
     other, _ = store.create("synthesize")
     admin, _ = store.create("admin")
     script = lines(4)  # 4 x 16 characters
     chars = sum(len(x["text"]) for x in script)
-    with app() as client:
+    with app(database_url=db_url) as client:
         as_owner = {"xi-api-key": owner}
         accepted = client.post("/breathvoice/jobs", json={"lines": script}, headers=as_owner)
         assert accepted.status_code == 202

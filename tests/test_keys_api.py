@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from conftest import AppFactory
 from tone_engine import ToneEngine
 from zips import good_zip
@@ -28,7 +29,7 @@ UPLOAD = "/breathvoice/upload-voice-group"
 
 class Keys:
     def __init__(self, data_dir: Path) -> None:
-        self.store = KeyStore(data_dir / "keys.sqlite3")
+        self.store = KeyStore.open(Settings(data_dir=data_dir))
 
     def make(self, scope: str = "synthesize", **kwargs: Any) -> str:
         secret, _ = self.store.create(scope, **kwargs)  # type: ignore[arg-type]

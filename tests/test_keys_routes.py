@@ -27,7 +27,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[KeyStore]:
-    keys = KeyStore(tmp_path / "keys.sqlite3")
+    keys = KeyStore.open(Settings(data_dir=tmp_path))
     yield keys
     keys.close()
 

@@ -32,7 +32,7 @@ EXAMPLES = int(os.environ.get("BREATHVOICE_SCHEMATHESIS_EXAMPLES", "6"))
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str]]]:
     data_dir = tmp_path_factory.mktemp("schemathesis")
-    store = KeyStore(data_dir / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=data_dir))
     keys = {scope: store.create(scope)[0] for scope in ("admin", "synthesize")}  # type: ignore[arg-type]
     store.close()
     saved = ENGINES.get("tone")

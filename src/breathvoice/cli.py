@@ -277,7 +277,7 @@ def qa(
 def _key_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
     from breathvoice.keys import KeyStore
 
-    return KeyStore(_settings(data_dir).keys_db_path)
+    return KeyStore.open(_settings(data_dir))
 
 
 @keys.command("create")

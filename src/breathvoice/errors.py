@@ -22,6 +22,7 @@ Every error a user can see is a :class:`BreathVoiceError`. Each knows its wire `
     ├── ContextLimitExceeded               429  MAX_CONTEXT_LIMIT_EXCEEDED
     ├── InputTimeout                       408  INPUT_TIMEOUT_EXCEEDED
     ├── StorageFull                        507  INSUFFICIENT_STORAGE
+    ├── DatabaseUnavailable                503  SERVICE_UNAVAILABLE    (ws 1013)
     └── EngineError                        500  STREAMING_SERVICE_ERROR (ws 1011)
 
 Messages are written for users: they never carry absolute server paths or tracebacks.
@@ -156,3 +157,10 @@ class StorageFull(BreathVoiceError):
     http_status = 507
     ws_close = 1011
     default_message = "output storage is full; try again later or ask the administrator"
+
+
+class DatabaseUnavailable(BreathVoiceError):
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+    ws_close = 1013
+    default_message = "the server's database cannot be reached; try again shortly"

@@ -18,12 +18,15 @@ added when there is none). Paths handed back to users are relative to the output
 Each file is written under a hidden temporary name (``.partial-…``) in its final folder and
 renamed into place once complete, so a crash at any moment leaves either the old file or
 the new one under the final name, never a part of one. Hidden names are never served, and
-partial files left by a killed process are removed when the store is next opened.
+partial files left by a killed process are removed when the store is next opened (the
+writer holds a lock on its partial file, so one being written by another process sharing
+the folder is left alone).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import tempfile
@@ -84,7 +87,7 @@ class OutputStore:
         found: list[tuple[float, int, Path]] = []
         for path in root.rglob("*"):
             if path.name.startswith(PARTIAL_PREFIX):
-                path.unlink(missing_ok=True)
+                remove_if_abandoned(path)
             elif path.is_file():
                 info = path.stat()
                 found.append((info.st_mtime, info.st_size, path))
@@ -185,6 +188,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=path.parent)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # in use: another process starting leaves it alone
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -193,3 +197,18 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_if_abandoned(partial: Path) -> None:
+    """Delete a partial file its writer left (it died), not one a live process writes."""
+    try:
+        fd = os.open(partial, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    finally:
+        os.close(fd)
+    partial.unlink(missing_ok=True)

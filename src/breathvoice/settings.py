@@ -91,8 +91,8 @@ class Settings(BaseSettings):
 
     # script jobs (/breathvoice/jobs)
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the job database; default: "
-        "sqlite:///<data_dir>/breathvoice.sqlite3")
+        None, description="SQLAlchemy URL of the database of keys, usage and jobs, such as "
+        "postgresql://user:password@host/db; default: sqlite:///<data_dir>/breathvoice.sqlite3")
     max_job_lines: int = Field(5000, ge=1, description="lines one job may hold")
     max_script_bytes: int = Field(16 * 1024 * 1024, ge=1024,
                                   description="body of one job submission (JSON or CSV upload)")
@@ -121,10 +121,6 @@ class Settings(BaseSettings):
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"
-
-    @property
-    def keys_db_path(self) -> Path:
-        return self.data_dir / "keys.sqlite3"
 
     @property
     def staging_dir(self) -> Path:

@@ -55,7 +55,7 @@ def secured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Secured:
 @pytest.fixture
 def key_store(tmp_path: Path) -> Iterator[KeyStore]:
     """The keys database of the ``secured`` app's data folder, as the CLI opens it."""
-    store = KeyStore(tmp_path / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=tmp_path))
     yield store
     store.close()
 

@@ -18,13 +18,14 @@ import pytest
 
 from audio_checks import check_wav
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from conftest import AppFactory
 
 SINGLE = "/breathvoice/single-tts"
 
 
 def _make_keys(data_dir: Path) -> dict[str, str]:
-    store = KeyStore(data_dir / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=data_dir))
     try:
         return {"A": store.create("synthesize")[0], "B": store.create("synthesize")[0],
                 "admin": store.create("admin")[0]}

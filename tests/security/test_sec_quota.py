@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from breathvoice.keys import KeyStore
+from breathvoice.settings import Settings
 from conftest import AppFactory
 
 LONG = "One two three four five six seven eight nine ten eleven twelve thirteen fourteen"
@@ -49,7 +50,7 @@ ROUTES = {"single-tts": _single, "batch-tts": _batch, "openai": _openai,
 
 
 def _used(data_dir: Path, key_id: str) -> int:
-    store = KeyStore(data_dir / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=data_dir))
     try:
         return store.get(key_id).chars_used
     finally:
@@ -57,7 +58,7 @@ def _used(data_dir: Path, key_id: str) -> int:
 
 
 def _quota_key(data_dir: Path) -> tuple[str, str]:
-    store = KeyStore(data_dir / "keys.sqlite3")
+    store = KeyStore.open(Settings(data_dir=data_dir))
     try:
         secret, record = store.create("synthesize", char_quota=QUOTA)
     finally:

@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from breathvoice.api.errors import SINGLE_TTS_RESULT
@@ -66,8 +67,9 @@ async def require_api_key(request: Request) -> Principal:
     principal = principal_of(request)
     state = request.state
     note_remaining(access, state, principal)
-    access.limiter.acquire(principal.key_id, principal.max_concurrent)
-    setattr(state, _SLOT, principal.key_id)
+    slot = await run_in_threadpool(access.limiter.acquire, principal.key_id,
+                                   principal.max_concurrent)
+    setattr(state, _SLOT, slot)
     return principal
 
 

@@ -21,10 +21,13 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from breathvoice.db.retry import is_disconnect
 from breathvoice.errors import (
     BreathVoiceError,
+    DatabaseUnavailable,
     EngineError,
     InvalidRequest,
     UnsupportedFormat,
@@ -135,6 +138,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
         return _respond(request, exc.status_code, code, str(exc.detail),
                         headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_disconnect(exc):
+            log.warning("database unreachable on %s: %s", request.url.path,
+                        type(exc.orig).__name__)
+            return error_response(request, DatabaseUnavailable())
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""The embedded database: one schema (SQLAlchemy Core) for SQLite today, PostgreSQL later.
+"""The database: one schema (SQLAlchemy Core) for SQLite (the default) and PostgreSQL.
 
 ``open_database(url)`` builds the engine and brings the schema up to date with the Alembic
 migrations shipped in this package; ``database_url(settings)`` picks the URL
@@ -6,6 +6,15 @@ migrations shipped in this package; ``database_url(settings)`` picks the URL
 """
 
 from breathvoice.db.engine import database_url, open_database
-from breathvoice.db.schema import job_lines, jobs, metadata, takes
+from breathvoice.db.schema import (
+    api_keys,
+    job_lines,
+    jobs,
+    key_slots,
+    key_tokens,
+    metadata,
+    takes,
+)
 
-__all__ = ["database_url", "job_lines", "jobs", "metadata", "open_database", "takes"]
+__all__ = ["api_keys", "database_url", "job_lines", "jobs", "key_slots", "key_tokens",
+           "metadata", "open_database", "takes"]

@@ -6,11 +6,14 @@ Times are UNIX seconds (floats), so SQLite and PostgreSQL store and compare them
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
     Column,
     Float,
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -75,3 +78,45 @@ takes = Table(
     ForeignKeyConstraint(["job_id", "position"], ["job_lines.job_id", "job_lines.position"],
                          ondelete="CASCADE"),
 )
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("key_hash", LargeBinary(32), nullable=False),
+    Column("shown_prefix", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("char_quota", BigInteger),
+    Column("chars_used", BigInteger, nullable=False, default=0),
+    Column("max_concurrent", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    CheckConstraint("scope IN ('admin', 'synthesize')", name="ck_api_keys_scope"),
+    CheckConstraint("char_quota IS NULL OR char_quota >= 0", name="ck_api_keys_quota"),
+    CheckConstraint("max_concurrent IS NULL OR max_concurrent >= 1",
+                    name="ck_api_keys_concurrent"),
+    UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+    Index("ix_api_keys_active", "revoked_at"),
+)
+
+key_slots = Table(
+    "key_slots", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    ForeignKeyConstraint(["key_id"], ["api_keys.id"], ondelete="CASCADE"),
+    Index("ix_key_slots_key", "key_id", "expires_at"),
+    Index("ix_key_slots_holder", "holder"),
+)
+"""One row per running request or generation of a key with a concurrency limit; the
+process holding it renews ``expires_at``, so a dead process's slots lapse by themselves."""
+
+key_tokens = Table(
+    "key_tokens", metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_key_tokens_expires", "expires_at"),
+)
+"""Single-use browser tokens (a digest only), redeemable on any node."""

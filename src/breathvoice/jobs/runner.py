@@ -5,8 +5,12 @@ live requests and sockets always go first. Each take is written under its final 
 atomically (temporary file, fsync, rename), and only then
 committed to the database: a ``kill -9`` at any moment loses at most the lines being
 rendered, and a line whose take was committed is never rendered again. On start, lines a
-killed process had claimed go back to the queue (a lone node owns every lease), so
-unfinished jobs resume by themselves. While a line renders, its lease is renewed.
+killed process on this host had claimed go back to the queue, so unfinished jobs resume
+by themselves; lines of live processes, and of other hosts sharing the database, are left
+to their leases (:mod:`breathvoice.jobs.nodes`). While a line renders, its lease is renewed.
+
+A database that goes away for a while (a PostgreSQL restart) only pauses the runner: a
+take or a failure is recorded once the database answers again (:mod:`breathvoice.db.retry`).
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from breathvoice.audio.files import encode_file
+from breathvoice.db.retry import retrying
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import BreathVoiceError
 from breathvoice.jobs.events import JobEvents
 from breathvoice.jobs.models import Claim, Take
+from breathvoice.jobs.nodes import is_dead_here, node_name
 from breathvoice.jobs.store import JobStore
-from breathvoice.outputs import PARTIAL_PREFIX, write_atomically
+from breathvoice.outputs import PARTIAL_PREFIX, remove_if_abandoned, write_atomically
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -49,17 +56,19 @@ class JobRunner:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.events = events or JobEvents()
-        self.node = f"node-{uuid.uuid4().hex[:12]}"
+        self.node = node_name()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._status: dict[str, str] = {}
 
     def recover(self) -> int:
-        """At a lone start (blocking): requeue lines a dead process held, drop partial files."""
+        """At start (blocking): requeue lines that dead processes of this host held, and
+        drop partial files their writers left."""
         for leftover in self.root.glob(f"*/*/*/{PARTIAL_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
-        return self.store.release_all()
+            remove_if_abandoned(leftover)
+        return sum(self.store.release_all(owner)
+                   for owner in self.store.lease_owners() if is_dead_here(owner))
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="job-runner")
@@ -82,7 +91,7 @@ class JobRunner:
         """Tell subscribers the job's status if it changed."""
         try:
             job = await asyncio.to_thread(self.store.get, job_id)
-        except BreathVoiceError:
+        except (BreathVoiceError, SQLAlchemyError):
             return
         if self._status.get(job_id) != job.status:
             self._status[job_id] = job.status
@@ -137,9 +146,11 @@ class JobRunner:
             log.exception("job line failed")
             await self._fail(claim, "speech synthesis failed")
             return
-        kept = await asyncio.to_thread(self.store.commit_take, claim, take, time.time())
+        kept = await asyncio.to_thread(retrying, self.store.commit_take, claim, take,
+                                       time.time())
         if not kept:  # the lease was lost or the job deleted: this take is not ours to keep
-            (self.root / take.path).unlink(missing_ok=True)
+            if not await asyncio.to_thread(self._recorded, claim, take):
+                (self.root / take.path).unlink(missing_ok=True)
             return
         self.events.publish(claim.job_id, "line", {
             "line_id": line.line_id, "filename": line.filename, "status": "completed",
@@ -147,11 +158,22 @@ class JobRunner:
         await self.publish_status(claim.job_id)
 
     async def _fail(self, claim: Claim, message: str) -> None:
-        if await asyncio.to_thread(self.store.fail_line, claim, message, time.time()):
+        if await asyncio.to_thread(retrying, self.store.fail_line, claim, message,
+                                   time.time()):
             self.events.publish(claim.job_id, "line", {
                 "line_id": claim.line.line_id, "filename": claim.line.filename,
                 "status": "failed", "error": message})
             await self.publish_status(claim.job_id)
+
+    def _recorded(self, claim: Claim, take: Take) -> bool:
+        """Whether a recorded take uses ``take``'s file after all: this commit went through
+        just before the connection dropped (the retry found the line settled), or another
+        node that took the line over committed the same take."""
+        try:
+            line = self.store.line(claim.job_id, claim.line.line_id)
+        except BreathVoiceError:
+            return False
+        return any(t.path == take.path for t in line.takes)
 
     async def _speak(self, claim: Claim) -> Take:
         line = claim.line

@@ -164,6 +164,13 @@ class JobStore:
             return conn.execute(query.values(status="queued", lease_owner=None,
                                              lease_until=None)).rowcount
 
+    def lease_owners(self) -> set[str]:
+        """The nodes holding a line's lease now (expired or not)."""
+        with self.db.connect() as conn:
+            return set(conn.execute(select(job_lines.c.lease_owner).distinct().where(
+                job_lines.c.status == "rendering", job_lines.c.lease_owner.is_not(None)
+            )).scalars())
+
     def commit_take(self, claim: Claim, take: Take, now: float) -> bool:
         """Record a rendered take; False if the lease was lost (the take is not kept)."""
         with self._write, self.db.begin() as conn:

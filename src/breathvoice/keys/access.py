@@ -1,7 +1,8 @@
 """Who is calling and what they may do: keys, scopes, quotas, slots and tokens together.
 
-Two kinds of key are accepted. Keys in the database (``breathvoice keys create``) have a
-scope, an optional character quota and an optional concurrency limit. Keys listed in
+Two kinds of key are accepted. Keys in the database (``breathvoice keys create``, shared
+by every node) have a scope, an optional character quota and an optional concurrency
+limit, enforced across nodes. Keys listed in
 ``BREATHVOICE_API_KEYS`` are static: admin scope, no quota, no limit. Until either kind
 exists, authentication is off and every caller is :data:`ANONYMOUS` (an admin); the
 server then only binds loopback (:func:`exposure_problem`).
@@ -26,6 +27,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from breathvoice.db.retry import reachable
 from breathvoice.errors import Conflict, Forbidden, NotFound, Unauthorized
 from breathvoice.keys.limits import ConcurrencyLimiter, TokenBook
 from breathvoice.keys.store import KeyRecord, KeyStore, Scope, hash_key
@@ -49,39 +51,36 @@ ANONYMOUS = Principal("anonymous", "admin", None, False)
 
 
 class AccessControl:
-    def __init__(self, store: KeyStore | None, static_keys: Sequence[str] = (),
+    def __init__(self, store: KeyStore, static_keys: Sequence[str] = (),
                  token_lifetime_seconds: float = 120.0) -> None:
         self.store = store
         self._static = [hash_key(key) for key in static_keys if key]
-        self.tokens = TokenBook(token_lifetime_seconds)
-        self.limiter = ConcurrencyLimiter()
+        self.tokens = TokenBook(store.db, token_lifetime_seconds)
+        self.limiter = ConcurrencyLimiter(store.db)
         self._closed = False
         """Set once a key has existed: it never opens again while the server runs."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessControl:
-        return cls(KeyStore(settings.keys_db_path), settings.api_keys,
-                   settings.token_lifetime_seconds)
+        return cls(KeyStore.open(settings), settings.api_keys, settings.token_lifetime_seconds)
 
     def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        self.limiter.close()
+        self.store.close()
 
+    @reachable()
     def keys_configured(self) -> bool:
         """Whether callers need a key: static keys are set, or the database has ever held
         one (a server whose keys are all revoked stays closed)."""
         if not self._closed:
-            self._closed = bool(self._static) or (
-                self.store is not None and self.store.has_had_keys())
+            self._closed = bool(self._static) or self.store.has_had_keys()
         return self._closed
 
     def has_usable_keys(self) -> bool:
-        return bool(self._static) or (self.store is not None and self.store.has_active_keys())
+        return bool(self._static) or self.store.has_active_keys()
 
     def revoke(self, key_id: str) -> KeyRecord:
         """Revoke a key over the API: never the last admin key unless static keys remain."""
-        if self.store is None:
-            raise NotFound(f"no key with id '{key_id}'")
         record = self.store.revoke(key_id, keep_an_admin=not self._static)
         if record is None:
             raise Conflict(f"key {key_id} is the last admin key: revoking it would leave "
@@ -89,6 +88,7 @@ class AccessControl:
                            "revoke it on the host with `breathvoice keys revoke`.")
         return record
 
+    @reachable()
     def authenticate(self, key: str | None, token: str | None = None) -> Principal:
         """The caller behind a key or a token; raises Unauthorized if neither is valid."""
         if token:
@@ -105,7 +105,7 @@ class AccessControl:
             matches = [hmac.compare_digest(digest, known) for known in self._static]
             if any(matches):
                 return Principal(f"{_STATIC_PREFIX}{matches.index(True)}", "admin", None, False)
-            record = self.store.find(key) if self.store is not None else None
+            record = self.store.find(key)
             if record is not None:
                 return Principal(record.id, record.scope, record.max_concurrent, True)
         raise Unauthorized("Missing or invalid API key")
@@ -116,7 +116,7 @@ class AccessControl:
         if key_id.startswith(_STATIC_PREFIX):
             return Principal(key_id, "admin", None, False)
         try:
-            record = self.store.get(key_id) if self.store is not None else None
+            record: KeyRecord | None = self.store.get(key_id)
         except NotFound:
             record = None
         if record is None or record.revoked_at is not None:
@@ -129,6 +129,7 @@ class AccessControl:
             raise Forbidden("this needs a key with the admin scope"
                             + (" (a token only speaks)" if principal.single_use else ""))
 
+    @reachable()
     def charge_spoken(self, principal: Principal, text: str) -> int | None:
         """Count ``text``, the characters about to go to synthesis, against the key's quota.
 
@@ -136,17 +137,18 @@ class AccessControl:
         request says about itself, such as its Content-Type, never matters); returns
         what is left (None: no quota) or raises QuotaExceeded, counting nothing.
         """
-        if not principal.metered or self.store is None:
+        if not principal.metered:
             return None
         return self.store.charge(principal.key_id, len(text))
 
+    @reachable()
     def remaining(self, principal: Principal) -> int | None:
-        if not principal.metered or self.store is None:
+        if not principal.metered:
             return None
         return self.store.get(principal.key_id).remaining_chars
 
     def refund(self, principal: Principal, chars: int) -> None:
-        if principal.metered and self.store is not None and chars > 0:
+        if principal.metered and chars > 0:
             self.store.refund(principal.key_id, chars)
 
     def mint_token(self, principal: Principal) -> str:

@@ -18,7 +18,7 @@ class SocketGate:
         self._access = access
         self.principal = principal
         self._unlimited = not principal.metered and principal.max_concurrent is None
-        self._holding: set[int] = set()
+        self._holding: dict[int, str | None] = {}
 
     def check_open(self) -> None:
         """At the handshake: refuse a key whose quota is already used up."""
@@ -31,22 +31,22 @@ class SocketGate:
         if self._unlimited:
             return None
         try:
-            self._access.limiter.acquire(self.principal.key_id, self.principal.max_concurrent)
+            slot = self._access.limiter.acquire(self.principal.key_id,
+                                                self.principal.max_concurrent)
         except BreathVoiceError as exc:
             return exc
         try:
             self._access.charge_spoken(self.principal, text)
         except BreathVoiceError as exc:
-            self._access.limiter.release(self.principal.key_id)
+            self._access.limiter.release(slot)
             return exc
-        self._holding.add(generation_id)
+        self._holding[generation_id] = slot
         return None
 
     def release(self, generation_id: int) -> None:
         """The generation finished, failed or was cancelled (safe to call more than once)."""
         if generation_id in self._holding:
-            self._holding.discard(generation_id)
-            self._access.limiter.release(self.principal.key_id)
+            self._access.limiter.release(self._holding.pop(generation_id))
 
     def release_all(self) -> None:
         for generation_id in list(self._holding):

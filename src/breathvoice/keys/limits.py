@@ -1,105 +1,62 @@
-"""Per-key concurrency slots and short-lived single-use tokens (both in memory).
+"""Short-lived single-use tokens, in the database so any node redeems what another minted.
 
-A slot is held by each REST request that needs a key, for as long as its response is being
-sent, and by each WebSocket generation while it runs: an idle socket or an idle context
-holds none. Tokens let a browser open a socket without holding a key: a key mints one,
-the page passes it as the ``token`` query parameter, and it works once, within its
-lifetime, with the minting key's rights and limits.
+Tokens let a browser open a socket without holding a key: a key mints one, the page passes
+it as the ``token`` query parameter, and it works once, within its lifetime, with the
+minting key's rights and limits. Only a digest of each token is stored. Times are wall
+clock (UNIX seconds), the clock every node shares.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from breathvoice.errors import TooManyRequests
+from sqlalchemy import Engine, delete, func, insert, select
+
+from breathvoice.db import key_tokens
+from breathvoice.keys.slots import ConcurrencyLimiter, ConcurrencyLimitReached
+
+__all__ = ["TOKEN_PREFIX", "ConcurrencyLimitReached", "ConcurrencyLimiter", "TokenBook"]
 
 TOKEN_PREFIX = "bvt_"
 
 
-class ConcurrencyLimitReached(TooManyRequests):
-    """429 with the two headers that tell the client how far over it is."""
-
-    def __init__(self, current: int, maximum: int) -> None:
-        super().__init__(
-            f"this key may run {maximum} requests at once; {current} are running")
-        self.headers = {
-            "current-concurrent-requests": str(current),
-            "maximum-concurrent-requests": str(maximum),
-        }
-
-
-class ConcurrencyLimiter:
-    """How many requests each key is running; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[str, int] = {}
-
-    def acquire(self, key_id: str, maximum: int | None) -> None:
-        """Take a slot, or raise ConcurrencyLimitReached if all ``maximum`` are taken."""
-        with self._lock:
-            current = self._running.get(key_id, 0)
-            if maximum is not None and current >= maximum:
-                raise ConcurrencyLimitReached(current, maximum)
-            self._running[key_id] = current + 1
-
-    def release(self, key_id: str) -> None:
-        with self._lock:
-            left = self._running.get(key_id, 0) - 1
-            if left > 0:
-                self._running[key_id] = left
-            else:
-                self._running.pop(key_id, None)
-
-    def running(self, key_id: str) -> int:
-        with self._lock:
-            return self._running.get(key_id, 0)
-
-
-@dataclass(frozen=True)
-class Token:
-    key_id: str
-    expires_at: float
-
-
 class TokenBook:
-    """Tokens by digest; a token is removed when it is used or found expired."""
+    """Tokens by digest; a token is removed when it is used, expired ones when one is minted."""
 
-    def __init__(self, lifetime_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Engine, lifetime_seconds: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
         self.lifetime_seconds = lifetime_seconds
         self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[bytes, Token] = {}
 
     def mint(self, key_id: str) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(24)
         now = self._clock()
-        with self._lock:
-            self._forget_expired(now)
-            self._tokens[_digest(token)] = Token(key_id, now + self.lifetime_seconds)
+        with self.db.begin() as conn:
+            conn.execute(delete(key_tokens).where(key_tokens.c.expires_at <= now))
+            conn.execute(insert(key_tokens).values(digest=_digest(token), key_id=key_id,
+                                                   expires_at=now + self.lifetime_seconds))
         return token
 
     def redeem(self, token: str) -> str | None:
         """The key id the token was minted by, once; None if unknown, used or expired."""
-        with self._lock:
-            found = self._tokens.pop(_digest(token), None)
-        if found is None or found.expires_at <= self._clock():
+        digest = _digest(token)
+        with self.db.begin() as conn:
+            found = conn.execute(select(key_tokens.c.key_id, key_tokens.c.expires_at)
+                                 .where(key_tokens.c.digest == digest)).first()
+            # whoever deletes the row redeems it: two nodes racing cannot both win
+            taken = conn.execute(delete(key_tokens)
+                                 .where(key_tokens.c.digest == digest)).rowcount
+        if found is None or not taken or found.expires_at <= self._clock():
             return None
-        return found.key_id
+        return str(found.key_id)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._tokens)
-
-    def _forget_expired(self, now: float) -> None:
-        for digest in [d for d, t in self._tokens.items() if t.expires_at <= now]:
-            del self._tokens[digest]
+        with self.db.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(key_tokens)).scalar_one())
 
 
 def _digest(token: str) -> bytes:

@@ -1,10 +1,14 @@
 """The voice groups as last read from disk: each one's manifest and the voice states loaded.
 
-An entry is keyed by its manifest file's (inode, mtime, size), so a manifest rewritten in
-place or a group swapped in whole is read again, and the voice states loaded for the old
-one go with it. A voice state comes from the conditioning file its reference names; one
-that is missing, damaged or made by another engine is computed again (from the stock voice
-it stands for, else from the clip) and kept on disk when the folder can be written.
+An entry is keyed by its manifest file's (inode, mtime, size, ctime), looked at on every
+access, so a manifest rewritten in place or a group swapped in whole is read again, and
+the voice states loaded for the old one go with it. This holds for changes made by another
+process or node on a shared data dir too: nothing answers from a manifest older than the
+file (the ctime catches even a copy that kept the old size and mtime, as ``cp -p`` does).
+
+A voice state comes from the conditioning file its reference names; one that is missing,
+damaged or made by another engine is computed again (from the stock voice it stands for,
+else from the clip) and kept on disk when the folder can be written.
 
 Not thread-safe: :class:`~breathvoice.voices.library.VoiceLibrary` calls it under its disk
 lock, which also keeps group folders from being swapped meanwhile.
@@ -34,13 +38,13 @@ from breathvoice.voices.manifest import (
 
 log = logging.getLogger(__name__)
 
-_ABSENT = (0, 0, 0)
+_ABSENT = (0, 0, 0, 0)
 
 
 @dataclass
 class CachedGroup:
-    key: tuple[int, int, int]
-    """The manifest file's (inode, mtime in ns, size) when it was read."""
+    key: tuple[int, int, int, int]
+    """The manifest file's (inode, mtime in ns, size, ctime in ns) when it was read."""
     manifest: Manifest | None
     """None: the folder holds no usable group."""
     states: dict[str, VoiceState] = field(default_factory=dict)
@@ -60,7 +64,7 @@ class GroupCache:
         path = self.root / voice_group_id / MANIFEST_NAME
         try:
             st = path.stat()
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
         except OSError:
             key = _ABSENT
         entry = self._entries.get(voice_group_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
 import threading
 import uuid
 import zipfile
@@ -35,6 +34,9 @@ from breathvoice.voices.manifest import (
     voice_method,
 )
 from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
+from breathvoice.voices.staging import in_use, staging_area, swapping
+
+__all__ = ["Choice", "EnrolmentTracker", "VoiceLibrary", "staging_area"]
 
 
 class EnrolmentTracker(Protocol):
@@ -66,17 +68,6 @@ class Choice:
     def voice_method(self) -> str:
         """How ``voice_state`` speaks, as users see it: ``stock``, ``matched``, ..."""
         return voice_method(state_method(self.voice_state))
-
-
-@contextmanager
-def staging_area(staging_dir: Path) -> Iterator[Path]:
-    """A fresh empty folder under ``staging_dir``, removed with all it holds on exit."""
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="build-", dir=staging_dir))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 class VoiceLibrary:
@@ -204,7 +195,7 @@ class VoiceLibrary:
         """Move the finished folder ``built`` into place; on failure the old group stays."""
         target = self.group_dir(voice_group_id)
         replaced: Path | None = None
-        with self.group_lock(voice_group_id), self._disk_lock:
+        with self.group_lock(voice_group_id), self._disk_lock, swapping(self.staging_dir):
             if target.exists():
                 if not overwrite:
                     raise VoiceGroupExists(voice_group_id)
@@ -228,9 +219,12 @@ class VoiceLibrary:
             shutil.rmtree(replaced, ignore_errors=True)
 
     def recover_staging(self) -> None:
-        """Tidy up after a crash: put back a group caught mid-swap, drop half-built ones."""
-        with self._disk_lock:
+        """Tidy up after a crash: put back a group caught mid-swap, drop half-built ones
+        (never what another live process on the same data dir is still working on)."""
+        with self._disk_lock, swapping(self.staging_dir, recovering=True):
             for leftover in sorted(self.staging_dir.iterdir()):
+                if in_use(leftover):
+                    continue
                 if leftover.name.startswith("replaced-"):
                     group_id = leftover.name[len("replaced-"):].rsplit("-", 1)[0]
                     if is_valid_group_id(group_id) and not self.group_dir(group_id).exists():
@@ -251,7 +245,7 @@ class VoiceLibrary:
     def delete(self, voice_group_id: str) -> None:
         target = self.group_dir(voice_group_id)
         trash = self.staging_dir / f"deleted-{voice_group_id}-{uuid.uuid4().hex}"
-        with self.group_lock(voice_group_id), self._disk_lock:
+        with self.group_lock(voice_group_id), self._disk_lock, swapping(self.staging_dir):
             if not target.is_dir():
                 raise VoiceGroupNotFound(voice_group_id)
             if self.enrolment is not None:
