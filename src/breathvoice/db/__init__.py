@@ -6,6 +6,14 @@ migrations shipped in this package; ``database_url(settings)`` picks the URL
 """
 
 from breathvoice.db.engine import database_url, open_database
-from breathvoice.db.schema import job_lines, jobs, metadata, takes
+from breathvoice.db.schema import (
+    job_lines,
+    jobs,
+    metadata,
+    pronunciation_dictionaries,
+    pronunciation_versions,
+    takes,
+)
 
-__all__ = ["database_url", "job_lines", "jobs", "metadata", "open_database", "takes"]
+__all__ = ["database_url", "job_lines", "jobs", "metadata", "open_database",
+           "pronunciation_dictionaries", "pronunciation_versions", "takes"]
