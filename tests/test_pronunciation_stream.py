@@ -101,26 +101,29 @@ def test_a_scheduled_cut_never_splits_a_rule_string() -> None:
     assert any("New York" in piece for piece in pieces), pieces
 
 
+@pytest.mark.parametrize("step", [7, 0])
 @pytest.mark.parametrize("unit", ["a", "ab", "a ", "Breath"])
-def test_guarded_buffering_costs_time_in_proportion_to_the_text(unit: str) -> None:
-    # many rules that share prefixes: each character may end several of them
+def test_guarded_buffering_costs_time_in_proportion_to_the_text(unit: str, step: int) -> None:
+    # many rules that share prefixes: each character may end several of them. Measured in
+    # CPU time of this thread, so a loaded machine does not blur it.
     rules = Lexicon([alias_rule("a" * n, "x", word_boundaries=False) for n in range(1, 100)]
                     + [alias_rule("ab" * n, "y") for n in range(1, 50)] + list(RULES.rules))
 
     def seconds(length: int) -> float:
         best = float("inf")
+        piece = step or length  # 0: the whole text in one message
         for _ in range(3):
             text = (unit * length)[:length]
             buffer = TextBuffer(auto_mode=True, guard=MatchGuard(rules))
-            started = time.perf_counter()
-            for index in range(0, length, 7):
-                buffer.append(text[index:index + 7])
+            started = time.thread_time()
+            for index in range(0, length, piece):
+                buffer.append(text[index:index + piece])
             buffer.flush(complete=False)
-            best = min(best, time.perf_counter() - started)
+            best = min(best, time.thread_time() - started)
         return best
 
     small, large = seconds(5_000), seconds(20_000)
-    assert large <= 8 * max(small, 1e-4), f"{large / small:.1f}x for 4x the text"
+    assert large <= 8 * max(small, 1e-3), f"{large / small:.1f}x for 4x the text"
 
 
 def test_the_socket_applies_a_named_dictionary_across_a_flush(app: Any) -> None:

@@ -104,6 +104,8 @@ class Phonemizer:
     ) -> list[PhonemeSpan]:
         """Spans of ``text[start:end]``; each of ``matches`` (in order, inside the range)
         is read as its rule says, as one span over the characters it matched."""
+        if not matches:
+            return _join_words(self._spans(text, start, end, language))
         tokens = tokenize(text, start, end)
         language = language or ("zh" if any(t.script == "zh" for t in tokens) else "en")
         rest = self._spans(text, start, end, language)
