@@ -4,6 +4,7 @@ synthesis route handing the rules to the engine."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -175,3 +176,24 @@ def test_a_group_zip_may_carry_its_pronunciation(app: Any) -> None:
         body = refused.json()
         assert body["success"] is False and "pronunciation.pls" in body["error"]
         assert client.get("/breathvoice/voice-groups/Evil").status_code == 404
+
+
+def test_script_jobs_apply_the_groups_dictionaries(app: Any) -> None:
+    engine = ToneEngine()
+    with app(engine=engine) as client:
+        group = _create(client, ACME, name="group")
+        client.put("/breathvoice/voice-groups/Demo/pronunciation-dictionaries", json={
+            "pronunciation_dictionary_locators": [{"pronunciation_dictionary_id": group["id"]}]})
+        job = client.post("/breathvoice/jobs", json={"lines": [
+            {"text": "We met at ACME.", "filename": "acme_B1.wav", "voice_group_id": "Demo"}]})
+        assert job.status_code in (200, 201, 202), job.text
+        deadline = time.monotonic() + 30
+        while client.get(f"/breathvoice/jobs/{job.json()['job_id']}").json()["status"] not in (
+                "completed", "failed"):
+            assert time.monotonic() < deadline, "the job did not end"
+            time.sleep(0.05)
+        spoken = [options.lexicon for text, options in zip(engine.calls, engine.options,
+                                                           strict=True)
+                  if text == "We met at ACME."]
+        assert spoken and spoken[-1] is not None
+        assert [m.rule.alias for m in spoken[-1].matches("We met at ACME.")] == ["apple"]
