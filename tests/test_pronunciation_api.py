@@ -197,3 +197,29 @@ def test_script_jobs_apply_the_groups_dictionaries(app: Any) -> None:
                   if text == "We met at ACME."]
         assert spoken and spoken[-1] is not None
         assert [m.rule.alias for m in spoken[-1].matches("We met at ACME.")] == ["apple"]
+
+
+def test_the_elevenlabs_sdk_manages_dictionaries(app: Any) -> None:
+    from elevenlabs import ElevenLabs
+    from elevenlabs.pronunciation_dictionaries.rules.types.pronunciation_dictionary_rule import (
+        PronunciationDictionaryRule_Phoneme,
+    )
+
+    with app() as client:
+        sdk = ElevenLabs(base_url=str(client.base_url), api_key="unused", httpx_client=client)
+        made = sdk.pronunciation_dictionaries.create_from_file(
+            name="names", file=("d.pls", _pls("<grapheme>ACME</grapheme><alias>apple</alias>")))
+        added = sdk.pronunciation_dictionaries.rules.add(made.id, rules=[
+            PronunciationDictionaryRule_Phoneme(string_to_replace="长", phoneme="cháng",
+                                                alphabet="pinyin")])
+        assert added.version_rules_num == 2
+        got = sdk.pronunciation_dictionaries.get(made.id)
+        assert got.latest_version_id == added.version_id
+        assert [rule.string_to_replace for rule in got.rules] == ["ACME", "长"]
+        removed = sdk.pronunciation_dictionaries.rules.remove(made.id, rule_strings=["ACME"])
+        assert removed.version_rules_num == 1
+        listed = sdk.pronunciation_dictionaries.list()
+        assert [d.id for d in listed.pronunciation_dictionaries] == [made.id]
+        pls = b"".join(sdk.pronunciation_dictionaries.download(made.id, added.version_id))
+        assert b"<grapheme>ACME</grapheme>" in pls and "cháng".encode() not in pls
+        assert b'alphabet="x-pinyin">chang2<' in pls
