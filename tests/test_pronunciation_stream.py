@@ -112,7 +112,7 @@ def test_guarded_buffering_costs_time_in_proportion_to_the_text(unit: str, step:
     def seconds(length: int) -> float:
         best = float("inf")
         piece = step or length  # 0: the whole text in one message
-        for _ in range(3):
+        for _ in range(5):
             text = (unit * length)[:length]
             buffer = TextBuffer(auto_mode=True, guard=MatchGuard(rules))
             started = time.thread_time()
