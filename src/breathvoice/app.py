@@ -21,6 +21,7 @@ from breathvoice.api import (
     keys_routes,
     openai_compat,
     outputs_routes,
+    pronunciation_routes,
     qa_routes,
     rest,
     studio_routes,
@@ -29,6 +30,7 @@ from breathvoice.api import (
 )
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
+from breathvoice.db import database_url, open_database
 from breathvoice.engines.base import WarmsUp
 from breathvoice.engines.registry import load_engine
 from breathvoice.jobs.service import build_job_service
@@ -37,6 +39,8 @@ from breathvoice.keys.origins import OriginPolicy
 from breathvoice.lines import LineRenderer
 from breathvoice.matching.jobs import enrolment_jobs_for
 from breathvoice.outputs import OutputStore
+from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.pronunciation.store import PronunciationStore
 from breathvoice.settings import Settings, get_settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
@@ -73,10 +77,14 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
                                    settings.engine_workers - settings.job_reserved_workers)
     outputs = OutputStore(settings.outputs_dir, settings.output_retention_hours * 3600,
                           settings.output_max_bytes)
-    lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
-    jobs_service = build_job_service(settings, library, scheduler)
+    store = PronunciationStore(open_database(database_url(settings)),
+                               settings.max_dictionary_rules)
+    pronunciation = PronunciationService(store, library, settings)
+    lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars, pronunciation)
+    jobs_service = build_job_service(settings, library, scheduler, pronunciation)
     return Services(settings=settings, engine=engine, library=library,
-                    scheduler=scheduler, outputs=outputs, lines=lines, jobs=jobs_service)
+                    scheduler=scheduler, outputs=outputs, lines=lines,
+                    pronunciation=pronunciation, jobs=jobs_service)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if services.library.enrolment is not None:
                 await run_in_threadpool(services.library.enrolment.close)
             await run_in_threadpool(services.scheduler.close)
+            services.pronunciation.store.db.dispose()
             access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,
@@ -120,5 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_compat.router)
     app.include_router(elevenlabs_compat.router)
     app.include_router(qa_routes.router)
+    app.include_router(pronunciation_routes.router)
     studio_routes.install(app)
     return app

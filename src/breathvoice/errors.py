@@ -14,7 +14,8 @@ Every error a user can see is a :class:`BreathVoiceError`. Each knows its wire `
     ├── NotFound                           404  NOT_FOUND
     │   ├── VoiceGroupNotFound             404  VOICE_NOT_FOUND        (ws 1008)
     │   ├── OutputNotFound                 404  NOT_FOUND
-    │   └── JobNotFound                    404  NOT_FOUND
+    │   ├── JobNotFound                    404  NOT_FOUND
+    │   └── DictionaryNotFound             404  NOT_FOUND
     ├── Conflict                           409  CONFLICT
     ├── VoiceGroupExists                   409  VOICE_GROUP_EXISTS
     ├── PayloadTooLarge                    413  PAYLOAD_TOO_LARGE      (ws 1009)
@@ -97,6 +98,10 @@ class OutputNotFound(NotFound):
 
 class JobNotFound(NotFound):
     default_message = "job not found"
+
+
+class DictionaryNotFound(NotFound):
+    default_message = "pronunciation dictionary not found"
 
 
 class Conflict(BreathVoiceError):

@@ -18,6 +18,8 @@ from breathvoice.audio.files import encode_file
 from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import InvalidRequest
 from breathvoice.outputs import OutputStore, check_filename
+from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.pronunciation.store import Locator
 from breathvoice.qa.loudness import LoudnessTarget, normalise
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
@@ -33,6 +35,8 @@ class Line:
     language: str | None = None
     loudness: LoudnessTarget | None = None
     """Deliver the audio at this loudness (normalised, peaks limited)."""
+    dictionaries: tuple[Locator, ...] = ()
+    """Pronunciation dictionaries to apply before the group's own."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,13 @@ class LineRenderer:
         scheduler: SynthesisScheduler,
         outputs: OutputStore,
         max_text_chars: int,
+        pronunciation: PronunciationService | None = None,
     ) -> None:
         self.library = library
         self.scheduler = scheduler
         self.outputs = outputs
         self.max_text_chars = max_text_chars
+        self.pronunciation = pronunciation
 
     def check(self, line: Line) -> str:
         """Validate a line before any work; return the text to speak."""
@@ -86,7 +92,11 @@ class LineRenderer:
         choice = self.library.choose(
             line.voice_group_id, filename=filename, emotion=line.emotion
         )
-        options = SynthesisOptions(speed=line.speed, language=line.language)
+        lexicon = None
+        if self.pronunciation is not None:
+            lexicon = await asyncio.to_thread(self.pronunciation.lexicon, line.voice_group_id,
+                                              line.dictionaries)
+        options = SynthesisOptions(speed=line.speed, language=line.language, lexicon=lexicon)
         chunks = await self.scheduler.collect(owner, text, choice.voice_state, options)
         rate = self.scheduler.engine.sample_rate
         samples = (

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     max_rule_keywords: int = Field(64, ge=1, description="keywords in one rule")
     max_manifest_keywords: int = Field(512, ge=1, description="keywords in all rules")
 
+    # pronunciation dictionaries (/v1/pronunciation-dictionaries, a group's pronunciation.pls)
+    max_pls_bytes: int = Field(1024 * 1024, ge=1024, description="size of a PLS file")
+    max_dictionary_rules: int = Field(5000, ge=1, description="rules in one dictionary")
+    pronunciation_hold_seconds: float = Field(
+        0.5, ge=0, le=5, description="on a socket, how long a flush may hold back a word "
+        "that could still grow into a rule's string, waiting for the next message")
+
     # quality checks of takes (POST /breathvoice/qa, `breathvoice qa`)
     qa_threads: int = Field(2, ge=1, le=16, description="threads of the speech recogniser; "
                             "it runs one check at a time, at a low CPU priority")

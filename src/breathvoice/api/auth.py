@@ -49,6 +49,7 @@ _SLOT = "breathvoice_slot"
 _UPLOAD_PATH = "/breathvoice/upload-voice-group"
 _QA_PATH = "/breathvoice/qa"
 _JOBS_PATH = "/breathvoice/jobs"
+_PLS_UPLOAD_PATH = "/v1/pronunciation-dictionaries/add-from-file"
 _MULTIPART_ALLOWANCE = 1024 * 1024
 """Room for the multipart envelope around an upload of ``max_upload_bytes``."""
 
@@ -195,6 +196,8 @@ class _LimitedBody:
 
 def _body_limit(settings: Settings, path: str) -> int:
     if path.rstrip("/") == _UPLOAD_PATH:
+        return settings.max_upload_bytes + _MULTIPART_ALLOWANCE
+    if path.rstrip("/").endswith(_PLS_UPLOAD_PATH):  # over the PLS cap: a clear 400
         return settings.max_upload_bytes + _MULTIPART_ALLOWANCE
     if path.rstrip("/") == _QA_PATH:
         return settings.max_qa_upload_bytes + _MULTIPART_ALLOWANCE

@@ -40,6 +40,7 @@ from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import ELEVENLABS_FORMATS, OutputFormat, parse_elevenlabs_format
 from breathvoice.engines.base import SynthesisOptions, VoiceState
 from breathvoice.errors import VoiceGroupNotFound
+from breathvoice.pronunciation.store import locators_of
 from breathvoice.speech import (
     CharTimes,
     checked_text,
@@ -82,6 +83,9 @@ class ElevenLabsSpeechRequest(BaseModel):
     next_text: str | None = Field(None, description="accepted, not used")
     previous_request_ids: list[str] | None = Field(None, description="accepted, not used")
     next_request_ids: list[str] | None = Field(None, description="accepted, not used")
+    pronunciation_dictionary_locators: list[dict[str, Any]] | None = Field(
+        None, description="up to 3 {pronunciation_dictionary_id, version_id?}, applied in "
+        "order (the first wins), before the voice group's own dictionaries")
 
 
 OutputFormatQuery = Annotated[str | None, Query(
@@ -113,9 +117,12 @@ class _Speech:
         text = checked_text(body.text, services.settings.max_text_chars)
         language = language_hint(body.language_code)
         speed = body.voice_settings.speed if body.voice_settings else None
+        locators = locators_of(body.pronunciation_dictionary_locators)
         choice = await choose_voice(services.library, voice_id)
+        lexicon = await run_in_threadpool(services.pronunciation.lexicon,
+                                          split_voice_name(voice_id)[0], locators)
         options = SynthesisOptions(speed=speed or 1.0, language=language,
-                                   early_first_chunk=early_first_chunk)
+                                   early_first_chunk=early_first_chunk, lexicon=lexicon)
         meter.charge(text)
         return cls(services, fmt, text, choice.voice_state, choice.voice_method, options)
 

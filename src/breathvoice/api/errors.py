@@ -54,7 +54,7 @@ def error_body(request: Request, code: str, message: str) -> dict[str, Any]:
 Dialect = Literal["breathvoice", "openai", "elevenlabs"]
 
 OPENAI_PREFIXES = ("/v1/audio/", "/v1/models")
-ELEVENLABS_PREFIXES = ("/v1/text-to-speech", "/v1/voices")
+ELEVENLABS_PREFIXES = ("/v1/text-to-speech", "/v1/voices", "/v1/pronunciation-dictionaries")
 
 _OPENAI_PARAMS: dict[type[BreathVoiceError], str] = {
     VoiceGroupNotFound: "voice", UnsupportedFormat: "response_format",

@@ -39,6 +39,9 @@ class TTSRequest(BaseModel):
     return_audio: bool = Field(
         False, description="extension: also return the file inline as base64 `audio_data`"
     )
+    pronunciation_dictionary_locators: list[dict[str, Any]] | None = Field(
+        None, description="extension: up to 3 {pronunciation_dictionary_id, version_id?}, "
+        "applied before the voice group's own dictionaries (the first wins)")
     loudness: LoudnessOption | str | None = Field(
         None, description="extension: deliver at this loudness, peaks limited (not clipped) "
         "under the ceiling: {target_lufs, true_peak_db} or a preset, 'podcast' (-16 LUFS), "
@@ -55,6 +58,7 @@ class BatchItem(BaseModel):
     emotion: str | None = None
     speed: float | None = None
     language: str | None = None
+    pronunciation_dictionary_locators: list[dict[str, Any]] | None = None
 
 
 class BatchRequest(BaseModel):

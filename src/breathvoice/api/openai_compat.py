@@ -29,10 +29,12 @@ from breathvoice.api.elevenlabs_compat import elevenlabs_models
 from breathvoice.api.models import VOICE_METHOD_HEADER
 from breathvoice.audio.formats import OPENAI_FORMATS, parse_openai_format
 from breathvoice.engines.base import SynthesisOptions
+from breathvoice.pronunciation.store import locators_of
 from breathvoice.speech import (
     checked_text,
     choose_voice,
     encoded_speech,
+    split_voice_name,
     started,
     voice_groups,
     voice_names,
@@ -67,6 +69,9 @@ class OpenAISpeechRequest(BaseModel):
     stream_format: Literal["audio", "sse"] = Field(
         "audio", description="'audio': the bytes themselves; 'sse': server-sent events"
     )
+    pronunciation_dictionary_locators: list[dict[str, Any]] | None = Field(
+        None, description="extension: up to 3 {pronunciation_dictionary_id, version_id?}, "
+        "applied before the voice group's own dictionaries (the first wins)")
 
     @property
     def voice_name(self) -> str:
@@ -85,8 +90,11 @@ async def create_speech(body: OpenAISpeechRequest, services: ServicesDep,
     """Speak ``input`` with a voice group (OpenAI's ``audio.speech.create``)."""
     fmt = parse_openai_format(body.response_format)
     text = checked_text(body.input, services.settings.max_text_chars)
+    locators = locators_of(body.pronunciation_dictionary_locators)
     choice = await choose_voice(services.library, body.voice_name)
-    options = SynthesisOptions(speed=body.speed, early_first_chunk=True)
+    lexicon = await run_in_threadpool(services.pronunciation.lexicon,
+                                      split_voice_name(body.voice_name)[0], locators)
+    options = SynthesisOptions(speed=body.speed, early_first_chunk=True, lexicon=lexicon)
     meter.charge(text)
     audio = await started(encoded_speech(
         services.scheduler, text, choice.voice_state, fmt, options, owner=object()

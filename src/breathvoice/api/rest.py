@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
@@ -29,6 +30,7 @@ from breathvoice.api.outputs_routes import output_folder
 from breathvoice.api.uploads import read_upload
 from breathvoice.errors import BreathVoiceError, InvalidRequest
 from breathvoice.lines import Line, RenderedLine
+from breathvoice.pronunciation.store import locators_of
 from breathvoice.qa.loudness import loudness_target
 from breathvoice.voices.importer import import_voice_group_zip
 
@@ -103,7 +105,8 @@ async def single_tts(body: TTSRequest, request: Request, response: Response,
                                else body.loudness.model_dump())
     line = Line(text=body.text, filename=body.filename, voice_group_id=body.voice_group_id,
                 emotion=body.emotion, speed=body.speed, language=body.language,
-                loudness=loudness)
+                loudness=loudness,
+                dictionaries=locators_of(body.pronunciation_dictionary_locators))
     meter.charge(services.lines.check(line))
     done = await services.lines.render(line, owner=object(),
                                        key_id=output_folder(meter.principal))
@@ -136,6 +139,8 @@ async def batch_tts(body: BatchRequest, request: Request, services: ServicesDep,
         try:
             if not line.voice_group_id:
                 raise InvalidRequest("voice_group_id must not be empty")
+            line = dataclasses.replace(line, dictionaries=locators_of(
+                body.requests[index].pronunciation_dictionary_locators))
             async with gate:
                 done = await services.lines.render(line, owner=owner, key_id=key_id)
         except BreathVoiceError as exc:

@@ -6,6 +6,9 @@ handshake reaches this module), the quota, the query string and the voice group;
 error message followed by a close code. An accepted handshake's ``X-Voice-Method`` header
 says how the group's default emotion speaks (``stock`` while its voice matching runs), and
 its ``X-Max-Contexts`` header how many contexts may be open at once.
+A context's first message may name ``pronunciation_dictionary_locators``: the reader
+resolves them (with the group's dictionaries, off the loop) before the session sees the
+message; unknown ones get an error for that context and the message is dropped.
 Then three tasks drive one session:
 
 - the reader feeds client frames to ``session.receive``;
@@ -20,6 +23,7 @@ loop as calls to ``_on_frames`` and ``_on_done``. The loop only moves small mess
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -31,12 +35,24 @@ from breathvoice.api.guard import principal_of, refuse_socket
 from breathvoice.api.models import MAX_CONTEXTS_HEADER, VOICE_METHOD_HEADER
 from breathvoice.errors import BreathVoiceError, EngineError, PayloadTooLarge, QuotaExceeded
 from breathvoice.keys.gate import SocketGate
+from breathvoice.pronunciation.lexicon import Lexicon
+from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.pronunciation.store import locators_of
 from breathvoice.streaming.actions import CancelSynthesis, Close, Send, StartSynthesis
 from breathvoice.streaming.audio_out import Frame
 from breathvoice.streaming.params import parse_stream_params
 from breathvoice.streaming.runner import GenerationRunner
 from breathvoice.streaming.session import Session
-from multi_ws_tts_sdk.protocol import ErrorOutput, ServerMessage, serialize_server_message
+from multi_ws_tts_sdk.protocol import (
+    DEFAULT_CONTEXT_ID,
+    ClientMessage,
+    ErrorOutput,
+    ProtocolError,
+    SendText,
+    ServerMessage,
+    parse_client_message,
+    serialize_server_message,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -76,9 +92,14 @@ async def _open(websocket: WebSocket, voice_id: str, services: Services) -> tupl
         settings.max_contexts_per_socket,
         default_emotion=details["default_emotion"],
     )
+    group_lexicon = await run_in_threadpool(services.pronunciation.lexicon, voice_id)
+    config = dataclasses.replace(
+        config, lexicon=group_lexicon,
+        pronunciation_hold_seconds=settings.pronunciation_hold_seconds)
     session = Session(config, now=asyncio.get_running_loop().time())
     pump = _Pump(websocket, session, settings.max_ws_message_bytes)
     pump.gate = gate
+    pump.dictionaries = (services.pronunciation, voice_id)
     pump.runner = GenerationRunner(services.scheduler, services.library, voice_id,
                                    params.output_format, pump.on_frames, pump.on_done)
     voice_method = await pump.runner.prepare(config.default_emotion)
@@ -90,6 +111,8 @@ class _Pump:
     """Set right after construction: its callbacks are this pump's methods."""
     gate: SocketGate
     """The key's quota and concurrency slots for this socket's generations."""
+    dictionaries: tuple[PronunciationService, str]
+    """Where a context's named dictionaries are looked up, and the socket's voice group."""
 
     def __init__(self, websocket: WebSocket, session: Session, max_message_bytes: int) -> None:
         self.websocket = websocket
@@ -127,12 +150,37 @@ class _Pump:
                         f"A message may hold at most {self.max_message_bytes} bytes",
                     ))
                     continue
-                self.session.receive(data, loop.time())
+                parsed = await self._with_lexicon(data)
+                if parsed is not None:
+                    self.session.receive(parsed[0], loop.time(), parsed[1])
                 self._execute()
             self.session.connection_lost()  # cancel at once, before the writer notices
             self._execute()
         finally:
             self.outbox.put_nowait(None)
+
+    async def _with_lexicon(self, data: str | bytes
+                            ) -> tuple[str | bytes | ClientMessage, Lexicon | None] | None:
+        """The frame, with the rules of the context it opens when it names dictionaries
+        (None: it named ones that do not exist, and the client was told)."""
+        if b"pronunciation_dictionary_locators" not in (
+                data.encode() if isinstance(data, str) else data):
+            return data, None
+        try:
+            message = parse_client_message(data)
+        except ProtocolError:
+            return data, None  # the session answers it
+        if (not isinstance(message, SendText) or not message.pronunciation_dictionary_locators
+                or (message.context_id or DEFAULT_CONTEXT_ID) in self.session.open_contexts):
+            return message, None  # ElevenLabs reads them in a context's first message only
+        service, voice_group_id = self.dictionaries
+        try:
+            locators = locators_of(list(message.pronunciation_dictionary_locators))
+            lexicon = await run_in_threadpool(service.lexicon, voice_group_id, locators)
+        except BreathVoiceError as exc:
+            self.outbox.put_nowait(ErrorOutput(exc.code, exc.message, message.context_id))
+            return None
+        return message, lexicon
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()

@@ -13,8 +13,11 @@ from breathvoice.db.schema import (
     key_slots,
     key_tokens,
     metadata,
+    pronunciation_dictionaries,
+    pronunciation_versions,
     takes,
 )
 
 __all__ = ["api_keys", "database_url", "job_lines", "jobs", "key_slots", "key_tokens",
-           "metadata", "open_database", "takes"]
+           "metadata", "open_database", "pronunciation_dictionaries",
+           "pronunciation_versions", "takes"]

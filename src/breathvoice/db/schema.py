@@ -120,3 +120,27 @@ key_tokens = Table(
     Index("ix_key_tokens_expires", "expires_at"),
 )
 """Single-use browser tokens (a digest only), redeemable on any node."""
+
+pronunciation_dictionaries = Table(
+    "pronunciation_dictionaries", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("latest_version_id", String(32), nullable=False),
+    Column("latest_rules", Integer, nullable=False),
+    Index("ix_pronunciation_dictionaries_created", "created_at"),
+)
+
+pronunciation_versions = Table(
+    "pronunciation_versions", metadata,
+    Column("dictionary_id", String(32), nullable=False),
+    Column("version_id", String(32), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("rules", Text, nullable=False),  # a JSON list of ElevenLabs rule objects
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("dictionary_id", "version_id"),
+    ForeignKeyConstraint(["dictionary_id"], ["pronunciation_dictionaries.id"],
+                         ondelete="CASCADE"),
+)

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from breathvoice.pronunciation.lexicon import Lexicon
+
 FloatAudio = npt.NDArray[np.float32]
 
 
@@ -100,6 +102,9 @@ class SynthesisOptions:
     """Fill ``AudioChunk.alignment``."""
     cancel: CancelToken | None = None
     """Stop producing chunks (and abort a running model call) once cancelled."""
+    lexicon: Lexicon | None = None
+    """Pronunciation rules: an engine reads each match as its rule says, and times the
+    sound on the matched characters, so alignment still names the characters sent."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from breathvoice.jobs.models import Claim, Take
 from breathvoice.jobs.nodes import is_dead_here, node_name
 from breathvoice.jobs.store import JobStore
 from breathvoice.outputs import PARTIAL_PREFIX, remove_if_abandoned, write_atomically
+from breathvoice.pronunciation.service import PronunciationService
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -48,7 +49,8 @@ IDLE_POLL_SECONDS = 2.0
 class JobRunner:
     def __init__(self, store: JobStore, library: VoiceLibrary, scheduler: SynthesisScheduler,
                  root: Path, *, concurrency: int, lease_seconds: float,
-                 events: JobEvents | None = None) -> None:
+                 events: JobEvents | None = None,
+                 pronunciation: PronunciationService | None = None) -> None:
         self.store = store
         self.library = library
         self.scheduler = scheduler
@@ -56,6 +58,7 @@ class JobRunner:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.events = events or JobEvents()
+        self.pronunciation = pronunciation
         self.node = node_name()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -179,7 +182,10 @@ class JobRunner:
         line = claim.line
         choice = await asyncio.to_thread(self.library.choose, line.voice_group_id,
                                          line.filename, line.emotion)
-        options = SynthesisOptions(speed=line.speed, language=line.language)
+        lexicon = None
+        if self.pronunciation is not None:  # the group's dictionaries
+            lexicon = await asyncio.to_thread(self.pronunciation.lexicon, line.voice_group_id)
+        options = SynthesisOptions(speed=line.speed, language=line.language, lexicon=lexicon)
         chunks = await self.scheduler.collect(("job", claim.job_id), line.text,
                                               choice.voice_state, options, background=True)
         rate = self.scheduler.engine.sample_rate

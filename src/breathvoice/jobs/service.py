@@ -22,6 +22,7 @@ from breathvoice.jobs.models import Job, JobLine
 from breathvoice.jobs.runner import JobRunner, job_id, jobs_root
 from breathvoice.jobs.script import RawRow, ScriptRules, check_script
 from breathvoice.jobs.store import JobStore
+from breathvoice.pronunciation.service import PronunciationService
 from breathvoice.settings import Settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
@@ -153,13 +154,15 @@ class JobService:
 
 
 def build_job_service(settings: Settings, library: VoiceLibrary,
-                      scheduler: SynthesisScheduler) -> JobService:
+                      scheduler: SynthesisScheduler,
+                      pronunciation: PronunciationService | None = None) -> JobService:
     """Open the database (migrating it) and requeue what a dead process left (blocking)."""
     db = open_database(database_url(settings))
     store = JobStore(db)
     runner = JobRunner(store, library, scheduler, jobs_root(settings.data_dir),
                        concurrency=settings.job_concurrency,
-                       lease_seconds=settings.job_lease_seconds)
+                       lease_seconds=settings.job_lease_seconds,
+                       pronunciation=pronunciation)
     runner.recover()
     rules = ScriptRules(library, settings.max_job_lines, settings.max_text_chars)
     return JobService(db, store, runner, rules, settings.max_job_takes)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breathvoice.pronunciation.lexicon import Lexicon
 from multi_ws_tts_sdk.protocol import ServerMessage
 
 NORMAL_CLOSURE = 1000
@@ -36,6 +37,10 @@ class SessionConfig:
     language: str | None = None
     max_pending_chars: int = 20_000
     """Text buffered or waiting for synthesis on the whole connection, at most."""
+    lexicon: Lexicon | None = None
+    """Pronunciation rules of a context that names no dictionaries (the voice group's)."""
+    pronunciation_hold_seconds: float = 0.5
+    """How long a flush may keep back the start of a rule's string, waiting for more text."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class StartSynthesis:
     with_alignment: bool
     first_in_context: bool
     """The context's first audio: serve it before later chunks of other contexts."""
+    lexicon: Lexicon | None = None
+    """The context's pronunciation rules."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@
   at clause ends once a clause is long enough, and at a word end if the buffer grows past the
   largest schedule value without any punctuation.
 - :meth:`TextBuffer.flush` releases everything and restarts the schedule.
+- With pronunciation rules (a :class:`~.holdback.MatchGuard`), no cut falls inside a rule's
+  string, and a flush keeps back a tail that may still grow into one (``"Breath"`` when a
+  rule says ``"BreathVOICE"``) until more text comes or ``flush(complete=True)``.
 
 Lengths are weighted: a CJK character carries about as much speech as three Latin letters,
 so the same schedule gives Chinese and English text similar latency.
@@ -19,6 +22,7 @@ import re
 from collections.abc import Sequence
 
 from breathvoice.streaming.boundaries import Boundary, BoundaryScan, Segment
+from breathvoice.streaming.holdback import MatchGuard
 
 DEFAULT_CHUNK_LENGTH_SCHEDULE: tuple[int, ...] = (120, 160, 250, 290)
 AUTO_MODE_MIN_CLAUSE = 40
@@ -74,8 +78,10 @@ class TextBuffer:
         schedule: Sequence[int] = DEFAULT_CHUNK_LENGTH_SCHEDULE,
         *,
         auto_mode: bool = False,
+        guard: MatchGuard | None = None,
     ) -> None:
         self._auto_mode = auto_mode
+        self._guard = guard
         self.schedule = schedule
         self._sentence = BoundaryScan(SENTENCE_END)
         self._sentence_at_end = BoundaryScan(SENTENCE_END_AT_TEXT_END)
@@ -108,6 +114,8 @@ class TextBuffer:
         """Add text; return the pieces now ready to be spoken, in order (often none)."""
         for scan in self._scans:
             scan.feed(text, self._end)
+        if self._guard is not None:
+            self._guard.feed(text, self._end)
         self._weight += weighted_length(text)
         solid = len(text.rstrip())
         if solid:
@@ -116,6 +124,11 @@ class TextBuffer:
         self._end += len(text)
         pieces = []
         while (cut := self._auto_cut() if self._auto_mode else self._scheduled_cut()) is not None:
+            if self._guard is not None:
+                cut = self._guard.safe_cut(cut)
+                if cut <= self._start:
+                    break
+                self._guard.release(cut)
             piece = self._text[self._start - self._origin:cut - self._origin]
             pieces.append(piece)
             self._weight -= weighted_length(piece)
@@ -128,11 +141,20 @@ class TextBuffer:
         self._origin = self._start
         return pieces
 
-    def flush(self) -> str:
-        """Release everything buffered (possibly ""), and restart the schedule."""
+    def flush(self, complete: bool = True) -> str:
+        """Release what is buffered (possibly ""), and restart the schedule.
+
+        Unless ``complete``, a tail that may still grow into a rule's string stays.
+        """
         text = self._text
+        held = 0 if complete or self._guard is None else self._guard.hold()
+        released, kept = text[:len(text) - held], text[len(text) - held:]
         self._restart()
-        return text
+        if self._guard is not None:
+            self._guard.reset(released)
+        if kept:
+            self.append(kept)
+        return released
 
     def _restart(self) -> None:
         self._text = ""

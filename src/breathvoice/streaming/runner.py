@@ -133,6 +133,7 @@ class GenerationRunner:
             early_first_chunk=action.first_in_context,
             with_alignment=action.with_alignment,
             cancel=token,
+            lexicon=action.lexicon,
         )
         self._tokens[generation_id] = token
         try:

@@ -22,6 +22,9 @@ Rules (ElevenLabs' multi-context socket):
   any input that long gets ``INPUT_TIMEOUT_EXCEEDED`` and ``Close(1008)``.
 - ``{"text": ""}`` without ``context_id`` ends the default context if one is open (what a
   single-stream client means by it), else it is a keep-alive.
+- Pronunciation: a context applies the lexicon given with its first message, else
+  ``config.lexicon``; a flush may keep back the start of a rule's string for up to
+  ``pronunciation_hold_seconds`` (see :mod:`~.holdback`).
 - ``voice_settings.speed`` sets the speaking rate; ``stability``, ``similarity_boost``,
   ``style`` and ``use_speaker_boost`` are accepted and ignored. ``emotion`` picks one of
   the voice group's emotions (unknown: ``INVALID_REQUEST``); the default is ``greeting``.
@@ -30,7 +33,6 @@ Rules (ElevenLabs' multi-context socket):
 from __future__ import annotations
 
 import itertools
-import json
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -41,6 +43,7 @@ from breathvoice.errors import (
     InvalidRequest,
     PayloadTooLarge,
 )
+from breathvoice.pronunciation.lexicon import Lexicon
 from breathvoice.streaming.actions import (
     NORMAL_CLOSURE,
     Action,
@@ -51,9 +54,9 @@ from breathvoice.streaming.actions import (
     StartSynthesis,
 )
 from breathvoice.streaming.buffer import DEFAULT_CHUNK_LENGTH_SCHEDULE, TextBuffer
+from breathvoice.streaming.holdback import MatchGuard
 from multi_ws_tts_sdk.protocol import (
     DEFAULT_CONTEXT_ID,
-    MAX_CONTEXT_ID_CHARS,
     Alignment,
     AudioOutput,
     ClientMessage,
@@ -65,6 +68,7 @@ from multi_ws_tts_sdk.protocol import (
     ProtocolError,
     SendText,
     ServerMessage,
+    context_id_in,
     parse_client_message,
 )
 
@@ -84,6 +88,9 @@ class _Context:
     last_input: float
     speed: float = 1.0
     generations: int = 0
+    lexicon: Lexicon | None = None
+    held_since: float | None = None
+    """When a flush kept back the start of a rule's string (None: nothing is held)."""
 
 
 @dataclass
@@ -125,8 +132,10 @@ class Session:
 
     # -- input from the client ---------------------------------------------------------------
 
-    def receive(self, data: str | bytes | ClientMessage, now: float) -> None:
-        """A frame (or an already parsed message) from the client."""
+    def receive(self, data: str | bytes | ClientMessage, now: float,
+                lexicon: Lexicon | None = None) -> None:
+        """A frame (or an already parsed message) from the client; ``lexicon``: the rules
+        of the context it opens, when it names dictionaries."""
         if self._closed:
             return
         self._last_input = now
@@ -134,14 +143,14 @@ class Session:
             try:
                 message = parse_client_message(data)
             except ProtocolError as exc:
-                self._error(InvalidRequest.code, str(exc), _context_id_in(data))
+                self._error(InvalidRequest.code, str(exc), context_id_in(data))
                 return
         else:
             message = data
         if self._closing:
             return  # close_socket was the client's last word
         if isinstance(message, SendText):
-            self._on_text(message, now)
+            self._on_text(message, now, lexicon)
         elif isinstance(message, KeepAlive):
             self._on_keep_alive(message.context_id, now)
         elif isinstance(message, CloseContext):
@@ -152,7 +161,7 @@ class Session:
             self._closing = True
             self._close_if_drained()
 
-    def _on_text(self, message: SendText, now: float) -> None:
+    def _on_text(self, message: SendText, now: float, lexicon: Lexicon | None) -> None:
         context_id = message.context_id or DEFAULT_CONTEXT_ID
         context = self._contexts.get(context_id)
         if context is None and message.text == "":
@@ -173,8 +182,9 @@ class Session:
                 reason = (f"Maximum simultaneous contexts per connection exceeded ({limit}); "
                           "close a context before opening a new one")
                 return self._error(ContextLimitExceeded.code, reason, context_id)
-            context = self._open(context_id, now)
+            context = self._open(context_id, now, lexicon or self.config.lexicon)
         context.last_input = now
+        context.held_since = None
         context.emotion = emotion or context.emotion
         if message.voice_settings is not None and message.voice_settings.speed is not None:
             context.speed = message.voice_settings.speed
@@ -183,7 +193,8 @@ class Session:
             context.buffer.schedule = config.chunk_length_schedule
         pieces = context.buffer.append(message.text)
         if message.flush:
-            pieces.append(context.buffer.flush())
+            pieces.append(context.buffer.flush(complete=False))
+            context.held_since = now if context.buffer.text else None
         for piece in pieces:
             self._enqueue(context, piece)
 
@@ -238,6 +249,10 @@ class Session:
             self._close(InputTimeout.ws_close, "input timeout")
             return
         for context in list(self._contexts.values()):
+            held = context.held_since
+            if held is not None and now - held >= self.config.pronunciation_hold_seconds:
+                context.held_since = None
+                self._enqueue(context, context.buffer.flush())
             if context.context_id in self._lanes:
                 context.last_input = now
             elif now - context.last_input >= timeout:
@@ -255,9 +270,12 @@ class Session:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _open(self, context_id: str, now: float) -> _Context:
-        buffer = TextBuffer(DEFAULT_CHUNK_LENGTH_SCHEDULE, auto_mode=self.config.auto_mode)
-        context = _Context(context_id, buffer, self.config.default_emotion, now)
+    def _open(self, context_id: str, now: float, lexicon: Lexicon | None) -> _Context:
+        guard = MatchGuard(lexicon) if lexicon else None
+        buffer = TextBuffer(DEFAULT_CHUNK_LENGTH_SCHEDULE, auto_mode=self.config.auto_mode,
+                            guard=guard)
+        context = _Context(context_id, buffer, self.config.default_emotion, now,
+                           lexicon=lexicon)
         self._contexts[context_id] = context
         return context
 
@@ -282,6 +300,7 @@ class Session:
             language=self.config.language,
             with_alignment=self.config.sync_alignment,
             first_in_context=context.generations == 0,
+            lexicon=context.lexicon,
         )
         context.generations += 1
         self._queued_chars += len(text)
@@ -325,16 +344,3 @@ class Session:
         self._actions.append(Close(code, reason))
         self._closed = True
 
-
-def _context_id_in(frame: str | bytes) -> str | None:
-    """The context a malformed frame meant, if it says so, for the error message."""
-    try:
-        data = json.loads(frame)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    context_id = data.get("context_id", data.get("contextId"))
-    if isinstance(context_id, str) and 0 < len(context_id) <= MAX_CONTEXT_ID_CHARS:
-        return context_id
-    return None

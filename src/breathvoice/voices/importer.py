@@ -34,11 +34,13 @@ from breathvoice.errors import (
     PayloadTooLarge,
     VoiceGroupExists,
 )
+from breathvoice.pronunciation.pls import parse_pls
 from breathvoice.settings import Settings
 from breathvoice.voices.declaration import DeclarationCaps, is_declaration, read_declaration
 from breathvoice.voices.library import staging_area
 from breathvoice.voices.manifest import (
     CONDITIONING_DIR,
+    PRONUNCIATION_NAME,
     REFERENCE_FILE_PATTERN,
     Conditioning,
     EnrolmentRecord,
@@ -112,8 +114,26 @@ def import_voice_group_zip(data: bytes | str | os.PathLike[str], voice_group_id:
             upload.mkdir()
             files = _extract(archive, entries, upload, settings)
             declaration = read_declaration(files, DeclarationCaps.from_settings(settings))
+            _take_pronunciation(files, work / "group", settings)
             return _build_and_install(voice_group_id, overwrite, files, declaration,
                                       work / "group", library, engine, settings)
+
+
+def _take_pronunciation(files: dict[str, Path], group_dir: Path, settings: Settings) -> None:
+    """Check a shipped ``pronunciation.pls`` (refused like any PLS upload) and keep it."""
+    name = next((n for n in files if n.lower() == PRONUNCIATION_NAME), None)
+    if name is None:
+        return
+    path = files.pop(name)
+    if path.stat().st_size > settings.max_pls_bytes:
+        raise InvalidRequest(f"{PRONUNCIATION_NAME} is larger than {settings.max_pls_bytes} bytes")
+    try:
+        parse_pls(path.read_bytes(), max_bytes=settings.max_pls_bytes,
+                  max_rules=settings.max_dictionary_rules)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{PRONUNCIATION_NAME}: {exc.message}") from exc
+    group_dir.mkdir(parents=True, exist_ok=True)
+    os.replace(path, group_dir / PRONUNCIATION_NAME)
 
 
 def _too_many_entries(settings: Settings) -> PayloadTooLarge:
@@ -182,7 +202,7 @@ def _screen(archive: zipfile.ZipFile, settings: Settings) -> list[_Entry]:
 
 def _check_entry_name(name: str, label: str) -> None:
     suffix = PurePosixPath(name).suffix.lower()
-    if is_declaration(name):
+    if is_declaration(name) or name.lower() == PRONUNCIATION_NAME:
         return
     if suffix in ARCHIVE_EXTENSIONS:
         raise InvalidRequest(f"zip entry '{label}' is an archive; nested archives are refused")
@@ -279,7 +299,7 @@ def _build_and_install(voice_group_id: str, overwrite: bool, files: dict[str, Pa
     by_emotion = assign_reference_files(list(files), declaration.emotions, voice_group_id)
     for name in by_emotion.values():
         _probe_clip(files[name], name, settings)
-    (group_dir / CONDITIONING_DIR).mkdir(parents=True)
+    (group_dir / CONDITIONING_DIR).mkdir(parents=True, exist_ok=True)
     references = {emotion: _condition(emotion, files[name], name, group_dir, engine, settings)
                   for emotion, name in by_emotion.items()}
     record = EnrolmentRecord(engine=engine.name) if library.enrolment is not None else None

@@ -27,9 +27,13 @@ from breathvoice.errors import InvalidRequest, VoiceGroupExists, VoiceGroupNotFo
 from breathvoice.voices.group_cache import GroupCache
 from breathvoice.voices.manifest import (
     MANIFEST_NAME,
+    PRONUNCIATION_NAME,
+    DictionaryRef,
     Manifest,
     is_valid_group_id,
+    load_manifest,
     manifest_json,
+    save_manifest,
     state_method,
     voice_method,
 )
@@ -154,7 +158,25 @@ class VoiceLibrary:
                 e: m.references[e].conditioning.model_dump(exclude={"file"}) for e in available
             },
             "enrolment": m.enrolment_details(live),
+            "pronunciation_dictionaries": [ref.model_dump() for ref in
+                                           m.pronunciation_dictionaries],
+            "pronunciation_file": self.pronunciation_file(voice_group_id) is not None,
         }
+
+    def pronunciation_file(self, voice_group_id: str) -> Path | None:
+        """The group's own ``pronunciation.pls``, if its zip carried one."""
+        path = self.group_dir(voice_group_id) / PRONUNCIATION_NAME
+        return path if path.is_file() else None
+
+    def set_dictionaries(self, voice_group_id: str, refs: list[DictionaryRef]) -> Manifest:
+        """Name the dictionaries the group always applies (kept in its manifest)."""
+        with self.editing(voice_group_id) as folder:
+            if not folder.is_dir():
+                raise VoiceGroupNotFound(voice_group_id)
+            manifest = load_manifest(folder).model_copy(
+                update={"pronunciation_dictionaries": refs})
+            save_manifest(folder, manifest)
+            return manifest
 
     def choose(
         self, voice_group_id: str, filename: str | None = None, emotion: str | None = None
@@ -187,6 +209,8 @@ class VoiceLibrary:
                 for emotion in m.available_emotions:
                     name = m.references[emotion].file
                     archive.write(folder / name, name)
+                if (folder / PRONUNCIATION_NAME).is_file():
+                    archive.write(folder / PRONUNCIATION_NAME, PRONUNCIATION_NAME)
         return buffer.getvalue()
 
     # -- replacing ------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from breathvoice.voices.selection import DEFAULT_EMOTION, DEFAULT_EMOTIONS, DEFA
 from breathvoice.voices.selection import KeywordRule as SelectionRule
 
 MANIFEST_NAME = "manifest.json"
+PRONUNCIATION_NAME = "pronunciation.pls"
+"""A group's own pronunciation rules (PLS), shipped in its zip."""
 CONDITIONING_DIR = "conditioning"
 SCHEMA_VERSION = 1
 GROUP_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -121,6 +123,14 @@ class EnrolmentRecord(_Strict):
     error: str | None = None
 
 
+class DictionaryRef(_Strict):
+    """A pronunciation dictionary a group always applies (its latest version when
+    ``version_id`` is None)."""
+
+    pronunciation_dictionary_id: Annotated[str, Field(min_length=1, max_length=64)]
+    version_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
 class Reference(_Strict):
     file: Annotated[str, Field(pattern=REFERENCE_FILE_PATTERN)]
     duration_s: float = Field(gt=0)
@@ -179,6 +189,7 @@ class GroupDeclaration(_Declares):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     enrolment: dict[str, Any] | None = None
+    pronunciation_dictionaries: list[Any] | None = None
 
 
 class Manifest(_Declares):
@@ -188,6 +199,10 @@ class Manifest(_Declares):
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     enrolment: EnrolmentRecord | None = None
+    pronunciation_dictionaries: list[DictionaryRef] = Field(default_factory=list,
+                                                            max_length=3)
+    """Dictionaries every synthesis with the group applies, first wins (after the
+    request's own); a ``pronunciation.pls`` in the folder comes after them."""
 
     @model_validator(mode="after")
     def _references_declared(self) -> Manifest:

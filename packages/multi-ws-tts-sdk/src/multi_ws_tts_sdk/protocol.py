@@ -35,7 +35,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 __all__ = [
     "DEFAULT_CONTEXT_ID", "Alignment", "AudioOutput", "ClientMessage", "CloseContext",
     "CloseSocket", "ErrorOutput", "FinalOutput", "GenerationConfig", "KeepAlive",
-    "ProtocolError", "SendText", "ServerMessage", "VoiceSettings", "parse_client_message",
+    "ProtocolError", "SendText", "ServerMessage", "VoiceSettings", "context_id_in",
+    "parse_client_message",
     "parse_server_message", "serialize_client_message", "serialize_server_message",
 ]
 
@@ -45,6 +46,7 @@ DEFAULT_CONTEXT_ID = "default"
 MAX_CONTEXT_ID_CHARS = 256
 MAX_EMOTION_CHARS = 64
 MAX_SCHEDULE_ITEMS = 32
+MAX_DICTIONARY_LOCATORS = 3
 
 Json = Dict[str, Any]
 RawMessage = Union[str, bytes, bytearray, Mapping[str, Any]]
@@ -174,9 +176,15 @@ class SendText:
     voice_settings: Optional[VoiceSettings] = None
     generation_config: Optional[GenerationConfig] = None
     emotion: Optional[str] = None
+    pronunciation_dictionary_locators: Optional[Tuple[Json, ...]] = None
+    """ElevenLabs' ``{pronunciation_dictionary_id, version_id}`` objects (a context's first
+    message only); the server checks them."""
 
     def to_dict(self) -> Json:
         return _without_none(
+            pronunciation_dictionary_locators=(
+                None if self.pronunciation_dictionary_locators is None
+                else [dict(item) for item in self.pronunciation_dictionary_locators]),
             text=self.text,
             context_id=self.context_id,
             flush=True if self.flush else None,
@@ -201,7 +209,19 @@ class SendText:
             voice_settings=None if settings is None else VoiceSettings.from_dict(settings),
             generation_config=None if config is None else GenerationConfig.from_dict(config),
             emotion=_name(data.get("emotion"), "emotion", MAX_EMOTION_CHARS),
+            pronunciation_dictionary_locators=_locators(data),
         )
+
+
+def _locators(data: Mapping[str, Any]) -> Optional[Tuple[Json, ...]]:
+    items = data.get("pronunciation_dictionary_locators")
+    if items is None:
+        return None
+    if (not isinstance(items, list) or len(items) > MAX_DICTIONARY_LOCATORS
+            or not all(isinstance(item, dict) for item in items)):
+        raise ProtocolError("'pronunciation_dictionary_locators' must be a list of at most "
+                            f"{MAX_DICTIONARY_LOCATORS} objects")
+    return tuple(items) or None
 
 
 @dataclass(frozen=True)
@@ -367,6 +387,15 @@ ClientMessage = Union[SendText, KeepAlive, CloseContext, CloseSocket]
 ServerMessage = Union[AudioOutput, FinalOutput, ErrorOutput]
 
 _CONTROL_KEYS = ("flush", "close_context", "close_socket")
+
+
+def context_id_in(raw: RawMessage) -> Optional[str]:
+    """The context a frame names, if it names a valid one, even when the frame is invalid."""
+    try:
+        data = _load(raw)
+        return _context_id(data, "context_id") or _context_id(data, "contextId")
+    except ProtocolError:
+        return None
 
 
 def parse_client_message(raw: RawMessage) -> ClientMessage:

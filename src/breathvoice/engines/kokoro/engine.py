@@ -51,6 +51,7 @@ from breathvoice.engines.kokoro.model import (
 )
 from breathvoice.engines.kokoro.text import (
     Pause,
+    TextPiece,
     clause_cuts,
     has_kana,
     normalize,
@@ -60,6 +61,7 @@ from breathvoice.engines.kokoro.text import (
 )
 from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import EngineError, InvalidRequest
+from breathvoice.pronunciation.lexicon import Match
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +216,14 @@ class KokoroEngine:
         cancel = options.cancel
         clean = normalize(text)
         spoken = False
-        for piece in plan_pieces(clean, options.early_first_chunk):
+        matches = options.lexicon.matches(text) if options.lexicon else []
+        for piece in _whole_matches(plan_pieces(clean, options.early_first_chunk), matches):
             if cancel is not None and cancel.cancelled:
                 return
+            inside = [m for m in matches if piece.start <= m.start and m.end <= piece.end]
             try:
-                spans = self._phonemizer.phonemize(clean, piece.start, piece.end, language)
+                spans = self._phonemizer.phonemize(clean, piece.start, piece.end, language,
+                                                   inside)
             except Exception as exc:
                 raise EngineError("the text could not be converted to speech sounds") from exc
             preferred = [
@@ -310,3 +315,15 @@ class KokoroEngine:
         finally:
             if cancel is not None:
                 cancel.remove(abort)
+
+
+def _whole_matches(pieces: list[TextPiece], matches: list[Match]) -> list[TextPiece]:
+    """``pieces`` with those a rule's match runs across joined, so each match is read whole."""
+    inside = {position for m in matches for position in range(m.start + 1, m.end)}
+    joined: list[TextPiece] = []
+    for piece in pieces:
+        if joined and piece.start in inside:
+            joined[-1] = TextPiece(joined[-1].start, piece.end, piece.pause)
+        else:
+            joined.append(piece)
+    return joined

@@ -13,11 +13,13 @@ import re
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from breathvoice.engines.kokoro.text import Token, tokenize
+from breathvoice.engines.kokoro.lexicon import rule_phonemes
+from breathvoice.engines.kokoro.text import Token, normalize, tokenize
 from breathvoice.engines.onnx_runtime import import_onnxruntime
+from breathvoice.pronunciation.lexicon import Match
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,49 @@ class Phonemizer:
         return "".join(char for char in phonemes if char in self._vocab)
 
     def phonemize(
-        self, text: str, start: int, end: int, language: str | None = None
+        self, text: str, start: int, end: int, language: str | None = None,
+        matches: Sequence[Match] = (),
     ) -> list[PhonemeSpan]:
+        """Spans of ``text[start:end]``; each of ``matches`` (in order, inside the range)
+        is read as its rule says, as one span over the characters it matched."""
+        if not matches:
+            return _join_words(self._spans(text, start, end, language))
+        tokens = tokenize(text, start, end)
+        language = language or ("zh" if any(t.script == "zh" for t in tokens) else "en")
+        rest = self._spans(text, start, end, language)
+        spans: list[PhonemeSpan] = []
+        for match in matches:
+            # spans before the match stay; the words it covers are read by the rule (the
+            # text around keeps the readings it had in context); a word the match cuts
+            # into is read again in two parts
+            while rest and rest[0].end <= match.start:
+                spans.append(rest.pop(0))
+            covered = 0
+            while covered < len(rest) and rest[covered].start < match.end:
+                covered += 1
+            head = rest[0].start if covered and rest[0].start < match.start else match.start
+            tail = rest[covered - 1].end if covered else match.end
+            spans += self._spans(text, head, match.start, language)
+            spans += self._ruled(text, match, language)
+            rest = self._spans(text, match.end, tail, language) + rest[covered:]
+        return _join_words(spans + rest)
+
+    def _ruled(self, text: str, match: Match, language: str) -> list[PhonemeSpan]:
+        rule = match.rule
+        if rule.type == "alias":
+            alias = normalize(rule.alias or "")
+            said = _join_words(self._spans(alias, 0, len(alias), None))
+            phonemes = "".join(span.phonemes for span in said)
+        else:
+            phonemes = self._known(rule_phonemes(rule.alphabet or "", rule.phoneme or ""))
+        phonemes = " ".join(phonemes.split())
+        if not phonemes:  # nothing the model can say: read the text as it is
+            return self._spans(text, match.start, match.end, language)
+        return [PhonemeSpan(match.start, match.end, phonemes, new_word=True)]
+
+    def _spans(self, text: str, start: int, end: int, language: str | None) -> list[PhonemeSpan]:
+        if end <= start:
+            return []
         tokens = tokenize(text, start, end)
         has_kana = any(token.script == "ja" for token in tokens)
         default = language or ("zh" if any(t.script == "zh" for t in tokens) else "en")
@@ -127,7 +170,7 @@ class Phonemizer:
             mark = PUNCTUATION.get(text[token.start : token.end], "")
             spans.append(PhonemeSpan(token.start, token.end, mark, new_word=mark in _OPENERS))
             index += 1
-        return _join_words(spans)
+        return spans
 
     def _chinese(self, text: str, run: list[Token], following: str) -> list[PhonemeSpan]:
         from misaki.zh import ZHG2P
