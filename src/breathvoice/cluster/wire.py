@@ -88,4 +88,6 @@ class Failure:
         kind = getattr(errors, self.error, None)
         if not (isinstance(kind, type) and issubclass(kind, errors.BreathVoiceError)):
             kind = errors.EngineError
-        return kind(self.message)
+        error = kind.__new__(kind)  # the message as it was: some classes build their own
+        errors.BreathVoiceError.__init__(error, self.message)
+        return error
