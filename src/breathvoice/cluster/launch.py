@@ -57,11 +57,16 @@ def connect(settings: Settings, address: str | None) -> None:
              logging_level=logging.WARNING)
 
 
-def deploy(settings: Settings) -> None:
-    """Deploy the application on the connected cluster (raises :class:`ClusterRefused`)."""
+def refuse_unshared_state(settings: Settings) -> None:
+    """Raise :class:`ClusterRefused` when the cluster's nodes cannot share the database."""
     problem = shared_state_problem(settings, ray.nodes())
     if problem is not None:
         raise ClusterRefused(problem)
+
+
+def deploy(settings: Settings) -> None:
+    """Deploy the application on the connected cluster (raises :class:`ClusterRefused`)."""
+    refuse_unshared_state(settings)
     serve.start(proxy_location="HeadOnly",
                 http_options={"host": settings.host, "port": settings.port})
     serve.run(application(settings), name=APP_NAME, route_prefix="/", blocking=False)
@@ -75,12 +80,13 @@ def run(settings: Settings, address: str | None,
     for signum in (signal.SIGINT, signal.SIGTERM):  # after Ray has set its own
         signal.signal(signum, lambda *_: stop.set())
     try:
-        deploy(settings)
-        if ready is not None:
-            ready()
-        stop.wait()
-    finally:
+        refuse_unshared_state(settings)
         try:
-            serve.delete(APP_NAME) if address else serve.shutdown()
+            deploy(settings)
+            if ready is not None:
+                ready()
+            stop.wait()
         finally:
-            ray.shutdown()
+            serve.delete(APP_NAME) if address else serve.shutdown()
+    finally:
+        ray.shutdown()
