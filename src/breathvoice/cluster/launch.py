@@ -1,8 +1,8 @@
 """Start BreathVOICE on Ray Serve: ``breathvoice serve --ray [--address auto]``.
 
 Without an address, a one-node Ray cluster is started in this process, its node on
-loopback, without a dashboard and with Ray's token authentication on (unless
-``RAY_AUTH_MODE`` says otherwise); with one (``auto``: the cluster ``ray start`` made on
+loopback and without a dashboard (Ray 2.60 turns its token authentication on for such a
+cluster unless ``RAY_AUTH_MODE=disabled``); with one (``auto``: the cluster ``ray start`` made on
 this machine), the application is deployed there. Serve's HTTP proxy listens on
 ``settings.host:settings.port`` (loopback by default) on the head node only.
 
@@ -14,7 +14,6 @@ Two refusals come first, each with a message that says what to do:
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -52,7 +51,6 @@ def connect(settings: Settings, address: str | None) -> None:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         return
     cpus = settings.ray_num_cpus or None
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray makes the token on first use
     ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
              logging_level=logging.WARNING)
 
