@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml packages/multi-ws-tts-sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e packages/multi-ws-tts-sdk -e ".[dev,matching]"
+	$(BIN)/pip install --quiet -e packages/multi-ws-tts-sdk -e ".[dev,matching,ray]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -7,6 +7,7 @@ or fail, so scheduling and streaming can be tested quickly and deterministically
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -72,3 +73,10 @@ class ToneEngine:
                 alignment = CharAlignment(list(piece), [i * ms for i in range(len(piece))],
                                           [ms] * len(piece))
             yield AudioChunk(samples, RATE, piece, alignment)
+
+
+def from_settings(settings: object) -> ToneEngine:
+    """The plug-in factory of server processes and cluster replicas
+    (``BREATHVOICE_ENGINE=tone_engine:from_settings``, with ``tests/`` on ``PYTHONPATH``);
+    ``TONE_SECONDS_PER_CHUNK`` makes each chunk take that long."""
+    return ToneEngine(float(os.environ.get("TONE_SECONDS_PER_CHUNK", "0")))

@@ -31,8 +31,8 @@ from breathvoice.api import (
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.db import database_url, open_database
-from breathvoice.engines.base import WarmsUp
-from breathvoice.engines.registry import load_engine
+from breathvoice.engines.base import MatchesElsewhere, WarmsUp
+from breathvoice.engines.registry import EngineFactory, load_engine
 from breathvoice.jobs.service import build_job_service
 from breathvoice.keys import AccessControl
 from breathvoice.keys.origins import OriginPolicy
@@ -55,22 +55,28 @@ See the BreathVOICE API guide for every route of `/breathvoice/`.
 """
 
 
-def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
+def build_services(settings: Settings, *, enrolment: bool = True,
+                   engine_factory: EngineFactory = load_engine) -> Services:
     """Load the engine and open the data folders (slow: run it off the event loop).
 
     With ``enrolment`` (and matching on in the settings), groups are matched to their
-    clips in the background, starting with any left unfinished by an earlier run.
+    clips in the background, starting with any left unfinished by an earlier run; an
+    engine that matches voices elsewhere (:class:`MatchesElsewhere`) is only told of swaps.
     """
     for folder in (settings.voices_dir, settings.outputs_dir, settings.staging_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    engine = load_engine(settings)
+    engine = engine_factory(settings)
     if settings.engine_warmup_tokens and isinstance(engine, WarmsUp):
         engine.warm_up(settings.engine_workers, settings.engine_warmup_tokens)
     library = VoiceLibrary(settings.voices_dir, engine, staging_dir=settings.staging_dir)
     library.recover_staging()
     if settings.create_demo_group:
         ensure_demo_group(library, engine, settings.demo_group_id)
-    jobs = enrolment_jobs_for(library, engine, settings) if enrolment else None
+    jobs = None
+    if enrolment and isinstance(engine, MatchesElsewhere):
+        library.enrolment = engine.voice_matching()
+    elif enrolment:
+        jobs = enrolment_jobs_for(library, engine, settings)
     if jobs is not None:
         jobs.start()
     scheduler = SynthesisScheduler(engine, settings.engine_workers,
@@ -87,12 +93,15 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
                     pronunciation=pronunciation, jobs=jobs_service)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *,
+               engine_factory: EngineFactory = load_engine) -> FastAPI:
+    """The app; ``engine_factory`` builds what speaks (default: the engine in this process)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await run_in_threadpool(build_services, settings)
+        services = await run_in_threadpool(
+            lambda: build_services(settings, engine_factory=engine_factory))
         app.state.services = services
         if services.jobs is not None:
             await services.jobs.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from breathvoice.cli_jobs import jobs
+from breathvoice.cli_serve import serve
 from breathvoice.errors import BreathVoiceError
 from breathvoice.settings import Settings
 
@@ -33,6 +33,7 @@ keys = typer.Typer(help="Manage API keys (stored hashed in the data folder).",
                    no_args_is_help=True)
 app.add_typer(keys, name="keys")
 app.add_typer(jobs, name="jobs")
+app.command()(serve)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -54,40 +55,6 @@ def _spinner() -> Progress:
 def _fail(exc: BreathVoiceError) -> None:
     err_console.print(f"[red]error:[/red] {exc.message}")
     raise typer.Exit(code=1)
-
-
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="default BREATHVOICE_HOST")] = None,
-    port: Annotated[int | None, typer.Option(help="default BREATHVOICE_PORT")] = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Start the server."""
-    import uvicorn
-
-    from breathvoice.app import create_app
-    from breathvoice.keys import exposure_problem
-    from breathvoice.logs import redact_root_handlers, uvicorn_log_config
-
-    settings = _settings(data_dir, host=host, port=port)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    redact_root_handlers()
-    application = create_app(settings)
-    access = application.state.access
-    problem = exposure_problem(settings, access)
-    if problem is not None:
-        err_console.print(f"[red]error:[/red] {problem}")
-        raise typer.Exit(code=2)
-    if not access.keys_configured():
-        console.print("No API key configured: authentication is off and the server only "
-                      "listens on loopback. `breathvoice keys create` turns keys on.")
-    elif not access.has_usable_keys():
-        console.print("Every API key is revoked: the server refuses every API call until "
-                      "`breathvoice keys create` makes a new one.")
-    console.print(f"BreathVOICE on http://{settings.host}:{settings.port} "
-                  f"(data: {settings.data_dir}, engine: {settings.engine})")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info",
-                log_config=uvicorn_log_config())
 
 
 @app.command()

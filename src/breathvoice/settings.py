@@ -121,6 +121,20 @@ class Settings(BaseSettings):
         default_factory=list, description="host names the server answers to besides loopback "
         "names, its bind address and public_base_url's host (JSON list); others get 403")
 
+    # Ray Serve mode (`breathvoice serve --ray`, the 'ray' extra; see docs/scaling.md)
+    ray_num_cpus: int = Field(0, ge=0, description="CPUs of the one-node cluster "
+                              "`serve --ray` starts without --address; 0 = the machine's")
+    ray_engine_replicas: int = Field(1, ge=1, le=256, description="engine replicas at least "
+                                     "(each has engine_workers CPUs and threads)")
+    ray_engine_max_replicas: int = Field(0, ge=0, le=256, description="engine replicas at "
+                                         "most, scaled on ongoing requests; 0 = the least")
+    ray_ingress_max_replicas: int = Field(2, ge=1, le=64, description="HTTP/WebSocket "
+                                          "replicas at most, scaled on ongoing requests")
+    ray_ingress_cpus: float = Field(0.0, ge=0, le=64, description="CPUs reserved per "
+                                    "ingress replica (it mostly waits on engine replicas)")
+    ray_matching_cpus: float = Field(1.0, ge=0, le=64, description="CPUs reserved by the "
+                                     "voice-matching replica")
+
     @property
     def voices_dir(self) -> Path:
         return self.data_dir / "voices"

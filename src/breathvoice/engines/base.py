@@ -171,3 +171,12 @@ class WarmsUp(Protocol):
     def warm_up(self, workers: int, tokens: int) -> float:
         """Run ``workers`` calls of a ``tokens``-long window side by side; the seconds."""
         ...
+
+
+@runtime_checkable
+class MatchesElsewhere(Protocol):
+    """An engine whose voice matching runs in another process (a cluster deployment)."""
+
+    def voice_matching(self) -> Any:
+        """What the voice library tells about swaps (an ``EnrolmentTracker``), or None."""
+        ...

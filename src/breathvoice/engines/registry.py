@@ -1,7 +1,13 @@
-"""Engines by name: ``load_engine(settings)`` builds the one the settings ask for."""
+"""Engines by name: ``load_engine(settings)`` builds the one the settings ask for.
+
+A name of the form ``package.module:factory`` names a plug-in outside this package: the
+factory is imported and called with the settings (every process that speaks, such as a
+cluster's engine replicas, imports it the same way).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from breathvoice.engines.base import Engine
@@ -27,8 +33,19 @@ def available_engines() -> list[str]:
 
 def load_engine(settings: Settings) -> Engine:
     """Build the engine named by ``settings.engine`` (slow: loads the model)."""
-    factory = ENGINES.get(settings.engine)
+    factory = ENGINES.get(settings.engine) or _plugin(settings.engine)
     if factory is None:
         known = ", ".join(available_engines())
         raise EngineError(f"unknown engine '{settings.engine}'; available: {known}")
     return factory(settings)
+
+
+def _plugin(name: str) -> EngineFactory | None:
+    module_name, _, attribute = name.partition(":")
+    if not attribute:
+        return None
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise EngineError(f"engine plug-in '{name}' cannot be loaded") from exc
+    return factory if callable(factory) else None

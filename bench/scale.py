@@ -1,0 +1,154 @@
+"""Ray Serve mode on a simulated 2-node cluster (1 CPU per node) against single-process mode.
+
+Starts a 2-node ``ray.cluster_utils.Cluster`` on this machine (each node 1 CPU, loopback),
+deploys BreathVOICE with the real engine (one thread per replica), and drives it over the
+multi-context WebSocket, one socket per context, with ``pcm_24000`` audio. Then the same
+load against ``breathvoice serve`` in one process with two engine threads (the same two
+CPUs). Prints, from one run:
+
+  1. throughput (audio seconds per wall second), 2 engine replicas over 1, same load
+                                                                         target >= 1.6
+  2. median time to first audio of one context on an idle server, Ray over single-process,
+     same text                                                           target <= 1.15
+  3. p95 time to first audio with 20 contexts opened at once, both modes
+
+    .venv/bin/python bench/scale.py     (the 'ray' extra; several minutes on 2 idle cores)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from breathvoice.settings import Settings  # noqa: E402
+from conftest import free_port, start_server, stop_server  # noqa: E402
+
+RATE = 24000
+PATH = "/v1/text-to-speech/Demo/multi-stream-input"
+QUERY = f"output_format=pcm_{RATE}&inactivity_timeout=180"
+SENTENCE = "您好，感谢您的来电，我马上为您查询订单的最新状态。"
+LOAD = ["今天天气很好，我们去散步吧。这个周末我想在家里休息。",
+        "请您稍等，我马上为您查询。谢谢您的耐心，订单已经发货了。",
+        "还有问题的话，欢迎随时联系我们。祝您生活愉快，再见。",
+        "我们明天早上再见。今天辛苦了，早点休息吧。"] * 2
+IDLE_ROUNDS = 7
+CROWD = 20
+
+
+async def one_context(ws_url: str, text: str) -> tuple[float, float]:
+    """(seconds to first audio, audio seconds) of one context on its own socket."""
+    async with websockets.connect(f"{ws_url}{PATH}?{QUERY}", max_size=None,
+                                  open_timeout=120) as ws:
+        start = time.perf_counter()
+        await ws.send(json.dumps({"text": text, "context_id": "c", "flush": True}))
+        await ws.send(json.dumps({"context_id": "c", "close_context": True}))
+        first, samples = 0.0, 0
+        async for raw in ws:
+            message = json.loads(raw)
+            if message.get("error"):
+                raise RuntimeError(message)
+            if message.get("audio"):
+                first = first or time.perf_counter() - start
+                samples += len(base64.b64decode(message["audio"])) // 2
+            if message.get("isFinal"):
+                return first, samples / RATE
+    raise RuntimeError("socket closed before the context ended")
+
+
+async def wave(ws_url: str, texts: list[str]) -> tuple[list[float], float]:
+    """Every text on its own context at once: first-audio times, audio seconds per second."""
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one_context(ws_url, text) for text in texts))
+    wall = time.perf_counter() - start
+    return [ttfa for ttfa, _ in results], sum(audio for _, audio in results) / wall
+
+
+async def idle_ttfa(ws_url: str) -> float:
+    await one_context(ws_url, SENTENCE)  # warm
+    times = [(await one_context(ws_url, SENTENCE))[0] for _ in range(IDLE_ROUNDS)]
+    return statistics.median(times)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def measure_ray(data: Path) -> dict[str, float]:
+    import ray
+    from ray import serve
+    from ray.cluster_utils import Cluster
+
+    from breathvoice.cluster.deployments import APP_NAME, application
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT / "packages/multi-ws-tts-sdk/src"),
+         os.environ.get("PYTHONPATH", "")])
+    port = free_port()
+    base = {"data_dir": data, "port": port, "engine_workers": 1, "onnx_threads": 1,
+            "engine_warmup_tokens": 0, "enrolment": False}
+    cluster = Cluster(initialize_head=True, connect=True,
+                      head_node_args={"num_cpus": 1, "include_dashboard": False})
+    figures: dict[str, float] = {}
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+        ws_url = f"ws://127.0.0.1:{port}"
+        for replicas in (1, 2):
+            settings = Settings(**base, ray_engine_replicas=replicas)  # type: ignore[arg-type]
+            serve.run(application(settings), name=APP_NAME, route_prefix="/")
+            asyncio.run(one_context(ws_url, SENTENCE))  # warm every path once
+            _, figures[f"throughput_{replicas}"] = asyncio.run(wave(ws_url, LOAD))
+            print(f"ray, {replicas} engine replica(s): "
+                  f"{figures[f'throughput_{replicas}']:.2f} audio s per s", flush=True)
+        figures["idle_ttfa"] = asyncio.run(idle_ttfa(ws_url))
+        crowd, _ = asyncio.run(wave(ws_url, [SENTENCE] * CROWD))
+        figures["p95_ttfa"] = p95(crowd)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        cluster.shutdown()
+    return figures
+
+
+def measure_single(data: Path, log: Path) -> dict[str, float]:
+    server = start_server(data, log, BREATHVOICE_ENGINE_WORKERS="2",
+                          BREATHVOICE_ONNX_THREADS="1")
+    try:
+        asyncio.run(one_context(server.ws_url, SENTENCE))
+        _, throughput = asyncio.run(wave(server.ws_url, LOAD))
+        idle = asyncio.run(idle_ttfa(server.ws_url))
+        crowd, _ = asyncio.run(wave(server.ws_url, [SENTENCE] * CROWD))
+    finally:
+        stop_server(server)
+    return {"throughput": throughput, "idle_ttfa": idle, "p95_ttfa": p95(crowd)}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ray_figures = measure_ray(Path(tmp) / "ray")
+        single = measure_single(Path(tmp) / "single", Path(tmp) / "single.log")
+    scaling = ray_figures["throughput_2"] / ray_figures["throughput_1"]
+    ttfa = ray_figures["idle_ttfa"] / single["idle_ttfa"]
+    print(f"single process, 2 engine threads: {single['throughput']:.2f} audio s per s")
+    print(f"1. throughput, 2 engine replicas over 1:      {scaling:.2f}   (target >= 1.6)")
+    print(f"2. median TTFA, Ray over single-process:      {ttfa:.2f}   (target <= 1.15; "
+          f"{ray_figures['idle_ttfa'] * 1000:.0f} ms vs {single['idle_ttfa'] * 1000:.0f} ms)")
+    print(f"3. p95 TTFA, {CROWD} contexts at once:            Ray "
+          f"{ray_figures['p95_ttfa'] * 1000:.0f} ms, single-process "
+          f"{single['p95_ttfa'] * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

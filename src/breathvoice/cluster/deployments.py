@@ -1,0 +1,122 @@
+"""The Ray Serve application: ingress, engine and voice-matching deployments.
+
+- **Ingress** (``BreathVOICE``): the same FastAPI app as single-process mode (REST, both
+  WebSocket paths, OpenAI and ElevenLabs routes, studio), built on each replica with a
+  :class:`~breathvoice.cluster.remote_engine.RemoteEngine`, so nothing synthesises there.
+  Autoscaled on ongoing requests (an open socket is one).
+- **Engine**: :class:`~breathvoice.cluster.replica.EngineReplica`, ``num_cpus`` = its
+  threads (``engine_workers``), autoscaled on ongoing requests.
+- **VoiceMatcher** (only when the engine can match voices and matching is on): one replica
+  that matches uploaded groups on the shared data folder.
+
+``build(args)`` is the entry point of ``serve run deploy/serve.yaml``; ``application()``
+is what ``breathvoice serve --ray`` deploys.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application, Deployment
+from ray.serve.handle import DeploymentHandle
+
+from breathvoice.cluster.replica import EngineReplica
+from breathvoice.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "breathvoice"
+MAX_REQUESTS_PER_ENGINE_THREAD = 4
+"""Requests an engine replica holds per thread; its pool serves first chunks first."""
+MAX_SOCKETS_PER_INGRESS = 1000
+
+
+@serve.ingress()
+class Ingress:
+    def __init__(self, settings: dict[str, Any], engine: DeploymentHandle[Any],
+                 matcher: DeploymentHandle[Any] | None = None) -> None:
+        self._settings = Settings(**settings)
+        self._engine = engine
+        self._matcher = matcher
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        from breathvoice.app import create_app
+        from breathvoice.cluster.remote_engine import RemoteEngine
+
+        engine, matcher = self._engine, self._matcher
+        return create_app(self._settings,
+                          engine_factory=lambda _: RemoteEngine(engine, matcher))
+
+
+class VoiceMatcher:
+    """Voice matching of the groups on the shared data folder, one group at a time."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        from breathvoice.engines.registry import load_engine
+        from breathvoice.matching.jobs import enrolment_jobs_for
+        from breathvoice.voices.library import VoiceLibrary
+
+        config = Settings(**settings)
+        engine = load_engine(config)
+        library = VoiceLibrary(config.voices_dir, engine, staging_dir=config.staging_dir)
+        jobs = enrolment_jobs_for(library, engine, config)
+        if jobs is None:
+            raise RuntimeError("voice matching is off or unsupported by this engine")
+        self._jobs = jobs
+        jobs.start()
+
+    def submit(self, voice_group_id: str) -> None:
+        self._jobs.submit(voice_group_id)
+
+    def cancel(self, voice_group_id: str) -> None:
+        self._jobs.cancel(voice_group_id)
+
+
+def _deployment(body: type) -> Deployment:
+    return cast(Deployment, serve.deployment(body))
+
+
+def _matching_on(settings: Settings) -> bool:
+    from breathvoice.matching.jobs import MATCHABLE_ENGINES
+
+    return settings.enrolment and settings.engine in MATCHABLE_ENGINES
+
+
+def application(settings: Settings) -> Application:
+    """The three deployments, bound, for ``serve.run``."""
+    threads = settings.engine_workers
+    least = settings.ray_engine_replicas
+    most = max(least, settings.ray_engine_max_replicas)
+    values = settings.model_dump(mode="json")
+    engine = _deployment(EngineReplica).options(
+        name="Engine",
+        ray_actor_options={"num_cpus": threads},
+        max_ongoing_requests=threads * MAX_REQUESTS_PER_ENGINE_THREAD,
+        autoscaling_config={"min_replicas": least, "initial_replicas": least,
+                            "max_replicas": most, "target_ongoing_requests": threads},
+        health_check_period_s=2, health_check_timeout_s=10,
+    ).bind(values)
+    matcher = None
+    if _matching_on(settings):
+        matcher = _deployment(VoiceMatcher).options(
+            name="VoiceMatcher", num_replicas=1,
+            ray_actor_options={"num_cpus": settings.ray_matching_cpus},
+        ).bind(values)
+    # the ingress's scheduler threads only wait on replicas: one per engine thread in reach
+    ingress_values = {**values, "engine_workers": min(64, threads * most),
+                      "engine_warmup_tokens": 0, "enrolment": matcher is not None}
+    return _deployment(Ingress).options(
+        name="BreathVOICE",
+        ray_actor_options={"num_cpus": settings.ray_ingress_cpus},
+        max_ongoing_requests=MAX_SOCKETS_PER_INGRESS,
+        autoscaling_config={"min_replicas": 1, "max_replicas": settings.ray_ingress_max_replicas,
+                            "target_ongoing_requests": MAX_SOCKETS_PER_INGRESS // 2},
+    ).bind(ingress_values, engine, matcher)
+
+
+def build(args: dict[str, Any]) -> Application:
+    """``serve run``'s builder: settings from the environment, overridden by ``args``."""
+    return application(Settings(**args))

@@ -1,0 +1,66 @@
+"""Existing live tests, run through Ray Serve's ingress: ``breathvoice serve --ray``.
+
+A real one-node Ray cluster (2 CPUs, loopback, no dashboard) started by the command users
+run, with one engine replica on the fast tone engine (what is tested here is the path
+through the ingress and the engine seam). The tests are the single-process ones, imported
+unchanged: the seed guide's REST requests, five contexts on one socket on both
+paths, and OpenAI speech. (Keys, 401 and 429 run on the 2-node cluster: test_ray_cluster.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import LiveServer, start_server
+from test_guide_snippets import (
+    base_url,
+    test_batch_with_one_bad_item,
+    test_list_voice_groups,
+    test_single_tts,
+    test_voice_group_details,
+)
+from test_openai_compat import seconds_of_text, test_create_returns_audio_in_the_asked_format
+from test_ws_live import (
+    test_elevenlabs_messages_on_the_v1_path_interleave_contexts,
+    test_seed_sdk_messages_on_the_enterprise_path,
+)
+
+pytest.importorskip("ray.serve")
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+ROOT = Path(__file__).resolve().parents[1]
+
+__all__ = [
+    "base_url", "seconds_of_text",
+    "test_list_voice_groups", "test_voice_group_details",
+    "test_single_tts", "test_batch_with_one_bad_item",
+    "test_seed_sdk_messages_on_the_enterprise_path",
+    "test_elevenlabs_messages_on_the_v1_path_interleave_contexts",
+    "test_create_returns_audio_in_the_asked_format",
+]
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``breathvoice serve --ray``: its own one-node cluster, taken down when it stops."""
+    root = tmp_path_factory.mktemp("ray_live")
+    paths = [str(ROOT / "src"), str(ROOT / "packages/multi-ws-tts-sdk/src"),
+             str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    server = start_server(root / "data", root / "server.log",
+                          [sys.executable, "-m", "breathvoice", "serve", "--ray"],
+                          PYTHONPATH=os.pathsep.join(paths), BREATHVOICE_RAY_NUM_CPUS="2",
+                          BREATHVOICE_ENGINE="tone_engine:from_settings",
+                          BREATHVOICE_ENGINE_WORKERS="2")
+    yield server
+    server.process.terminate()  # the command takes its cluster down on SIGTERM
+    try:
+        server.process.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        raise
+    assert "Ray Serve at http://127.0.0.1:" in server.log()
