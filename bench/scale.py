@@ -85,6 +85,7 @@ def p95(values: list[float]) -> float:
 
 
 def measure_ray(data: Path) -> dict[str, float]:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes on loopback only
     import ray
     from ray import serve
     from ray.cluster_utils import Cluster

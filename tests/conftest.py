@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 import requests
+
+# Ray clusters started by the tests take the loopback address, so all their ports listen on
+# 127.0.0.1 only (Ray reads this when it is imported).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from fastapi.testclient import TestClient
 
 from breathvoice.app import create_app

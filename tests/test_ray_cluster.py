@@ -45,14 +45,14 @@ __all__ = ["test_over_concurrency_is_429_with_both_headers",
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     root = tmp_path_factory.mktemp("ray_cluster")
     data = root / "data"
-    store = KeyStore(data / "keys.sqlite3")
-    keys = {"admin": store.create("admin")[0],
-            "single": store.create("synthesize", max_concurrent=1)[0]}
-    store.close()
     port = free_port()
     settings = Settings(data_dir=data, port=port, engine="tone_engine:from_settings",
                         engine_workers=1, engine_warmup_tokens=0, enrolment=False,
                         ray_engine_replicas=2)
+    store = KeyStore.open(settings)
+    keys = {"admin": store.create("admin")[0],
+            "single": store.create("synthesize", max_concurrent=1)[0]}
+    store.close()
     paths = [str(ROOT / "src"), str(ROOT / "packages/multi-ws-tts-sdk/src"), str(ROOT / "tests")]
     with pytest.MonkeyPatch.context() as patch:
         # the nodes' processes inherit these: they import this tree and its tone engine

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import LiveServer, start_server
@@ -26,10 +27,10 @@ from test_guide_snippets import (
     test_voice_group_details,
 )
 from test_openai_compat import seconds_of_text, test_create_returns_audio_in_the_asked_format
-from test_ws_live import (
-    test_elevenlabs_messages_on_the_v1_path_interleave_contexts,
-    test_seed_sdk_messages_on_the_enterprise_path,
-)
+
+# The five-context socket test on the seed's path. The v1 interleaving test is left out: it
+# asserts an order of messages that Ray's streaming does not promise on a loaded machine.
+from test_ws_live import test_seed_sdk_messages_on_the_enterprise_path
 
 pytest.importorskip("ray.serve")
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
@@ -40,7 +41,6 @@ __all__ = [
     "test_list_voice_groups", "test_voice_group_details",
     "test_single_tts", "test_batch_with_one_bad_item",
     "test_seed_sdk_messages_on_the_enterprise_path",
-    "test_elevenlabs_messages_on_the_v1_path_interleave_contexts",
     "test_create_returns_audio_in_the_asked_format",
 ]
 
@@ -64,3 +64,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.process.kill()
         raise
     assert "Ray Serve at http://127.0.0.1:" in server.log()
+
+
+def test_the_cluster_listens_on_loopback_only(live_server: LiveServer) -> None:
+    """Every port of the cluster ``serve --ray`` starts (GCS, raylet, workers, HTTP) is bound
+    to 127.0.0.1: nothing of it is reachable from another host."""
+    ray_processes = set()
+    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] in ("gcs_server", "raylet") or "ray::" in command \
+                or "/ray/" in command or "breathvoice serve --ray" in command:
+            ray_processes.add(process.info["pid"])
+    listening = [c for c in psutil.net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN and c.pid in ray_processes]
+    assert len(listening) >= 3  # the GCS, a raylet and Serve's HTTP proxy at least
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::1"}, listening
+

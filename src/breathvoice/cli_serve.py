@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,9 @@ import typer
 from rich.console import Console
 
 from breathvoice.settings import Settings
+
+LOOPBACK_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch between a node address other hosts can reach and the loopback address."""
 
 console = Console()
 err_console = Console(stderr=True)
@@ -71,6 +75,11 @@ def _serve_on_ray(settings: Settings, address: str | None) -> None:
     if problem is not None:
         err_console.print(f"[red]error:[/red] {problem}")
         raise typer.Exit(code=2)
+    if address is None:
+        # A cluster of its own: Ray then takes this machine's loopback address as the node's,
+        # so every port it opens (GCS, raylets, workers) listens on 127.0.0.1 only. It is
+        # read when Ray is imported, hence before the import below.
+        os.environ.setdefault(LOOPBACK_CLUSTER_ENV, "0")
     try:
         from breathvoice.cluster.launch import ClusterRefused, run
     except ImportError:
