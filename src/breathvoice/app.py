@@ -37,6 +37,7 @@ from breathvoice.keys.origins import OriginPolicy
 from breathvoice.lines import LineRenderer
 from breathvoice.matching.jobs import enrolment_jobs_for
 from breathvoice.outputs import OutputStore
+from breathvoice.qa.recognise import make_recogniser
 from breathvoice.settings import Settings, get_settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
@@ -74,9 +75,14 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
     outputs = OutputStore(settings.outputs_dir, settings.output_retention_hours * 3600,
                           settings.output_max_bytes)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
-    jobs_service = build_job_service(settings, library, scheduler)
+    recogniser = make_recogniser(settings)
+    if settings.qa_preload:
+        recogniser.warm()
+    jobs_service = build_job_service(settings, library, scheduler,
+                                     recogniser if settings.job_qa else None)
     return Services(settings=settings, engine=engine, library=library,
-                    scheduler=scheduler, outputs=outputs, lines=lines, jobs=jobs_service)
+                    scheduler=scheduler, outputs=outputs, lines=lines,
+                    recogniser=recogniser, jobs=jobs_service)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if services.library.enrolment is not None:
                 await run_in_threadpool(services.library.enrolment.close)
             await run_in_threadpool(services.scheduler.close)
+            await run_in_threadpool(services.recogniser.close)
             access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,

@@ -14,6 +14,7 @@ from breathvoice.jobs.service import JobService
 from breathvoice.keys.access import Principal
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
+from breathvoice.qa.recognise import Transcriber
 from breathvoice.settings import Settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
@@ -29,6 +30,8 @@ class Services:
     scheduler: SynthesisScheduler
     outputs: OutputStore
     lines: LineRenderer
+    recogniser: Transcriber
+    """The one speech recogniser of the checks (``/breathvoice/qa`` and job takes)."""
     jobs: JobService | None = None
     """Script jobs; None until the lifespan has opened the database."""
 
