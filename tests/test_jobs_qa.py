@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +179,23 @@ def test_loudness_in_a_multipart_job_and_bad_values(app: AppFactory) -> None:
         assert too_many.status_code == 400
         assert "lines[0].takes" in too_many.json()["error"]
         assert len(client.get("/breathvoice/jobs").json()["jobs"]) == 2
+
+
+def test_checks_a_stopped_server_left_pending_run_after_a_restart(  # type: ignore[no-untyped-def]
+        checked, app: AppFactory, tmp_path: Path) -> None:
+    client, hearing = checked()
+    with client:
+        job_id = submit(client, [{"text": "Check me later", "filename": "later.wav",
+                                  "voice_group_id": "Demo"}])
+        wait_ended(client, job_id)
+    with sqlite3.connect(tmp_path / "breathvoice.sqlite3") as db:  # as if stopped mid-check
+        db.execute("UPDATE takes SET verdict = NULL, qa = NULL, error_rate = NULL")
+        db.execute("UPDATE job_lines SET status = 'checking', chosen_by = NULL")
+        db.execute("UPDATE jobs SET status = 'in_progress', finished_at = NULL")
+    heard_before = len(hearing.heard)
+    with app(hearing.engine, job_qa=True, qa_recogniser="tones") as again:
+        job = wait_ended(again, job_id)
+        [line] = job_lines(again, job_id)
+    assert job["status"] == "completed" and job["qa_counts"]["ok"] == 1
+    assert line["takes"][0]["qa"]["verdict"] == "ok" and line["chosen_by"] == "auto"
+    assert len(hearing.heard) == heard_before + 1

@@ -21,7 +21,7 @@ from breathvoice.engines.base import SynthesisOptions
 __all__ = ["SPEED_STEPS", "Variant", "best_take", "take_variant"]
 
 SPEED_STEPS = (1.0, 0.96, 1.04, 0.98, 1.02, 0.97, 1.03, 0.99, 1.01)
-"""Speed factor of take 1, 2, 3, ... (then again from the second)."""
+"""Speed factor of take 1, 2, 3, ... (then again from the second, with the other split)."""
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 _RANK = {"ok": 0, "warn": 1, "fail": 2}
 
@@ -46,8 +46,9 @@ def take_variant(take: int) -> Variant:
     """How take number ``take`` (1-based) is spoken; take 1 is the line as written."""
     if take <= 1:
         return Variant(1.0, False)
-    step = SPEED_STEPS[(take - 1) % (len(SPEED_STEPS) - 1) or len(SPEED_STEPS) - 1]
-    return Variant(step, take % 2 == 0)
+    index, steps = take - 2, len(SPEED_STEPS) - 1
+    early = (index % 2 == 0) != ((index // steps) % 2 == 1)  # 16 different, then again
+    return Variant(SPEED_STEPS[1 + index % steps], early)
 
 
 def rank(verdict: str | None, error_rate: float | None, take: int) -> tuple[int, float, int]:
