@@ -100,8 +100,9 @@ def test_jobs_status_lists_the_lines_that_failed(tmp_path: Path) -> None:
             {"text": "This line is always misheard", "filename": "bad.wav",
              "line_id": "heard-wrong"},
             {"text": "Then boom, it breaks", "filename": "boom.wav", "line_id": "broken"},
-        ], "Demo")
+        ], "Demo", loudness={"target_lufs": -20, "true_peak_db": -2})
         done = wait_job(client, job["job_id"], timeout=120)
+        assert done["loudness"] == {"target_lufs": -20.0, "true_peak_db": -2.0}
         assert done["request_counts"] == {"total": 3, "completed": 2, "failed": 1,
                                           "cancelled": 0}
         assert done["qa_counts"] == {"ok": 1, "warn": 0, "fail": 1, "pending": 0}

@@ -76,13 +76,17 @@ def submit(
                                            help="CSV/TSV: filename,text[,voice_group_id,...]")],
     voice_group: Annotated[str | None, typer.Option("--voice-group", "-g")] = None,
     name: Annotated[str | None, typer.Option(help="job name (default: the file name)")] = None,
-    takes: Annotated[int, typer.Option(min=1, help="takes per line")] = 1,
+    takes: Annotated[int, typer.Option(min=1, help="takes per line; the best is kept")] = 1,
+    loudness: Annotated[str | None, typer.Option(
+        help="podcast, game, broadcast or '{\"target_lufs\": -16, \"true_peak_db\": -1}'",
+    )] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow it to the end")] = False,
     url: Url = None, api_key: ApiKey = None,
 ) -> None:
     """Queue a whole script; prints the job id."""
     client = _client(url, api_key)
-    job = _call(client.submit_job, script, voice_group, name=name, takes=takes)
+    job = _call(client.submit_job, script, voice_group, name=name, takes=takes,
+                loudness=loudness)
     console.print(job["job_id"])
     if wait:
         _follow(client, job["job_id"])
