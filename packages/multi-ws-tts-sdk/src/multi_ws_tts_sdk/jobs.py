@@ -84,7 +84,7 @@ class JobsMixin:
         return self.session.request("DELETE", f"/breathvoice/jobs/{job_id}").json()
 
     def iter_job_events(self, job_id: str) -> Iterator[Dict[str, Any]]:
-        """Server-Sent Events of the job: ``{"event": "line"|"status", "data": {...}}``,
+        """Server-Sent Events of the job: ``{"event": "line"|"qa"|"status", "data": {...}}``,
         until the job ends."""
         request = urllib.request.Request(
             self.session.url(f"/breathvoice/jobs/{job_id}/events"),
