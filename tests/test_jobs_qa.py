@@ -83,7 +83,8 @@ def test_a_failed_take_is_rerolled_once_by_itself(checked) -> None:  # type: ign
                               or "never" in text)
     lines = [{"text": "Heard wrong once, then right", "filename": "once.wav"},
              {"text": "This one is never heard right", "filename": "never.wav"},
-             {"text": "Two takes asked on this line", "filename": "two.wav", "takes": 2}]
+             {"text": "Two takes were asked for on this line", "filename": "two.wav",
+              "takes": 2}]
     with client:
         job_id = submit(client, [{**x, "voice_group_id": "Demo"} for x in lines])
         job = wait_ended(client, job_id)

@@ -2,7 +2,8 @@
 
 :class:`RecordingTone` remembers which text (at which speed) made audio of each length;
 :class:`ToneHearing` "hears" a take by its length, so its checks see the right text, except
-where ``mishear(text, speed)`` says to hear other words (a take that should fail).
+where ``mishear(text, speed)`` says to hear other words (a take that should fail). Takes
+of one test must differ in length (texts of different lengths), or they are confused.
 """
 
 from __future__ import annotations

@@ -167,8 +167,10 @@ class JobRunner:
             return
         if self.checker is not None:
             self.checker.submit(claim.job_id, line, take)
+        status = "queued" if take.take < line.takes_wanted else \
+            "checking" if self.checker is not None else "completed"
         self.events.publish(claim.job_id, "line", {
-            "line_id": line.line_id, "filename": line.filename, "status": "completed",
+            "line_id": line.line_id, "filename": line.filename, "status": status,
             "take": take.take, "duration": take.duration})
         await self.publish_status(claim.job_id)
 
