@@ -122,7 +122,9 @@ def _testclient_host() -> Iterator[None]:
 
 
 AppFactory = Callable[..., TestClient]
-"""Builds an in-process app on a tone engine (or the one given) with these settings."""
+"""Builds an in-process app on a tone engine (or the one given) with these settings.
+
+Job takes are not checked unless a test asks (``job_qa=True``): tones are not speech."""
 
 
 @pytest.fixture
@@ -130,6 +132,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
     def make(engine: ToneEngine | None = None, **settings: Any) -> TestClient:
         chosen = engine or ToneEngine()
         monkeypatch.setitem(ENGINES, "tone", lambda _: chosen)
+        settings.setdefault("job_qa", False)
         return TestClient(create_app(Settings(data_dir=tmp_path, engine="tone", **settings)))
 
     return make

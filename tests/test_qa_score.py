@@ -53,6 +53,23 @@ def test_chinese_is_scored_per_character() -> None:
     assert result.differences[0].describe() == "said '不' where the script says '很'"
 
 
+@pytest.mark.parametrize(("script", "heard"), [
+    ("她每天晚上都会给家里的花浇水。", "他每天晚上都会给家里的花椒水"),  # ta, jiao
+    ("请把饺子递给我", "请把角子递给我"),                                # jiao zi
+    ("图书馆不开门", "徒叔管不开门"),                                    # tu shu guan
+])
+def test_chinese_homophones_are_not_errors(script: str, heard: str) -> None:
+    assert score(script, heard, "zh").errors == 0
+
+
+def test_chinese_sounds_that_differ_are_errors_shown_as_characters() -> None:
+    result = score("河边的柳树在风中轻轻地摇着", "和边的柳树在风中青青地跑着", "zh")
+    assert result.errors == 1 and result.units == 13  # he/he, qing/qing; yao ≠ pao
+    assert [d.describe() for d in result.differences] == [
+        "said '跑' where the script says '摇'"]
+    assert score("外面下着大雨", "我们明天出发", "zh").error_rate > 0.75
+
+
 def test_japanese_is_scored_per_character() -> None:
     assert normalise("こんにちは、世界！", "ja") == list("こんにちは世界")
     assert score("こんにちは", "こんばんは", "ja").errors == 2
@@ -85,7 +102,7 @@ def test_a_wrong_sentence_fails_and_says_what_was_heard() -> None:
 
 
 def test_a_few_wrong_characters_are_a_warning() -> None:
-    result, reasons = verdict("今天天气很好我们去公园", "今天天汽不好你门去工寓", "zh")
+    result, reasons = verdict("今天天气很好我们去公园", "今天大雨不好你们来工厂", "zh")
     assert result == WARN
     assert "CER" in reasons[0]
 

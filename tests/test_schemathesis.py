@@ -38,7 +38,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict
     saved = ENGINES.get("tone")
     ENGINES["tone"] = lambda _: ToneEngine()
     app = create_app(Settings(data_dir=data_dir, engine="tone", max_text_chars=200,
-                              max_upload_bytes=256 * 1024))
+                              max_upload_bytes=256 * 1024, job_qa=False))  # tones: no speech
     try:
         with TestClient(app):  # runs the lifespan: services stay on app.state
             yield app, keys

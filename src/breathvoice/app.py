@@ -41,6 +41,7 @@ from breathvoice.matching.jobs import enrolment_jobs_for
 from breathvoice.outputs import OutputStore
 from breathvoice.pronunciation.service import PronunciationService
 from breathvoice.pronunciation.store import PronunciationStore
+from breathvoice.qa.recognise import make_recogniser
 from breathvoice.settings import Settings, get_settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
@@ -87,10 +88,14 @@ def build_services(settings: Settings, *, enrolment: bool = True,
                                settings.max_dictionary_rules)
     pronunciation = PronunciationService(store, library, settings)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars, pronunciation)
-    jobs_service = build_job_service(settings, library, scheduler, pronunciation)
+    recogniser = make_recogniser(settings)
+    if settings.qa_preload:
+        recogniser.warm()
+    jobs_service = build_job_service(settings, library, scheduler, pronunciation,
+                                     recogniser if settings.job_qa else None)
     return Services(settings=settings, engine=engine, library=library,
                     scheduler=scheduler, outputs=outputs, lines=lines,
-                    pronunciation=pronunciation, jobs=jobs_service)
+                    pronunciation=pronunciation, recogniser=recogniser, jobs=jobs_service)
 
 
 def create_app(settings: Settings | None = None, *,
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None, *,
                 await run_in_threadpool(services.library.enrolment.close)
             await run_in_threadpool(services.scheduler.close)
             services.pronunciation.store.db.dispose()
+            await run_in_threadpool(services.recogniser.close)
             access.close()
 
     app = FastAPI(title="BreathVOICE", version=__version__, description=DESCRIPTION,

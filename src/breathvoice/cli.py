@@ -223,9 +223,10 @@ def qa(
     import json
 
     from breathvoice.audio.decode import decode_audio
-    from breathvoice.qa import Recogniser, check_take
+    from breathvoice.qa import check_take
+    from breathvoice.qa.recognise import make_recogniser
 
-    recogniser = Recogniser(threads=Settings().qa_threads)
+    recogniser = make_recogniser(Settings())
     try:
         samples, rate = decode_audio(file)
         with _spinner() as progress:

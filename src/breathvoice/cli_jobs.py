@@ -23,6 +23,7 @@ jobs = typer.Typer(help="Script jobs on a running server: submit, follow, downlo
                    no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
+PAGE = 500
 Url = Annotated[str | None, typer.Option(help="server (default BREATHVOICE_URL)")]
 ApiKey = Annotated[str | None, typer.Option(help="key (default BREATHVOICE_API_KEY)")]
 
@@ -75,13 +76,17 @@ def submit(
                                            help="CSV/TSV: filename,text[,voice_group_id,...]")],
     voice_group: Annotated[str | None, typer.Option("--voice-group", "-g")] = None,
     name: Annotated[str | None, typer.Option(help="job name (default: the file name)")] = None,
-    takes: Annotated[int, typer.Option(min=1, help="takes per line")] = 1,
+    takes: Annotated[int, typer.Option(min=1, help="takes per line; the best is kept")] = 1,
+    loudness: Annotated[str | None, typer.Option(
+        help="podcast, game, broadcast or '{\"target_lufs\": -16, \"true_peak_db\": -1}'",
+    )] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow it to the end")] = False,
     url: Url = None, api_key: ApiKey = None,
 ) -> None:
     """Queue a whole script; prints the job id."""
     client = _client(url, api_key)
-    job = _call(client.submit_job, script, voice_group, name=name, takes=takes)
+    job = _call(client.submit_job, script, voice_group, name=name, takes=takes,
+                loudness=loudness)
     console.print(job["job_id"])
     if wait:
         _follow(client, job["job_id"])
@@ -93,10 +98,37 @@ def wait_(job_id: str, url: Url = None, api_key: ApiKey = None) -> None:
     _follow(_client(url, api_key), job_id)
 
 
+def _problems(client: BreathVOICEClient, job_id: str) -> list[dict[str, Any]]:
+    """Lines that failed to render, or whose chosen take failed its check."""
+    found, offset = [], 0
+    while True:
+        page = _call(client.get_job_lines, job_id, offset, PAGE)
+        for line in page["lines"]:
+            chosen = next((t for t in line["takes"] if t["take"] == line["chosen_take"]), None)
+            qa = chosen.get("qa") if chosen else None
+            if line["status"] == "failed" or (qa and qa["verdict"] == "fail"):
+                found.append({**line, "qa": qa})
+        offset += len(page["lines"])
+        if not page["lines"] or offset >= page["total"]:
+            return found
+
+
 @jobs.command("status")
 def status(job_id: str, url: Url = None, api_key: ApiKey = None) -> None:
-    """A job's state as JSON."""
-    console.print_json(data=_call(_client(url, api_key).get_job, job_id))
+    """A job's state as JSON, then the lines that failed (to render, or their check)."""
+    client = _client(url, api_key)
+    console.print_json(data=_call(client.get_job, job_id))
+    failed = _problems(client, job_id)
+    if not failed:
+        return
+    table = Table("line", "file", "problem", title=f"{len(failed)} lines failed",
+                  show_lines=False)
+    for line in failed:
+        problem = (f"not rendered: {line.get('error') or 'failed'}" if line["status"] == "failed"
+                   else f"take {line['chosen_take']} failed its check: "
+                        + "; ".join(line["qa"]["reasons"][:3]))
+        table.add_row(line["line_id"], line["filename"], problem)
+    console.print(table)
 
 
 @jobs.command("list")

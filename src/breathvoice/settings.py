@@ -90,6 +90,10 @@ class Settings(BaseSettings):
                              "(in the background) instead of at the first check")
     max_qa_upload_bytes: int = Field(25 * 1024 * 1024, ge=1, description="audio to check")
     max_qa_seconds: float = Field(120.0, gt=0, le=600, description="longest audio to check")
+    qa_recogniser: str = Field("whisper", description="speech recogniser of the checks")
+    job_qa: bool = Field(True, description="check every take of a script job in the "
+                         "background, re-roll lines whose takes all fail, and choose the "
+                         "best of a line's takes")
 
     # streaming
     max_contexts_per_socket: int = Field(5, ge=1)

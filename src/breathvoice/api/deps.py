@@ -15,6 +15,7 @@ from breathvoice.keys.access import Principal
 from breathvoice.lines import LineRenderer
 from breathvoice.outputs import OutputStore
 from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.qa.recognise import Transcriber
 from breathvoice.settings import Settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
@@ -31,6 +32,8 @@ class Services:
     outputs: OutputStore
     lines: LineRenderer
     pronunciation: PronunciationService
+    recogniser: Transcriber
+    """The one speech recogniser of the checks (``/breathvoice/qa`` and job takes)."""
     jobs: JobService | None = None
     """Script jobs; None until the lifespan has opened the database."""
 

@@ -18,6 +18,7 @@ from breathvoice.api.auth import RequireApiKey, access_control
 from breathvoice.api.deps import ServicesDep
 from breathvoice.api.metering import SpeechMeter
 from breathvoice.errors import EngineError, InvalidRequest
+from breathvoice.jobs.bestof import take_variant
 from breathvoice.jobs.models import ENDED, JobLine
 from breathvoice.jobs.script import RawRow, rows_from_json, rows_from_table
 from breathvoice.jobs.service import Caller, Charge, JobService
@@ -26,15 +27,20 @@ from breathvoice.keys.access import Principal
 router = APIRouter(tags=["jobs"], dependencies=[RequireApiKey])
 PrincipalDep = Annotated[Principal, RequireApiKey]
 EVENT_POLL_SECONDS = 1.0
+_FIELDS = ("voice_group_id", "name", "takes", "loudness")
+_LOUDNESS = {"oneOf": [{"type": "string", "enum": ["podcast", "game", "broadcast"]},
+                       {"type": "object", "properties": {"target_lufs": {"type": "number"},
+                                                          "true_peak_db": {"type": "number"}}}]}
 _SUBMIT_DOC = {"requestBody": {"content": {
     "application/json": {"schema": {"type": "object", "required": ["lines"], "properties": {
         "name": {"type": "string"}, "takes": {"type": "integer", "default": 1},
-        "voice_group_id": {"type": "string"},
+        "voice_group_id": {"type": "string"}, "loudness": _LOUDNESS,
         "lines": {"type": "array", "items": {"type": "object",
                                              "required": ["text", "filename"]}}}}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}, "voice_group_id": {"type": "string"},
-        "name": {"type": "string"}, "takes": {"type": "integer"}}}}}}}
+        "name": {"type": "string"}, "takes": {"type": "integer"},
+        "loudness": {"type": "string"}}}}}}}
 
 
 def _jobs(services: ServicesDep) -> JobService:
@@ -68,8 +74,11 @@ def _line_json(base: str, job_id: str, line: JobLine) -> dict[str, Any]:
         "takes": [{"take": t.take, "duration": t.duration, "created_at": t.created_at,
                    "emotion": t.emotion, "reference_audio": t.reference_audio,
                    "audio_url": f"{base}/breathvoice/jobs/{job_id}/lines/{line.line_id}"
-                                f"/takes/{t.take}/audio"} for t in line.takes],
+                                f"/takes/{t.take}/audio",
+                   "variant": take_variant(t.take).as_json(), "qa": t.qa}
+                  for t in line.takes],
         "chosen_take": chosen.take if chosen else None,
+        "chosen_by": line.chosen_by if chosen else None,
     }
     if line.error:
         body["error"] = line.error
@@ -86,15 +95,14 @@ async def _script(request: Request) -> tuple[list[RawRow], dict[str, Any]]:
             raise InvalidRequest("send the script as the multipart field 'file'")
         data = await upload.read()
         rows = await run_in_threadpool(rows_from_table, data, max_lines)
-        fields = {k: form.get(k) for k in ("voice_group_id", "name", "takes")}
+        fields = {k: form.get(k) for k in _FIELDS}
         fields["name"] = fields["name"] or upload.filename
         return rows, fields
     try:
         body = await request.json()
     except ValueError as exc:
         raise InvalidRequest("the body must be JSON or a multipart upload") from exc
-    fields = {k: body.get(k) for k in ("voice_group_id", "name", "takes")} \
-        if isinstance(body, dict) else {}
+    fields = {k: body.get(k) for k in _FIELDS} if isinstance(body, dict) else {}
     return rows_from_json(body), fields
 
 
@@ -110,7 +118,8 @@ async def submit_job(request: Request, services: ServicesDep, jobs: JobsDep,
         raise InvalidRequest("voice_group_id must be a string")
     job = await run_in_threadpool(
         jobs.submit, rows, _caller(principal), _charge(request, principal),
-        default_group=default_group, name=fields.get("name"), takes=fields.get("takes"))
+        default_group=default_group, name=fields.get("name"), takes=fields.get("takes"),
+        loudness=fields.get("loudness"))
     return JSONResponse(job.as_json(time.time()), status_code=202)
 
 

@@ -3,46 +3,32 @@
 The upload is untrusted: its size is capped before it is read whole, it is decoded by
 the project's decoder (anything that is not audio is a 400) and its length is capped.
 Decoding and the check itself (speech recognition) run in worker threads. The speech
-recogniser is made in this router's lifespan and loads on first use, or at start in the
-background with ``BREATHVOICE_QA_PRELOAD``.
+recogniser is the one the app's lifespan made (shared with the checks of job takes); it
+loads on first use, or at start in the background with ``BREATHVOICE_QA_PRELOAD``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from breathvoice.api.auth import RequireApiKey
+from breathvoice.api.deps import ServicesDep
 from breathvoice.api.uploads import read_upload
 from breathvoice.audio.decode import decode_audio
 from breathvoice.errors import InvalidRequest
-from breathvoice.qa import Recogniser, check_take
+from breathvoice.qa import check_take
 from breathvoice.settings import Settings
 
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    recogniser = Recogniser(threads=settings.qa_threads)
-    app.state.recogniser = recogniser
-    if settings.qa_preload:
-        recogniser.warm()
-    try:
-        yield
-    finally:
-        await run_in_threadpool(recogniser.close)
-
-
-router = APIRouter(dependencies=[RequireApiKey], lifespan=_lifespan)
+router = APIRouter(dependencies=[RequireApiKey])
 
 
 @router.post("/breathvoice/qa", tags=["quality"])
 async def check_audio(
     request: Request,
+    services: ServicesDep,
     file: Annotated[UploadFile, File(description="the take: wav, flac, ogg, mp3, m4a, ...")],
     text: Annotated[str, Form(description="the script the take should say")],
     language: Annotated[str | None, Form(description="'zh', 'en' or 'ja'; default: "
@@ -59,5 +45,5 @@ async def check_audio(
     samples, rate = await run_in_threadpool(decode_audio, data,
                                             max_seconds=settings.max_qa_seconds)
     report = await run_in_threadpool(check_take, samples, rate, text, language,
-                                     request.app.state.recogniser)
+                                     services.recogniser)
     return report.to_dict()

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from breathvoice.qa.loudness import LoudnessTarget
+
 JobStatus = Literal["queued", "in_progress", "completed", "failed", "cancelling", "cancelled"]
-LineStatus = Literal["queued", "rendering", "completed", "failed", "cancelled"]
+LineStatus = Literal["queued", "rendering", "checking", "completed", "failed", "cancelled"]
+"""``checking``: every take is rendered and the line waits for their QA reports."""
 ENDED: tuple[JobStatus, ...] = ("completed", "failed", "cancelled")
+QA_VERDICTS = ("ok", "warn", "fail", "pending")
 """A job in one of these states runs no more (until a redo reopens it)."""
 
 
@@ -20,6 +24,8 @@ class Take:
     reference_audio: str
     duration: float
     created_at: float
+    qa: dict[str, Any] | None = None
+    """The take's QA report (``QAReport.to_dict()``); None while the check is pending."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class JobLine:
     takes_wanted: int
     chosen_take: int | None
     takes: tuple[Take, ...] = ()
+    chosen_by: str | None = None
+    """'user' (``choose``), 'auto' (the best verdict of the takes) or None (the newest)."""
 
     @property
     def chosen(self) -> Take | None:
@@ -71,6 +79,10 @@ class Job:
     started_at: float | None
     finished_at: float | None
     counts: Counts = field(default_factory=lambda: Counts(0))
+    loudness: LoudnessTarget | None = None
+    """Delivery loudness every take is normalised to; None keeps takes as made."""
+    qa_counts: dict[str, int] = field(default_factory=dict)
+    """Verdicts of the chosen takes: ``ok``, ``warn``, ``fail``, ``pending``."""
 
     def progress(self) -> float:
         return round(self.counts.ended / self.counts.total, 4) if self.counts.total else 1.0
@@ -82,6 +94,10 @@ class Job:
         pace = (now - self.started_at) / self.counts.ended
         return round(pace * (self.counts.total - self.counts.ended), 1)
 
+    def verdict_counts(self) -> dict[str, int]:
+        """``qa_counts``: every verdict, 0 when none."""
+        return {verdict: self.qa_counts.get(verdict, 0) for verdict in QA_VERDICTS}
+
     def as_json(self, now: float) -> dict[str, Any]:
         return {
             "job_id": self.job_id, "name": self.name, "status": self.status,
@@ -90,6 +106,10 @@ class Job:
                                "cancelled": self.counts.cancelled},
             "progress": self.progress(), "eta_seconds": self.eta_seconds(now),
             "takes": self.takes, "characters": self.chars,
+            "loudness": None if self.loudness is None else {
+                "target_lufs": self.loudness.target_lufs,
+                "true_peak_db": self.loudness.true_peak_db},
+            "qa_counts": self.verdict_counts(),
             "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
@@ -103,3 +123,4 @@ class Claim:
     line: JobLine
     take: int
     fence: int
+    loudness: LoudnessTarget | None = None

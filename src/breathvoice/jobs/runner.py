@@ -22,21 +22,26 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from breathvoice.audio.files import encode_file
 from breathvoice.db.retry import retrying
-from breathvoice.engines.base import SynthesisOptions
 from breathvoice.errors import BreathVoiceError
+from breathvoice.jobs.bestof import take_variant
+from breathvoice.jobs.checking import TakeChecker
 from breathvoice.jobs.events import JobEvents
-from breathvoice.jobs.models import Claim, Take
+from breathvoice.jobs.models import Claim, JobLine, Take
 from breathvoice.jobs.nodes import is_dead_here, node_name
 from breathvoice.jobs.store import JobStore
 from breathvoice.outputs import PARTIAL_PREFIX, remove_if_abandoned, write_atomically
 from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.qa.loudness import normalise
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
 
@@ -49,7 +54,7 @@ IDLE_POLL_SECONDS = 2.0
 class JobRunner:
     def __init__(self, store: JobStore, library: VoiceLibrary, scheduler: SynthesisScheduler,
                  root: Path, *, concurrency: int, lease_seconds: float,
-                 events: JobEvents | None = None,
+                 events: JobEvents | None = None, checker: TakeChecker | None = None,
                  pronunciation: PronunciationService | None = None) -> None:
         self.store = store
         self.library = library
@@ -64,6 +69,11 @@ class JobRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._status: dict[str, str] = {}
+        self._side: set[asyncio.Task[object]] = set()
+        self.checker = checker
+        """Checks every take in the background (None: takes are not checked)."""
+        if checker is not None:
+            checker.on_decided = self._checked
 
     def recover(self) -> int:
         """At start (blocking): requeue lines that dead processes of this host held, and
@@ -75,15 +85,28 @@ class JobRunner:
 
     def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="job-runner")
+        if self.checker is not None:
+            self._spawn(self.checker.resume())
+        else:
+            self._spawn(asyncio.to_thread(self.store.finish_checking, time.time()))
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run ``work`` beside the runner (held until done, cancelled at close)."""
+        task = asyncio.create_task(work)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
 
     def wake(self) -> None:
         self._wake.set()
 
     async def close(self) -> None:
-        tasks = [t for t in (self._main, *self._tasks) if t is not None]
+        tasks: list[asyncio.Task[Any]] = [
+            t for t in (self._main, *self._tasks, *self._side) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.checker is not None:
+            await self.checker.close()
         await asyncio.to_thread(self.store.release_all, self.node)
 
     def remove_files(self, job_id: str) -> None:
@@ -150,19 +173,35 @@ class JobRunner:
             await self._fail(claim, "speech synthesis failed")
             return
         kept = await asyncio.to_thread(retrying, self.store.commit_take, claim, take,
-                                       time.time())
+                                       time.time(), self.checker is not None)
         if not kept:  # the lease was lost or the job deleted: this take is not ours to keep
             if not await asyncio.to_thread(self._recorded, claim, take):
                 (self.root / take.path).unlink(missing_ok=True)
             return
+        if self.checker is not None:
+            self.checker.submit(claim.job_id, line, take)
+        status = "queued" if take.take < line.takes_wanted else \
+            "checking" if self.checker is not None else "completed"
         self.events.publish(claim.job_id, "line", {
-            "line_id": line.line_id, "filename": line.filename, "status": "completed",
+            "line_id": line.line_id, "filename": line.filename, "status": status,
             "take": take.take, "duration": take.duration})
         await self.publish_status(claim.job_id)
 
+    def _checked(self, job_id: str, line: JobLine, take: Take, report: dict[str, Any],
+                 decided: str | None) -> None:
+        """A take's QA report is stored: tell subscribers; a re-roll wakes the runner."""
+        self.events.publish(job_id, "qa", {
+            "line_id": line.line_id, "filename": line.filename, "take": take.take,
+            "verdict": report["verdict"], "reasons": report["reasons"],
+            "line_status": decided})
+        if decided == "queued":
+            self.wake()
+        if decided is not None:
+            self._spawn(self.publish_status(job_id))
+
     async def _fail(self, claim: Claim, message: str) -> None:
         if await asyncio.to_thread(retrying, self.store.fail_line, claim, message,
-                                   time.time()):
+                                   time.time(), self.checker is not None):
             self.events.publish(claim.job_id, "line", {
                 "line_id": claim.line.line_id, "filename": claim.line.filename,
                 "status": "failed", "error": message})
@@ -185,12 +224,15 @@ class JobRunner:
         lexicon = None
         if self.pronunciation is not None:  # the group's dictionaries
             lexicon = await asyncio.to_thread(self.pronunciation.lexicon, line.voice_group_id)
-        options = SynthesisOptions(speed=line.speed, language=line.language, lexicon=lexicon)
+        options = replace(take_variant(claim.take).options(line.speed, line.language),
+                          lexicon=lexicon)
         chunks = await self.scheduler.collect(("job", claim.job_id), line.text,
                                               choice.voice_state, options, background=True)
         rate = self.scheduler.engine.sample_rate
         samples = (np.concatenate([c.samples for c in chunks]).astype(np.float32)
                    if chunks else np.zeros(0, np.float32))
+        if claim.loudness is not None:
+            samples = await asyncio.to_thread(normalise, samples, rate, claim.loudness)
 
         path = f"{claim.job_id}/{claim.take}/{line.voice_group_id}/{line.filename}"
 

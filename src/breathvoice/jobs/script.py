@@ -27,7 +27,7 @@ from breathvoice.voices.library import VoiceLibrary
 from breathvoice.voices.selection import find_emotion, select_emotion
 
 REQUIRED_COLUMNS = ("filename", "text")
-OPTIONAL_COLUMNS = ("voice_group_id", "emotion", "speed", "language", "line_id")
+OPTIONAL_COLUMNS = ("voice_group_id", "emotion", "speed", "language", "line_id", "takes")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _LINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -45,6 +45,8 @@ class ScriptLine:
     """The emotion the line is spoken with: named, or chosen from the file name."""
     speed: float = 1.0
     language: str | None = None
+    takes: int | None = None
+    """Takes of this line (best of N); None: the job's number."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ScriptRules:
     library: VoiceLibrary
     max_lines: int
     max_text_chars: int
+    max_takes: int = 5
 
 
 RawRow = tuple[str, Mapping[str, Any]]
@@ -142,10 +145,11 @@ def _cell(where: str, cells: Mapping[str, Any], column: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        if column == "speed" and isinstance(value, int | float) and not isinstance(value, bool):
+        if column in ("speed", "takes") and isinstance(value, int | float) \
+                and not isinstance(value, bool):
             return str(value)
         raise InvalidRequest(f"{_at(where, column)}: must be a string")
-    if value.startswith(FORMULA_STARTS) and column != "speed":
+    if value.startswith(FORMULA_STARTS) and column not in ("speed", "takes"):
         raise InvalidRequest(f"{_at(where, column)}: starts with {value[:1]!r}, which "
                              "spreadsheet apps run as a formula; remove that character")
     value = value.strip()
@@ -197,5 +201,14 @@ def _check_row(where: str, cells: Mapping[str, Any], rules: ScriptRules,
     line_id = _cell(where, cells, "line_id") or str(position + 1)
     if not _LINE_ID.match(line_id):
         raise problem("line_id", "letters, digits, '_', '.' and '-' only, at most 64")
+    takes_cell = _cell(where, cells, "takes")
+    takes = None
+    if takes_cell:
+        try:
+            takes = int(takes_cell)
+        except ValueError:
+            takes = 0
+        if not 1 <= takes <= rules.max_takes:
+            raise problem("takes", f"must be a whole number from 1 to {rules.max_takes}")
     return ScriptLine(line_id=line_id, filename=filename, text=text, voice_group_id=group,
-                      emotion=emotion, speed=speed, language=language)
+                      emotion=emotion, speed=speed, language=language, takes=takes)

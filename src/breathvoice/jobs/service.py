@@ -7,6 +7,7 @@ script is checked and before anything is stored; a refused script charges nothin
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,11 +19,14 @@ from sqlalchemy import Engine
 from breathvoice.db import database_url, open_database
 from breathvoice.errors import InvalidRequest, JobNotFound
 from breathvoice.jobs.archive import write_archive
+from breathvoice.jobs.checking import TakeChecker
 from breathvoice.jobs.models import Job, JobLine
 from breathvoice.jobs.runner import JobRunner, job_id, jobs_root
 from breathvoice.jobs.script import RawRow, ScriptRules, check_script
 from breathvoice.jobs.store import JobStore
 from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.qa.loudness import LoudnessTarget, loudness_target
+from breathvoice.qa.recognise import Transcriber
 from breathvoice.settings import Settings
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
@@ -64,12 +68,15 @@ class JobService:
     # blocking calls (run them in a worker thread)
 
     def submit(self, rows: list[RawRow], caller: Caller, charge: Charge, *,
-               default_group: str | None, name: Any, takes: Any) -> Job:
+               default_group: str | None, name: Any, takes: Any,
+               loudness: Any = None) -> Job:
         count = self._takes(takes)
         title = self._name(name)
+        target = _loudness(loudness)
         script = check_script(rows, self.rules, default_group or None)
-        charge("".join(line.text for line in script) * count)
-        job = self.store.create(job_id(), title, caller.key_id, count, script, time.time())
+        charge("".join(line.text * (line.takes or count) for line in script))
+        job = self.store.create(job_id(), title, caller.key_id, count, script, time.time(),
+                                target)
         self.runner.wake()
         return job
 
@@ -153,16 +160,47 @@ class JobService:
         return value.strip()
 
 
+def _loudness(value: Any) -> LoudnessTarget | None:
+    """A job's ``loudness``: a preset's name, ``{target_lufs, true_peak_db}`` or nothing
+    (a multipart form sends the object as JSON text)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise InvalidRequest("loudness must be a preset name or "
+                                 "{\"target_lufs\", \"true_peak_db\"}") from exc
+    if isinstance(value, dict):
+        unknown = set(value) - {"target_lufs", "true_peak_db"}
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool)
+                      for v in value.values())
+        if unknown or not numbers:
+            raise InvalidRequest("loudness takes numbers target_lufs and true_peak_db")
+        return loudness_target({k: float(v) for k, v in value.items()})
+    if isinstance(value, str):
+        return loudness_target(value)
+    raise InvalidRequest("loudness must be a preset name or {\"target_lufs\", "
+                         "\"true_peak_db\"}")
+
+
 def build_job_service(settings: Settings, library: VoiceLibrary,
                       scheduler: SynthesisScheduler,
-                      pronunciation: PronunciationService | None = None) -> JobService:
-    """Open the database (migrating it) and requeue what a dead process left (blocking)."""
+                      pronunciation: PronunciationService | None = None,
+                      recogniser: Transcriber | None = None) -> JobService:
+    """Open the database (migrating it) and requeue what a dead process left (blocking).
+
+    With a ``recogniser``, every take is checked in the background.
+    """
     db = open_database(database_url(settings))
     store = JobStore(db)
-    runner = JobRunner(store, library, scheduler, jobs_root(settings.data_dir),
+    root = jobs_root(settings.data_dir)
+    checker = None if recogniser is None else TakeChecker(store, recogniser, root)
+    runner = JobRunner(store, library, scheduler, root,
                        concurrency=settings.job_concurrency,
-                       lease_seconds=settings.job_lease_seconds,
+                       lease_seconds=settings.job_lease_seconds, checker=checker,
                        pronunciation=pronunciation)
     runner.recover()
-    rules = ScriptRules(library, settings.max_job_lines, settings.max_text_chars)
+    rules = ScriptRules(library, settings.max_job_lines, settings.max_text_chars,
+                        settings.max_job_takes)
     return JobService(db, store, runner, rules, settings.max_job_takes)

@@ -14,7 +14,7 @@ from breathvoice.engines.base import FloatAudio
 from breathvoice.errors import InvalidRequest
 from breathvoice.qa.detectors import Limits, find_faults
 from breathvoice.qa.loudness import measure
-from breathvoice.qa.recognise import LANGUAGES, Recogniser
+from breathvoice.qa.recognise import LANGUAGES, Transcriber
 from breathvoice.qa.report import QAReport, Thresholds, loudness_fields, verdict_of
 from breathvoice.qa.score import guess_language, normalise, score
 
@@ -32,7 +32,7 @@ def take_language(text: str, language: str | None) -> str:
 
 
 def check_take(samples: FloatAudio, sample_rate: int, text: str, language: str | None,
-               recogniser: Recogniser, *, thresholds: Thresholds | None = None,
+               recogniser: Transcriber, *, thresholds: Thresholds | None = None,
                limits: Limits | None = None) -> QAReport:
     """The QA report of ``samples`` (mono float) spoken from the script ``text``."""
     started = time.perf_counter()

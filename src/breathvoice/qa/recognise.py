@@ -17,17 +17,21 @@ import contextlib
 import os
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import soxr
 
 from breathvoice.engines.base import FloatAudio
+from breathvoice.errors import EngineError
+from breathvoice.settings import Settings
 
-__all__ = ["LANGUAGES", "Recogniser", "Transcript"]
+__all__ = ["LANGUAGES", "RECOGNISERS", "Recogniser", "Transcriber", "Transcript",
+           "lower_priority", "make_recogniser"]
 
 MODEL_RATE = 16000
 LANGUAGES = ("zh", "en", "ja")
@@ -59,6 +63,17 @@ def _model_files() -> dict[str, bytes]:
     return {"model.bin": model, **{name: (second / name).read_bytes() for name in _FILES}}
 
 
+class Transcriber(Protocol):
+    """What the checks need of a speech recogniser (tests may bring their own)."""
+
+    def transcribe(self, samples: FloatAudio, sample_rate: int,
+                   language: str | None = None) -> Transcript: ...
+
+    def warm(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Recogniser:
     """Whisper base on the CPU (int8), loaded once, shared by every caller.
 
@@ -72,7 +87,7 @@ class Recogniser:
         self.beam_size = beam_size
         self._model: Any = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-recogniser",
-                                          initializer=_lower_priority, initargs=(nice,))
+                                          initializer=lower_priority, initargs=(nice,))
 
     @property
     def loaded(self) -> bool:
@@ -120,7 +135,22 @@ class Recogniser:
                           seconds=len(audio) / MODEL_RATE)
 
 
-def _lower_priority(nice: int) -> None:
+RECOGNISERS: dict[str, Callable[[Settings], Transcriber]] = {
+    "whisper": lambda settings: Recogniser(threads=settings.qa_threads),
+}
+"""Name → factory (``BREATHVOICE_QA_RECOGNISER``); tests add their own here."""
+
+
+def make_recogniser(settings: Settings) -> Transcriber:
+    """The recogniser the settings name (cheap: the model loads at first use)."""
+    factory = RECOGNISERS.get(settings.qa_recogniser)
+    if factory is None:
+        raise EngineError(f"unknown speech recogniser '{settings.qa_recogniser}'; "
+                          f"available: {', '.join(sorted(RECOGNISERS))}")
+    return factory(settings)
+
+
+def lower_priority(nice: int) -> None:
     """Lower this thread's CPU priority (Linux: priorities are per thread)."""
     if nice > 0 and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):

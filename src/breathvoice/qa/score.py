@@ -8,6 +8,12 @@ and for English Whisper's own normaliser (``whisper-normalizer``: number words a
 "Mr." as "mister", British spellings as American). Latin words inside a Chinese or
 Japanese line count as one unit each.
 
+Chinese characters are compared by their sound: each is read as its toneless pinyin
+syllable (``pypinyin``, in the context of its phrase), so a recogniser that writes a
+homophone (浇/椒 jiao, 她/他 ta) has not found an error: a take cannot speak one of two
+characters that sound alike and not the other. The rate is still per character (CER), and
+the differences still show the characters.
+
 The alignment (``rapidfuzz``'s Levenshtein opcodes) gives the differences in words a
 creator reads: "said 'apple' where the script says 'maple'".
 """
@@ -97,17 +103,43 @@ class Score:
     differences: tuple[Difference, ...]
 
 
+def _readings(units: list[str]) -> list[str]:
+    """Each Chinese character as its toneless pinyin; other units as they are."""
+    from pypinyin import Style, lazy_pinyin
+
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            read = lazy_pinyin("".join(run), style=Style.NORMAL, errors="default")
+            if len(read) != len(run):  # a character without a reading: one at a time
+                read = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run]
+            out.extend(read)
+            run.clear()
+
+    for unit in units:
+        if _HAN.fullmatch(unit):
+            run.append(unit)
+        else:
+            flush()
+            out.append(unit)
+    flush()
+    return out
+
+
 def score(script: str, heard: str, language: str) -> Score:
     """Compare what was ``heard`` with the ``script``, in ``language`` ('zh', 'en', 'ja')."""
     ref, hyp = normalise(script, language), normalise(heard, language)
+    ref_keys, hyp_keys = (_readings(ref), _readings(hyp)) if language == "zh" else (ref, hyp)
     differences = []
-    for op in Levenshtein.opcodes(ref, hyp):
+    for op in Levenshtein.opcodes(ref_keys, hyp_keys):
         if op.tag != "equal":
             differences.append(Difference(
                 said=_join(hyp[op.dest_start:op.dest_end], language),
                 expected=_join(ref[op.src_start:op.src_end], language),
             ))
-    errors = Levenshtein.distance(ref, hyp)
+    errors = Levenshtein.distance(ref_keys, hyp_keys)
     return Score(
         metric="wer" if language == "en" else "cer",
         error_rate=errors / max(len(ref), 1) if ref or hyp else 0.0,

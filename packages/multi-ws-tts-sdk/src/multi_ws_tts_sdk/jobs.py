@@ -32,9 +32,14 @@ class JobsMixin:
         *,
         name: Optional[str] = None,
         takes: int = 1,
+        loudness: Optional[Union[str, Mapping[str, float]]] = None,
     ) -> Dict[str, Any]:
         """Queue a script: a list of ``{text, filename, voice_group_id?, ...}`` or the path of
-        a CSV/TSV file (``filename,text`` + optional columns). Returns the job (status 202)."""
+        a CSV/TSV file (``filename,text`` + optional columns). Returns the job (status 202).
+
+        ``takes`` (1-5) per line, the best one chosen by its QA check; ``loudness`` a preset
+        (``"podcast"``, ``"game"``, ``"broadcast"``) or ``{"target_lufs", "true_peak_db"}``.
+        """
         if isinstance(lines, (str, Path)):
             path = Path(lines)
             fields = {"takes": str(takes)}
@@ -42,6 +47,9 @@ class JobsMixin:
                 fields["voice_group_id"] = voice_group_id
             if name:
                 fields["name"] = name
+            if loudness is not None:
+                fields["loudness"] = (loudness if isinstance(loudness, str)
+                                      else json.dumps(dict(loudness)))
             body, content_type = multipart_body(
                 fields, [("file", path.name, path.read_bytes(), "text/csv")])
         else:
@@ -51,6 +59,8 @@ class JobsMixin:
             payload: Dict[str, Any] = {"lines": items, "takes": takes}
             if name:
                 payload["name"] = name
+            if loudness is not None:
+                payload["loudness"] = loudness if isinstance(loudness, str) else dict(loudness)
             body, content_type = json_body(payload)
         answer = self.session.request("POST", "/breathvoice/jobs", body=body,
                                       content_type=content_type,
@@ -74,7 +84,7 @@ class JobsMixin:
         return self.session.request("DELETE", f"/breathvoice/jobs/{job_id}").json()
 
     def iter_job_events(self, job_id: str) -> Iterator[Dict[str, Any]]:
-        """Server-Sent Events of the job: ``{"event": "line"|"status", "data": {...}}``,
+        """Server-Sent Events of the job: ``{"event": "line"|"qa"|"status", "data": {...}}``,
         until the job ends."""
         request = urllib.request.Request(
             self.session.url(f"/breathvoice/jobs/{job_id}/events"),

@@ -217,9 +217,11 @@ class AsyncBreathVOICEClient:
 
     async def submit_job(self, lines: Union[Sequence[TTSItem], str, Path],
                          voice_group_id: Optional[str] = None, *, name: Optional[str] = None,
-                         takes: int = 1) -> Dict[str, Any]:
+                         takes: int = 1,
+                         loudness: Optional[Union[str, Mapping[str, float]]] = None
+                         ) -> Dict[str, Any]:
         return await self._run(self.sync.submit_job, lines, voice_group_id, name=name,
-                               takes=takes)
+                               takes=takes, loudness=loudness)
 
     async def get_job(self, job_id: str) -> Dict[str, Any]:
         return await self._run(self.sync.get_job, job_id)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "v0003_keys"
-down_revision: str | None = "0001"
+down_revision: str | None = "v0002_takes_qa"
 branch_labels: str | None = None
 depends_on: str | None = None
 
