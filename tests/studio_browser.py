@@ -33,20 +33,25 @@ TESTS_DIR = Path(__file__).resolve().parent
 TONE_SERVER = f"""
 import sys
 sys.path.insert(0, {str(TESTS_DIR)!r})
-from tone_engine import ToneEngine
+from tone_hearing import RecordingTone, ToneHearing
 from breathvoice.engines.registry import ENGINES
-ENGINES["tone"] = lambda _: ToneEngine()
+from breathvoice.qa.recognise import RECOGNISERS
+engine = RecordingTone()
+ENGINES["tone"] = lambda _: engine
+RECOGNISERS["tones"] = lambda _: ToneHearing(engine, lambda text, speed: False)
 from breathvoice.cli import main
 sys.argv = ["breathvoice", "serve"]
 main()
 """
 """``breathvoice serve`` on the tests' tone engine: the page's plumbing, without the wait
-for a neural voice (voice matching needs the real engine, so it is off here)."""
+for a neural voice (voice matching needs the real engine, so it is off here). Job takes are
+checked by a recogniser that hears each tone as the text that made it, so the page shows
+the server's own QA reports."""
 
 
 def start_tone_server(root: Path) -> LiveServer:
     return start_server(root / "data", root / "server.log", [sys.executable, "-c", TONE_SERVER],
-                        BREATHVOICE_ENGINE="tone")
+                        BREATHVOICE_ENGINE="tone", BREATHVOICE_QA_RECOGNISER="tones")
 
 
 def skip_reason() -> str | None:
