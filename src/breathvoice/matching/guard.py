@@ -82,7 +82,9 @@ class Listener:
     def __init__(self) -> None:
         from breathvoice.qa.recognise import Recogniser
 
-        self.recogniser = Recogniser(threads=min(2, os.cpu_count() or 1))
+        # no niceness of its own: its thread, made by the first caller (the matching's
+        # niced worker on a server), inherits that caller's
+        self.recogniser = Recogniser(threads=min(2, os.cpu_count() or 1), nice=0)
 
     @classmethod
     def shared(cls) -> Listener:
