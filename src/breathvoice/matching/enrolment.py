@@ -29,7 +29,11 @@ make Kokoro's speech close to the reference speaker and to the clip's prosody:
 
 The other clips of a voice group (its emotions) are enrolled with ``base=`` the state of
 the group's main clip: they keep its timbre and only move prosody (pitch level and range,
-speed, loudness) by how far the clip is from the main one. That takes no synthesis.
+speed, loudness) by how far the clip is from the main one. Without a guard that takes no
+synthesis; with one (``guard=``, :mod:`breathvoice.matching.guard`), the move is measured
+on renders and corrected, and every voice, the main one included, is checked for
+intelligibility and its move shrunk while it is harder to understand than the stock
+voice. The main voice's check comes out of ``budget_seconds``.
 
 A state's ``info`` says what was done: ``method`` ("matched" or "matched_prosody"),
 ``stock_voice``, ``similarity`` (on the probe), ``stock_similarity``, ``seconds`` and the
