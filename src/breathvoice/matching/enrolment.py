@@ -86,6 +86,9 @@ EXPECTED_RENDERS = 12
 MIN_SPEECH_SECONDS = 1.0
 GUARD_SECONDS = 15.0
 """Time kept for the intelligibility check of the matched voice until one was measured."""
+GUARD_SHARE = 1 / 3
+"""At most this share of the budget is kept for that check (on a busy machine the last
+check may have been slow: the search must not lose all its time to it)."""
 
 _embedder_lock = threading.Lock()
 _embedder: SpeakerEmbedder | None = None
@@ -206,7 +209,7 @@ def enrol(
     stock_voice = engine.stock_voices()[current]
     if checker is not None:  # before the search, so that it knows the time left
         checker.stock_errors(current, stock_voice)
-        budget_seconds -= _check_seconds[0]
+        budget_seconds -= min(_check_seconds[0], GUARD_SHARE * budget_seconds)
     # the search and gradient steps share what is left (the stock check took some)
     searching = time.perf_counter()
     search_seconds = max(1.0, budget_seconds - (searching - started))
