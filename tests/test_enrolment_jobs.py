@@ -461,6 +461,7 @@ def cli_matcher(monkeypatch: pytest.MonkeyPatch) -> ClipMatcher:
 
     matcher = ClipMatcher()
     monkeypatch.setenv("BREATHVOICE_ENROLMENT_GRADIENTS", "off")  # the matcher has no steps
+    monkeypatch.setenv("BREATHVOICE_ENROLMENT_GUARD", "off")  # nor checks
     monkeypatch.setitem(ENGINES, "kokoro", lambda _: NearestStockEngine("kokoro"))
     monkeypatch.setattr(breathvoice.matching.jobs, "enrol", matcher)
     return matcher

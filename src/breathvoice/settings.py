@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     enrolment_workers: int = Field(1, ge=1, le=8, description="probe renders at once")
     enrolment_gradients: bool = Field(True, description="refine the match with gradient "
                                       "steps through the decoder (needs the 'matching' extra)")
+    enrolment_guard: bool = Field(True, description="check matched voices are as easy to "
+                                  "understand as the stock voice, and shrink moves until so")
+    enrolment_guard_languages: str = Field("zh,en", pattern=r"^(zh|en)(,(zh|en))*$",
+                                           description="languages a matched group is checked "
+                                           "in (comma-separated)")
     enrolment_nice: int = Field(10, ge=0, le=19, description="CPU niceness of voice "
                                 "matching (Linux): higher yields more to synthesis")
 

@@ -11,6 +11,7 @@ All numpy, at 8 kHz for pitch (enough for 60-500 Hz) and 16 kHz for the spectrum
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,3 +202,32 @@ def tone_correction(
     smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
     gains: FloatArray = np.clip(smooth, -EQ_LIMIT_DB, EQ_LIMIT_DB).astype(np.float32)
     return gains
+
+
+def syllable_count(text: str, language: str) -> int:
+    """Syllables in ``text``: Chinese characters (zh), vowel groups per word (otherwise)."""
+    if language == "zh":
+        return sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
+    count = 0
+    for word in re.findall(r"[a-z']+", text.lower()):
+        groups = re.findall(r"[aeiouy]+", word)
+        count += max(1, len(groups) - (1 if word.endswith("e") and len(groups) > 1 else 0))
+    return count
+
+
+def speaking_seconds(samples: FloatArray, sample_rate: int) -> float:
+    """Seconds of speech: frames within 30 dB of the loudest, pauses over 0.25 s left out."""
+    levels = frame_levels(np.asarray(samples, np.float32), sample_rate)
+    speech = levels > np.percentile(levels, 95) - 30
+    active, gap = 0, 0
+    for on in speech:
+        gap = 0 if on else gap + 1
+        active += gap <= 25
+    return float(active * HOP_SECONDS)
+
+
+def speaking_rate(samples: FloatArray, sample_rate: int, text: str, language: str) -> float:
+    """Syllables per second of speech of ``samples`` saying ``text`` (0 when unknown)."""
+    count = syllable_count(text, language)
+    seconds = speaking_seconds(samples, sample_rate)
+    return count / seconds if count >= 3 and seconds > 0.3 else 0.0

@@ -29,7 +29,11 @@ make Kokoro's speech close to the reference speaker and to the clip's prosody:
 
 The other clips of a voice group (its emotions) are enrolled with ``base=`` the state of
 the group's main clip: they keep its timbre and only move prosody (pitch level and range,
-speed, loudness) by how far the clip is from the main one. That takes no synthesis.
+speed, loudness) by how far the clip is from the main one. Without a guard that takes no
+synthesis; with one (``guard=``, :mod:`breathvoice.matching.guard`), the move is measured
+on renders and corrected, and every voice, the main one included, is checked for
+intelligibility and its move shrunk while it is harder to understand than the stock
+voice. The main voice's check comes out of ``budget_seconds``.
 
 A state's ``info`` says what was done: ``method`` ("matched" or "matched_prosody"),
 ``stock_voice``, ``similarity`` (on the probe), ``stock_similarity``, ``seconds`` and the
@@ -43,7 +47,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,14 +56,9 @@ from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
 from breathvoice.engines.kokoro.controls import TIMBRE_OFFSETS_INPUT
 from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import InvalidRequest
-from breathvoice.matching.analysis import (
-    FINE_BANDS,
-    Prosody,
-    band_spectrum,
-    level_gain,
-    prosody,
-)
+from breathvoice.matching.analysis import FINE_BANDS, band_spectrum, prosody
 from breathvoice.matching.gradient import gradient_available, refine_timbre, warm_up
+from breathvoice.matching.guard import RANGE_LIMITS, Guard, Listener, emotion_move
 from breathvoice.matching.probe import ProbeRenderer
 from breathvoice.matching.search import (
     Cancelled,
@@ -85,14 +84,17 @@ MIN_GRADIENT_BUDGET = 20.0
 EXPECTED_RENDERS = 12
 """For progress only: screening, pitch and timbre probes and a few steps."""
 MIN_SPEECH_SECONDS = 1.0
-RATE_GAIN = 1.7
-"""The pace measure moves less than the true rate (about rate**0.6): undo it."""
-SPEED_LIMITS = (0.7, 1.4)
-RANGE_LIMITS = (0.5, 2.0)
-"""Flatter than half the model's range cost intelligibility in the benchmark."""
+GUARD_SECONDS = 15.0
+"""Time kept for the intelligibility check of the matched voice until one was measured."""
+GUARD_SHARE = 1 / 3
+"""At most this share of the budget is kept for that check (on a busy machine the last
+check may have been slow: the search must not lose all its time to it)."""
 
 _embedder_lock = threading.Lock()
 _embedder: SpeakerEmbedder | None = None
+_guards: dict[tuple[str, ...], Guard] = {}
+_check_seconds = [GUARD_SECONDS]
+"""How long the last check of a matched voice took."""
 
 
 class EnrolmentCancelled(Exception):
@@ -116,6 +118,25 @@ def _renderer(engine: Any, workers: int) -> ProbeRenderer:
     # Its own session, made on the calling (niced) thread: the renders' ONNX threads inherit
     # the low priority, so synthesis on the engine's session comes first.
     return ProbeRenderer.shared(engine.model.vocab, 1 if workers > 1 else 0)
+
+
+def _guard(engine: Any, workers: int, guard: Guard | Sequence[str] | None) -> Guard | None:
+    """The guard for ``guard``'s languages, its renders on the niced probe session and
+    recognition on the process's shared recogniser."""
+    if guard is None or isinstance(guard, Guard):
+        return guard
+    languages = tuple(guard)
+    if not languages:
+        return None
+    with _embedder_lock:
+        if languages not in _guards:
+            renderer = _renderer(engine, workers)
+
+            def speak(voice: VoiceState, text: str, language: str) -> FloatAudio:
+                return renderer.speak(renderer.phonemes(text, language), voice)
+
+            _guards[languages] = Guard(speak, Listener.shared().hear, languages)
+        return _guards[languages]
 
 
 def prepare_gradients(engine: Any, workers: int | None = None) -> float:
@@ -150,6 +171,7 @@ def enrol(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     workers: int | None = None,
     gradients: bool = False,
+    guard: Guard | Sequence[str] | None = None,
 ) -> VoiceState:
     """Match ``engine`` (a :class:`~breathvoice.engines.kokoro.KokoroEngine`) to a clip.
 
@@ -159,21 +181,38 @@ def enrol(
     ``workers`` probe renders run at once (default: one per core, at most two), on a
     session of their own. One round of renders always runs; later ones only start when
     they should end within ``budget_seconds`` of the call (wall time, all included).
+    With ``guard`` (a :class:`~breathvoice.matching.guard.Guard` or the languages the
+    group speaks) the voice is checked for intelligibility and emotions' moves are
+    measured on renders (see :mod:`breathvoice.matching.guard`).
     """
     started = time.perf_counter()
     audio = _mono(reference_samples, sample_rate)
     measured = prosody(audio, sample_rate)
+    workers = workers or min(2, os.cpu_count() or 1)
+    checker = _guard(engine, workers, guard)
+    pace, language = checker.clip_pace(audio, sample_rate) if checker else (0.0, "")
     if base is not None and base.info.get("reference_prosody"):
-        return _prosody_only(base, measured, started)
+        state, targets = emotion_move(base, measured, pace, started)
+        if checker is None:
+            return state
+        state = checker.fit_emotion(state, base, targets)
+        state.info["seconds"] = round(time.perf_counter() - started, 2)
+        return state
 
     report = progress or (lambda fraction: None)
-    workers = workers or min(2, os.cpu_count() or 1)
     renderer = _renderer(engine, workers)
     embedder = _shared_embedder()
     target = embedder.embed(audio, sample_rate)
     # the voice the group speaks with until this ends (the engine keeps the stock voices'
     # embeddings once made: an upload made them unless the server restarted since)
     current, _ = engine.nearest_stock(target)
+    stock_voice = engine.stock_voices()[current]
+    if checker is not None:  # before the search, so that it knows the time left
+        checker.stock_errors(current, stock_voice)
+        budget_seconds -= min(_check_seconds[0], GUARD_SHARE * budget_seconds)
+    # the search and gradient steps share what is left (the stock check took some)
+    searching = time.perf_counter()
+    search_seconds = max(1.0, budget_seconds - (searching - started))
     stock = {name: np.asarray(pack, np.float32) for name, pack in engine.model.voices.items()}
     search = Search(
         renderer=renderer,
@@ -184,7 +223,7 @@ def enrol(
         target_level=measured.level_db,
         stock=stock,
         cancel=cancel,
-        deadline=started + budget_seconds,
+        deadline=searching + search_seconds,
         workers=workers,
     )
     fractions = [0.0]
@@ -194,13 +233,13 @@ def enrol(
         fractions.append(min(0.99, max(search.evaluations / EXPECTED_RENDERS, elapsed)))
         report(max(fractions))
 
-    gradients = uses_gradients(gradients, budget_seconds)
+    gradients = uses_gradients(gradients, search_seconds)
     if gradients:
-        search.deadline = started + SEARCH_SHARE * budget_seconds
+        search.deadline = searching + SEARCH_SHARE * search_seconds
     try:
         ranked, stock_similarity, screened = screen_stock(search, on_step, current)
         refine(search, ranked, screened, on_step)
-        search.deadline = started + budget_seconds
+        search.deadline = searching + search_seconds
         steps = refine_timbre(search, on_step) if gradients else 0
     except Cancelled as exc:
         raise EnrolmentCancelled from exc
@@ -211,8 +250,7 @@ def enrol(
                             best.probe.audio)
     probe_range = probe_pitch_range(search)
     pitch_range = measured.f0_range / probe_range if probe_range > 0.5 else 1.0
-    report(1.0)
-    return VoiceState(
+    state = VoiceState(
         engine=ENGINE_NAME,
         arrays=_arrays(best.pack, eq, best.timbre_offsets),
         info={
@@ -229,9 +267,17 @@ def enrol(
             "speed": 1.0,
             "gain_db": round(gain_db, 2),
             "reference_prosody": measured.as_dict(),
+            "reference_pace": round(pace, 3),
             "seconds": round(time.perf_counter() - started, 2),
         },
     )
+    if checker is not None:
+        state = checker.protect_voice(state, stock_voice, current)
+        _check_seconds[0] = float(state.info["intelligibility"]["seconds"])
+        state.info.update(clip_language=language,
+                          seconds=round(time.perf_counter() - started, 2))
+    report(1.0)
+    return state
 
 
 def _arrays(pack: FloatAudio, eq: FloatAudio,
@@ -240,29 +286,3 @@ def _arrays(pack: FloatAudio, eq: FloatAudio,
     if timbre_offsets is not None:
         arrays[TIMBRE_OFFSETS_INPUT] = timbre_offsets.astype(np.float32)
     return arrays
-
-
-def _prosody_only(base: VoiceState, measured: Prosody, started: float) -> VoiceState:
-    """The base voice with its prosody moved as far as this clip is from the base clip."""
-    before = base.info["reference_prosody"]
-    info = dict(base.info)
-    shift = float(base.info.get("pitch_shift", 0.0))
-    if measured.f0_median > 0 and before["f0_median"] > 0:
-        shift += float(np.log(measured.f0_median / before["f0_median"]))
-    spread = float(base.info.get("pitch_range", 1.0))
-    if measured.f0_range > 0.5 and before["f0_range"] > 0.5:
-        spread *= measured.f0_range / before["f0_range"]
-    speed = float(base.info.get("speed", 1.0))
-    base_gain = float(base.info.get("gain_db", 0.0))
-    if measured.rate > 0 and before["rate"] > 0:
-        speed *= (measured.rate / before["rate"]) ** RATE_GAIN
-    info.update(
-        method="matched_prosody",
-        pitch_shift=round(shift, 4),
-        pitch_range=round(float(np.clip(spread, *RANGE_LIMITS)), 4),
-        speed=round(float(np.clip(speed, *SPEED_LIMITS)), 4),
-        gain_db=round(level_gain(base_gain + measured.level_db - before["level_db"]), 2),
-        reference_prosody=measured.as_dict(),
-        seconds=round(time.perf_counter() - started, 2),
-    )
-    return VoiceState(engine=base.engine, arrays=dict(base.arrays), info=info)

@@ -171,6 +171,10 @@ class GroupMatcher:
                 state.save(folder / _matched_file(emotion))
                 references[emotion] = references[emotion].model_copy(update={
                     "conditioning": Conditioning.from_state(state, _matched_file(emotion))})
+            checks = {e: s.info["intelligibility"] for e, s in states.items()
+                      if isinstance(s.info.get("intelligibility"), dict)}
+            if checks:
+                changes["intelligibility"] = {**manifest.enrolment.intelligibility, **checks}
             record = manifest.enrolment.model_copy(update=changes)
             save_manifest(folder, manifest.model_copy(update={
                 "references": references, "enrolment": record, "updated_at": utc_now()}))

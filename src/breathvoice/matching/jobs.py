@@ -25,6 +25,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from breathvoice.engines.base import Engine
 from breathvoice.matching.enrolment import (
@@ -35,6 +36,7 @@ from breathvoice.matching.enrolment import (
 )
 from breathvoice.matching.gradient import gradient_available, return_freed_memory
 from breathvoice.matching.groups import EnrolFunction, GroupMatcher, MatchJob
+from breathvoice.matching.guard import Listener
 from breathvoice.settings import Settings
 from breathvoice.voices.library import VoiceLibrary
 
@@ -52,12 +54,22 @@ def enrolment_jobs_for(library: VoiceLibrary, engine: Engine,
         return None
     if settings.enrolment_gradients and not gradient_available():
         log.warning("enrolment_gradients needs torch (the 'matching' extra): matching without")
-    clip = functools.partial(enrol, gradients=True) if settings.enrolment_gradients else enrol
+    languages = settings.enrolment_guard_languages.split(",") if settings.enrolment_guard else []
+    options: dict[str, Any] = {"gradients": True} if settings.enrolment_gradients else {}
+    if languages:
+        options["guard"] = languages
+    clip = functools.partial(enrol, **options) if options else enrol
     steps = uses_gradients(settings.enrolment_gradients, settings.enrolment_budget_seconds)
-    warm = functools.partial(prepare_gradients, engine, settings.enrolment_workers)
+
+    def warm() -> None:
+        if steps:
+            prepare_gradients(engine, settings.enrolment_workers)
+        if languages:
+            Listener.shared().recogniser.load()
+
     return EnrolmentJobs(library, engine, budget_seconds=settings.enrolment_budget_seconds,
                          workers=settings.enrolment_workers, nice=settings.enrolment_nice,
-                         enrol_clip=clip, warm_up=warm if steps else None,
+                         enrol_clip=clip, warm_up=warm if steps or languages else None,
                          idle=return_freed_memory)
 
 

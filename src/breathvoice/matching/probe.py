@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from breathvoice.engines.base import CancelToken, FloatAudio
+from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
 from breathvoice.engines.kokoro.controls import (
     F0_OUTPUT,
     F0_SOURCE,
+    apply_colour,
     control_inputs,
     pitch_inputs,
+    voice_inputs,
 )
 from breathvoice.engines.kokoro.model import (
     AUDIO_OUTPUT,
@@ -98,11 +100,9 @@ class ProbeRenderer:
         self.renders = 0
         self.round_seconds = 0.0
         """Wall time of the last round of renders a search measured (0 before any)."""
-        phonemizer = Phonemizer(vocab)
-        self.tokens: list[list[int]] = []
-        for text, language in PROBE_SENTENCES:
-            spans = phonemizer.phonemize(text, 0, len(text), language)
-            self.tokens.append([vocab[p] for span in spans for p in span.phonemes])
+        self._phonemizer = Phonemizer(vocab)
+        self._vocab = vocab
+        self.tokens = [self.phonemes(text, language) for text, language in PROBE_SENTENCES]
 
     @classmethod
     def shared(cls, vocab: dict[str, int], onnx_threads: int = 0) -> ProbeRenderer:
@@ -112,6 +112,25 @@ class ProbeRenderer:
                 renderer = cls(vocab, onnx_threads)
                 _shared[onnx_threads] = renderer
             return renderer
+
+    def phonemes(self, text: str, language: str) -> list[int]:
+        spans = self._phonemizer.phonemize(text, 0, len(text), language)
+        return [self._vocab[p] for span in spans for p in span.phonemes]
+
+    def speak(self, tokens: list[int], voice: VoiceState) -> FloatAudio:
+        """One sentence as the engine serves ``voice``: its style row, controls, speed,
+        tone correction and gain (on this renderer's own, niced, session)."""
+        table = voice.arrays["style"].reshape(-1, voice.arrays["style"].shape[-1])
+        inputs = {**self._inputs(tokens, table[min(len(tokens), len(table)) - 1],
+                                 float(voice.info.get("speed", 1.0))),
+                  **(voice_inputs(voice) or control_inputs(0.0, 1.0))}
+        try:
+            (audio,) = self._session.run([AUDIO_OUTPUT], inputs)
+        except Exception as exc:
+            raise EngineError("speech synthesis failed") from exc
+        with _lock:
+            self.renders += 1
+        return apply_colour(np.asarray(audio, np.float32).ravel(), SAMPLE_RATE, voice)
 
     def rows(self, pack: FloatAudio) -> list[FloatAudio]:
         """The style rows of a 510x1x256 pack that the probe sentences use."""

@@ -121,6 +121,9 @@ class EnrolmentRecord(_Strict):
     main_emotion: str | None = None
     """The clip the group's timbre was matched on; the others only move prosody from it."""
     error: str | None = None
+    intelligibility: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per emotion, its voice's check: recognition error per language, the stock voice's,
+    and how much of the move was kept (see :mod:`breathvoice.matching.guard`)."""
 
 
 class DictionaryRef(_Strict):
@@ -231,7 +234,8 @@ class Manifest(_Declares):
         return available[0] if available else None
 
     def enrolment_details(self, live_progress: float | None) -> dict[str, Any]:
-        """``{status, progress, method, similarity}`` of the group's voice matching.
+        """``{status, progress, method, similarity}`` of the group's voice matching, and
+        ``intelligibility`` (per emotion) once its voices were checked.
 
         ``status`` is ``off`` for a group that is not matched (stock voices, matching
         turned off); ``progress`` stays below 1 only while ``enrolling``. ``method`` and
@@ -242,12 +246,15 @@ class Manifest(_Declares):
         used = self.references[main].conditioning if main in self.references else None
         status = record.status if record else "off"
         progress = (live_progress or 0.0) if status == "enrolling" else 1.0
-        return {
+        details: dict[str, Any] = {
             "status": status,
             "progress": round(min(1.0, max(0.0, progress)), 3),
             "method": voice_method(used.method) if used else None,
             "similarity": used.similarity if used else None,
         }
+        if record and record.intelligibility:
+            details["intelligibility"] = record.intelligibility
+        return details
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -1,0 +1,165 @@
+"""The intelligibility guard of voice matching, on a simulated voice and recogniser.
+
+The simulated engine speaks a sentence as a buzzy tone: one loudness bump per syllable at
+4 syllables a second times the voice's speed (raised to :data:`SPEED_RESPONSE`, as a model
+whose pace does not follow its speed control exactly), at 150 Hz times the voice's pitch
+shift. The simulated recogniser hears the script word for word unless the speech is
+faster than :data:`UNDERSTOOD_PACE` or higher than :data:`UNDERSTOOD_PITCH`, then only
+every other word.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from breathvoice.engines.base import VoiceState
+from breathvoice.matching.analysis import prosody, syllable_count
+from breathvoice.matching.enrolment import enrol
+from breathvoice.matching.guard import ERROR_TOLERANCE, Guard, shrink_voice
+from test_enrolment import RATE, syllables
+from test_enrolment_jobs import ClipMatcher, open_library, runners, settings, upload
+from zips import good_zip
+
+__all__ = ["runners", "settings"]
+
+BASE_PACE = 4.0
+SPEED_RESPONSE = 0.7
+UNDERSTOOD_PACE = 5.0
+"""Syllables a second the simulated listener follows: 1.25x the base voice's pace."""
+UNDERSTOOD_PITCH = 190.0
+
+
+class Simulated:
+    """A speak function and a recogniser over the simulated speech above."""
+
+    def __init__(self) -> None:
+        self.spoken: dict[int, tuple[str, float, float]] = {}
+        self.kept: list[np.ndarray] = []
+        self.clips: dict[int, str] = {}
+        self.renders = 0
+
+    def speak(self, voice: VoiceState, text: str, language: str) -> np.ndarray:
+        self.renders += 1
+        pace = BASE_PACE * float(voice.info.get("speed", 1.0)) ** SPEED_RESPONSE
+        pitch = 150.0 * np.exp(float(voice.info.get("pitch_shift", 0.0)))
+        audio = self.clip(syllable_count(text, language), pace, pitch)
+        audio *= np.float32(10 ** (float(voice.info.get("gain_db", 0.0)) / 20))
+        self.spoken[id(audio)] = (text, pace, pitch)
+        self.kept.append(audio)
+        return audio
+
+    @staticmethod
+    def clip(count: int, pace: float, pitch: float) -> np.ndarray:
+        speech = syllables(count / pace, pitch, pace)
+        gap = np.zeros(int(0.1 * RATE), np.float32)
+        return np.concatenate([gap, speech, gap])
+
+    def say(self, count: int, pace: float, pitch: float) -> np.ndarray:
+        """A reference clip of ``count`` syllables the recogniser will hear as such."""
+        audio = self.clip(count, pace, pitch)
+        self.clips[id(audio)] = " ".join(["ba"] * count)
+        self.kept.append(audio)
+        return audio
+
+    def hear(self, samples: Any, rate: int, language: str | None) -> tuple[str, str]:
+        if language is None:
+            return self.clips[id(samples)], "en"
+        text, pace, pitch = self.spoken[id(samples)]
+        words = text.split()
+        clear = pace <= UNDERSTOOD_PACE and pitch <= UNDERSTOOD_PITCH
+        return " ".join(words if clear else words[::2]), language
+
+
+def base_voice(clip: np.ndarray, pace: float) -> VoiceState:
+    return VoiceState("kokoro", arrays={"style": np.zeros((510, 1, 256), np.float32)},
+                      info={"method": "matched", "pitch_shift": 0.0, "pitch_range": 1.0,
+                            "speed": 1.0, "gain_db": 0.0,
+                            "reference_prosody": prosody(clip, RATE).as_dict(),
+                            "reference_pace": pace})
+
+
+@pytest.fixture
+def world() -> tuple[Simulated, Guard]:
+    simulated = Simulated()
+    return simulated, Guard(simulated.speak, simulated.hear, ("en",))
+
+
+def test_an_emotion_s_pace_and_pitch_land_on_its_clip_s(world: tuple[Simulated, Guard]) -> None:
+    simulated, guard = world
+    main = simulated.say(24, 4.0, 150.0)
+    base = guard.protect_voice(base_voice(main, guard.clip_pace(main, RATE)[0]),
+                               base_voice(main, 0.0), "stock")
+    # 1.2x faster and 3 semitones higher than the main clip
+    faster = enrol(None, simulated.say(24, 4.8, 150.0 * 2 ** 0.25), RATE, base=base,
+                   guard=guard)
+    checked = faster.info["intelligibility"]
+    assert checked["pace_target"] == pytest.approx(1.2, abs=0.03)
+    assert checked["pace_ratio"] == pytest.approx(checked["pace_target"], rel=0.05)
+    # the simulated model's pace follows speed**0.8: the render, not the control, decides
+    assert faster.info["speed"] == pytest.approx(1.2 ** (1 / SPEED_RESPONSE), rel=0.05)
+    assert faster.info["pitch_shift"] == pytest.approx(0.25 * np.log(2), abs=0.03)
+    assert checked["shrink"] == {"pace": 1.0, "pitch": 1.0}
+    assert checked["error"] == {"en": 0.0} and checked["stock_error"] == {"en": 0.0}
+
+
+def test_an_overshooting_move_shrinks_pace_first_until_understood(
+        world: tuple[Simulated, Guard]) -> None:
+    simulated, guard = world
+    main = simulated.say(24, 4.0, 150.0)
+    base = guard.protect_voice(base_voice(main, guard.clip_pace(main, RATE)[0]),
+                               base_voice(main, 0.0), "stock")
+    # 1.6x faster (the speed control stops at 1.4): more than the listener follows, so
+    # the pace move is halved
+    rushed = enrol(None, simulated.say(24, 6.4, 180.0), RATE, base=base, guard=guard)
+    checked = rushed.info["intelligibility"]
+    assert checked["shrink"] == {"pace": 0.5, "pitch": 1.0}
+    assert checked["error"]["en"] <= checked["stock_error"]["en"] + ERROR_TOLERANCE
+    assert BASE_PACE * rushed.info["speed"] ** SPEED_RESPONSE <= UNDERSTOOD_PACE
+    assert 1.0 < checked["pace_ratio"] < checked["pace_target"]
+    assert rushed.info["pitch_shift"] == pytest.approx(np.log(180 / 150), abs=0.03)
+
+
+def test_a_main_voice_harder_to_understand_than_stock_moves_toward_stock(
+        world: tuple[Simulated, Guard]) -> None:
+    simulated, guard = world
+    main = simulated.say(24, 4.0, 150.0)
+    stock = base_voice(main, 0.0)
+    rng = np.random.default_rng(0)
+    matched = VoiceState("kokoro", arrays={
+        "style": rng.normal(size=(510, 1, 256)).astype(np.float32),
+        "eq": np.full(40, 6.0, np.float32)},
+        info={**stock.info, "pitch_shift": 0.4})
+    checked = guard.protect_voice(matched, stock, "stock")
+    record = checked.info["intelligibility"]
+    # 224 Hz is too high for the listener, and so is 0.6 of the way (191 Hz)
+    assert record["shrink"] == {"voice": 0.3}
+    assert record["error"]["en"] <= record["stock_error"]["en"] + ERROR_TOLERANCE
+    assert checked.info["pitch_shift"] == pytest.approx(0.12)
+    assert np.allclose(checked.arrays["style"], 0.3 * matched.arrays["style"])
+    assert np.allclose(checked.arrays["eq"], 1.8)
+    assert checked.info["guard_measure"]["pace"] == pytest.approx(BASE_PACE, rel=0.1)
+    assert np.allclose(shrink_voice(matched, stock, 0.0).arrays["style"], 0.0)
+
+
+def test_the_group_s_details_show_each_emotion_s_check(settings: Any,
+                                                       runners: Any) -> None:
+    class CheckedMatcher(ClipMatcher):
+        def __call__(self, *args: Any, **kwargs: Any) -> VoiceState:
+            state = super().__call__(*args, **kwargs)
+            shrink = 0.5 if kwargs.get("base") is not None else 1.0
+            check = {"error": {"en": 0.05, "zh": 0.1}, "stock_error": {"en": 0.04, "zh": 0.1},
+                     "shrink": {"pace": shrink, "pitch": 1.0}}
+            return VoiceState(state.engine, state.arrays,
+                              {**state.info, "intelligibility": check})
+
+    library, jobs = open_library(settings, CheckedMatcher(), runners)
+    upload(library, settings, "Hero", good_zip("Hero"))
+    assert jobs.wait("Hero", timeout=10)
+    checks = library.details("Hero")["enrolment"]["intelligibility"]
+    assert sorted(checks) == ["B1_B2", "B3_B4", "B5_orgasm", "greeting"]
+    assert checks["greeting"]["shrink"]["pace"] == 1.0
+    assert checks["B3_B4"]["shrink"]["pace"] == 0.5
+    assert checks["B3_B4"]["error"] == {"en": 0.05, "zh": 0.1}
