@@ -260,10 +260,10 @@ def test_the_server_warms_the_engine_up_as_configured(
     from breathvoice import app
 
     asked: list[tuple[int, int]] = []
-    monkeypatch.setattr(app, "load_engine", lambda settings: kokoro_engine)
     monkeypatch.setattr(kokoro_engine, "warm_up", lambda w, t: asked.append((w, t)) or 0.0)
     settings = Settings(data_dir=tmp_path, engine_workers=2, engine_warmup_tokens=tokens,
                         create_demo_group=False)
-    services = app.build_services(settings, enrolment=False)
+    services = app.build_services(settings, enrolment=False,
+                                  engine_factory=lambda _: kokoro_engine)
     services.scheduler.close()
     assert asked == ([(2, tokens)] if tokens else [])
