@@ -38,6 +38,7 @@ from breathvoice.lines import LineRenderer
 from breathvoice.matching.jobs import enrolment_jobs_for
 from breathvoice.outputs import OutputStore
 from breathvoice.settings import Settings, get_settings
+from breathvoice.streaming.admission import Admission
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
 from breathvoice.voices.library import VoiceLibrary
@@ -69,8 +70,10 @@ def build_services(settings: Settings, *, enrolment: bool = True) -> Services:
     jobs = enrolment_jobs_for(library, engine, settings) if enrolment else None
     if jobs is not None:
         jobs.start()
+    admission = Admission(settings.admission, settings.engine_workers, settings.max_live_jobs)
     scheduler = SynthesisScheduler(engine, settings.engine_workers,
-                                   settings.engine_workers - settings.job_reserved_workers)
+                                   settings.engine_workers - settings.job_reserved_workers,
+                                   policy=settings.scheduler_policy, admission=admission)
     outputs = OutputStore(settings.outputs_dir, settings.output_retention_hours * 3600,
                           settings.output_max_bytes)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars)
