@@ -122,6 +122,18 @@ def test_early_first_chunk(kokoro_engine: KokoroEngine) -> None:
 
 
 @pytest.mark.slow
+def test_first_chunk_is_short_without_any_punctuation(kokoro_engine: KokoroEngine) -> None:
+    text = ("Thank you for calling our support line today I can check the status of your "
+            "order or change your delivery address right away")
+    chunks = speak(kokoro_engine, text, early_first_chunk=True)
+    assert chunks[0].text == "Thank you "  # cut before the phrase "for calling ..."
+    assert 0.3 <= chunks[0].duration <= 1.2
+    assert "".join(chunk.text for chunk in chunks) == text
+    whole = speak(kokoro_engine, text)
+    assert len(whole) == 1 and whole[0].duration > 5 * chunks[0].duration
+
+
+@pytest.mark.slow
 def test_nothing_to_say_is_refused(kokoro_engine: KokoroEngine) -> None:
     for text in ["", "   ", "😀 ……"]:
         with pytest.raises(InvalidRequest):

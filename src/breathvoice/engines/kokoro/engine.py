@@ -36,6 +36,7 @@ from breathvoice.engines.kokoro.controls import (
     apply_colour,
     voice_inputs,
 )
+from breathvoice.engines.kokoro.first_chunk import short_first_cut
 from breathvoice.engines.kokoro.g2p import (
     MAX_TOKENS,
     PUNCTUATION,
@@ -103,8 +104,9 @@ class KokoroEngine:
     name = "kokoro"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, onnx_threads: int = 0) -> None:
+    def __init__(self, onnx_threads: int = 0, short_first_chunk: bool = True) -> None:
         self._model: KokoroModel = load_kokoro_model(onnx_threads)
+        self._early_cut = short_first_cut if short_first_chunk else None
         self._phonemizer = Phonemizer(self._model.vocab)
         self._embedder_lock = threading.Lock()
         self._embedder: SpeakerEmbedder | None = None
@@ -214,7 +216,7 @@ class KokoroEngine:
         cancel = options.cancel
         clean = normalize(text)
         spoken = False
-        for piece in plan_pieces(clean, options.early_first_chunk):
+        for piece in plan_pieces(clean, options.early_first_chunk, self._early_cut):
             if cancel is not None and cancel.cancelled:
                 return
             try:
