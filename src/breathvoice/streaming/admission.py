@@ -62,7 +62,7 @@ class Admission:
         if self.mode != "reject" or capacity is None or live_jobs < capacity:
             return
         raise ServerBusy(
-            f"the server is speaking {live_jobs} live requests, as many as it keeps up "
-            "with in real time; retry shortly",
+            f"the server is at its real-time capacity ({live_jobs} live requests being "
+            "spoken); retry shortly",
             retry_after=math.ceil(live_jobs / capacity),
         )
