@@ -139,7 +139,7 @@ def test_a_stream_cuts_a_long_sentence_into_bounded_chunks(kokoro_engine: Kokoro
             "再沿着河边慢慢地走回家，路上顺便去超市买一些水果和蔬菜，晚上一起做饭，"
             "吃完饭以后看一部电影，最后早点休息，明天还要早起上班。")
     whole = speak(kokoro_engine, text)
-    streamed = speak(kokoro_engine, text, early_first_chunk=True)
+    streamed = speak(kokoro_engine, text, early_first_chunk=True, bounded_chunks=True)
     assert len(whole) == 1 and whole[0].duration > 12
     assert len(streamed) >= 3
     assert max(chunk.duration for chunk in streamed) < 0.7 * whole[0].duration

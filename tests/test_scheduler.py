@@ -374,3 +374,22 @@ def test_degrade_admission_serves_everyone() -> None:
     assert rec.finished.wait(10)
     assert rec.done == {"a": None, "b": None, "c": None}
     scheduler.close()
+
+
+@pytest.mark.parametrize(("policy", "live", "job"), [("responsive", True, False),
+                                                      ("classic", False, False)])
+def test_live_work_asks_the_engine_for_bounded_chunks(policy: SchedulerPolicy, live: bool,
+                                                      job: bool) -> None:
+    engine = ToneEngine()
+    scheduler = SynthesisScheduler(engine, workers=1, policy=policy)
+    done = threading.Semaphore(0)
+    for text, background in (("live.", False), ("job.", True)):
+        scheduler.submit(owner=text, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=lambda chunk: None,
+                         on_done=lambda error: done.release(), background=background)
+    for _ in range(2):
+        assert done.acquire(timeout=5)
+    asked = dict(zip(engine.calls, engine.options, strict=True))
+    assert asked["live."].bounded_chunks is live
+    assert asked["job."].bounded_chunks is job
+    scheduler.close()

@@ -10,12 +10,11 @@ its generator, hands it to the job's callback and puts the job back. That gives:
   first chunk of a new context is served before later chunks of old ones;
 - a short first chunk (see ``SynthesisOptions.early_first_chunk``); the ``classic``
   policy drops it for a job started while more new jobs wait than workers are free;
-- a background lane (script jobs): a background job is served only while no live job
-  waits or runs, and on at most ``background_workers`` workers at once. With the
-  ``responsive`` policy (the default) a live job that finds every worker busy pauses a
-  running background job: its model call is aborted and it resumes later where it
-  stopped (see :mod:`.job`), so live work never waits behind a background chunk. The
-  ``classic`` policy (for comparison) lets the background chunk finish;
+- a background lane (script jobs), served only while no live job waits or runs, on at
+  most ``background_workers`` workers. With the ``responsive`` policy (default) a live job
+  that finds every worker busy pauses a running background job, which resumes later
+  where it stopped (see :mod:`.job`); ``classic`` lets its chunk finish. Live chunks are
+  bounded in compute (``SynthesisOptions.bounded_chunks``);
 - admission: when live demand is over real-time capacity, new live jobs are accepted
   and everyone slows evenly, or refused (see :mod:`.admission`);
 - prompt cancellation: a cancelled job is dropped at once if queued, and its engine call
@@ -223,6 +222,8 @@ class SynthesisScheduler:
         options = job.options
         if job.attempt is not None:
             options = replace(options, cancel=job.attempt)
+        if self.policy == "responsive" and not job.background:
+            options = replace(options, bounded_chunks=True)
         if options.early_first_chunk and (job.chunks_sent or (
                 self.policy == "classic" and job.started_saturated)):
             options = replace(options, early_first_chunk=False)

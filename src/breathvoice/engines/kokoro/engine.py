@@ -216,8 +216,9 @@ class KokoroEngine:
         """Speak ``text`` one sentence (or clause) at a time.
 
         With ``early_first_chunk`` (streams), the first chunk is short (see
-        :mod:`~breathvoice.engines.kokoro.first_chunk`) and long sentences are cut at
-        clauses into chunks of at most :data:`STREAM_MAX_TOKENS` phonemes.
+        :mod:`~breathvoice.engines.kokoro.first_chunk`); with ``bounded_chunks`` long
+        sentences are cut at clauses into chunks of at most :data:`STREAM_MAX_TOKENS`
+        phonemes.
         """
         controls = _Controls.of(voice, self._style_of(voice), options.speed)
         language = options.language if options.language in ("zh", "en", "ja") else None
@@ -252,7 +253,7 @@ class KokoroEngine:
 
     def _window(self, spans: list[PhonemeSpan], options: SynthesisOptions) -> int:
         """Phonemes per model call: a stream's chunks are bounded in compute time."""
-        if self._early_cut is None or not options.early_first_chunk or not spans:
+        if not options.bounded_chunks or not spans:
             return MAX_TOKENS
         return min(MAX_TOKENS, max(STREAM_MAX_TOKENS, *(len(s.phonemes) for s in spans)))
 
