@@ -4,14 +4,14 @@
 and loads the same engine with the same voice in this process, so raw and served figures
 can be compared. ``extra_server()`` starts one more server (another policy) beside it.
 ``Socket`` is a multi-context WebSocket client; ``concurrent_firsts`` times first audio
-for several streams started at once.
+for several streams started at once (each stream is dropped at its first audio, which
+stops its speech: the streams started together compete for their first chunks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import os
 import statistics
@@ -159,20 +159,26 @@ async def concurrent_firsts(first: Callable[[str], Awaitable[float]], streams: i
     return times
 
 
-async def socket_firsts(base: str, streams: int, rounds: int) -> dict[str, list[float]]:
-    """:func:`concurrent_firsts` with one socket per stream."""
-    sockets = [await Socket.open(base) for _ in range(streams)]
+async def socket_first(base: str, text: str) -> float:
+    """A new socket speaks ``text``; seconds from sending it to the first audio. The
+    socket is closed then, which stops the rest of the speech (so rounds stay short)."""
+    socket = await Socket.open(base)
     try:
-        await asyncio.gather(*(socket.ttfa("好的。") for socket in sockets))  # warm up
-        turn = itertools.cycle(sockets)
-
-        async def first(text: str) -> float:
-            return await next(turn).ttfa(text)
-
-        return await concurrent_firsts(first, streams, rounds)
+        context = "c1"
+        sent = await socket.send(text=text, context_id=context, flush=True)
+        return await socket.first(context) - sent
     finally:
-        for socket in sockets:
-            await socket.close()
+        await socket.close()
+
+
+async def socket_firsts(base: str, streams: int, rounds: int) -> dict[str, list[float]]:
+    """:func:`concurrent_firsts` with one new socket per stream."""
+    await socket_first(base, "好的。")  # warm up
+
+    async def first(text: str) -> float:
+        return await socket_first(base, text)
+
+    return await concurrent_firsts(first, streams, rounds)
 
 
 def p90(values: list[float]) -> float:
