@@ -393,3 +393,24 @@ def test_live_work_asks_the_engine_for_bounded_chunks(policy: SchedulerPolicy, l
     assert asked["live."].bounded_chunks is live
     assert asked["job."].bounded_chunks is job
     scheduler.close()
+
+
+def test_a_live_job_pauses_every_running_background_job() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.4)
+    scheduler = SynthesisScheduler(engine, workers=2)
+    done = threading.Semaphore(0)
+    texts = ("first, line.", "second, line.")
+    for text in texts:
+        scheduler.submit(owner=text, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=lambda chunk: None,
+                         on_done=lambda error: done.release(), background=True)
+    time.sleep(0.1)  # both chunks are being made, on both workers
+    rec = Recorder()
+    rec.submit(scheduler, "live", "hi.")
+    assert rec.finished.wait(5)
+    for _ in texts:
+        assert done.acquire(timeout=10)
+    # both paused first chunks were made again: no background chunk took CPU from "hi."
+    assert engine.calls.count("first, line.") == 2
+    assert engine.calls.count("second, line.") == 2
+    scheduler.close()

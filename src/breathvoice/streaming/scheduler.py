@@ -11,9 +11,9 @@ its generator, hands it to the job's callback and puts the job back. That gives:
 - a short first chunk (see ``SynthesisOptions.early_first_chunk``); the ``classic``
   policy drops it for a job started while more new jobs wait than workers are free;
 - a background lane (script jobs), served only while no live job waits or runs, on at
-  most ``background_workers`` workers. With the ``responsive`` policy (default) a live job
-  that finds every worker busy pauses a running background job, which resumes later
-  where it stopped (see :mod:`.job`); ``classic`` lets its chunk finish. Live chunks are
+  most ``background_workers`` workers. With the ``responsive`` policy (default) a new live
+  job pauses the running background jobs, which resume later where they stopped (see
+  :mod:`.job`); ``classic`` lets their chunks finish. Live chunks are
   bounded in compute (``SynthesisOptions.bounded_chunks``);
 - admission: when live demand is over real-time capacity, new live jobs are accepted
   and everyone slows evenly, or refused (see :mod:`.admission`);
@@ -107,15 +107,12 @@ class SynthesisScheduler:
         return sum(1 for job in (*self._ready, *self._running) if not job.background)
 
     def _pause_for_live(self) -> list[CancelToken]:
-        """Pause background jobs so every waiting live job gets a worker at once."""
+        """Pause every running background job: live work gets the workers and the cores
+        (a background chunk on another worker would still take CPU from it)."""
         if self.policy != "responsive":
             return []
-        waiting = sum(1 for job in self._ready if not job.background)
-        idle = len(self._threads) - self._busy
-        pausing = sum(1 for job in self._running if job.pausing)
-        candidates = [job for job in self._running if job.background and not job.pausing
-                      and job.resumable and job.attempt is not None]
-        victims = candidates[:max(0, waiting - idle - pausing)]
+        victims = [job for job in self._running if job.background and not job.pausing
+                   and job.resumable and job.attempt is not None]
         for victim in victims:
             victim.pausing = True
         return [victim.attempt for victim in victims if victim.attempt is not None]
