@@ -100,7 +100,8 @@ class Socket:
     @classmethod
     async def open(cls, base: str) -> Socket:
         url = f"{base}/v1/text-to-speech/Demo/multi-stream-input?{QUERY}"
-        return cls(await websockets.connect(url, max_size=None))
+        # no keepalive pings: a loaded machine may hold the loop past their timeout
+        return cls(await websockets.connect(url, max_size=None, ping_interval=None))
 
     async def send(self, **message: Any) -> float:
         await self.ws.send(json.dumps(message, ensure_ascii=False))
