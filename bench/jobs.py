@@ -1,26 +1,26 @@
 """Script jobs: throughput against the raw engine, and live sockets while a job runs.
 
 Starts a real server (default engine and settings, its own temporary data folder) and
-loads the same engine, with the same voice, in this process. Prints:
+loads the same engine, with the same voice, in this process (see ``common.py``). Prints:
 
   1. a 200-line job's audio seconds per wall second (from submission until every line is
      rendered; the takes' QA checks run beside at a low priority and may finish later),
      over the raw engine's on the same lines (2 threads, like the job's 2 lines at once)
                                                                          target >= 0.90
-  2. WebSocket time to first audio (bench/ws.py's first sentence, early clause cut) while
-     a job runs in the background, over the same with the server idle   target <= 1.30
+  2. WebSocket time to first audio (the long Chinese first sentence and the English one
+     with no punctuation, in turns) while a job runs in the background, over the same
+     with the server idle                                                target <= 1.30
 
-    .venv/bin/python bench/jobs.py   (several minutes on 2 idle cores; BENCH_JOB_LINES and
-    BENCH_BACKGROUND_LINES make it shorter)
+    .venv/bin/python bench/jobs.py [--lines 200] [--background-lines 60] [--rounds 6]
+    (several minutes on 2 idle cores)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,20 +28,10 @@ from typing import Any
 
 import requests
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "tests"))
-sys.path.insert(0, str(BENCH))
-from ws import FIRST_SENTENCE, THROUGHPUT_TEXTS, Socket  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import THROUGHPUT_TEXTS, load_average, served, socket_firsts  # noqa: E402
 
 from breathvoice.engines.base import Engine, SynthesisOptions, VoiceState  # noqa: E402
-from breathvoice.engines.registry import load_engine  # noqa: E402
-from breathvoice.settings import Settings  # noqa: E402
-from breathvoice.voices.library import VoiceLibrary  # noqa: E402
-from conftest import start_server, stop_server  # noqa: E402
-
-JOB_LINES = int(os.environ.get("BENCH_JOB_LINES", "200"))
-BACKGROUND_LINES = int(os.environ.get("BENCH_BACKGROUND_LINES", "80"))
-TTFA_ROUNDS = 5
 
 
 def script(n: int, prefix: str) -> list[dict[str, Any]]:
@@ -95,58 +85,47 @@ def audio_seconds(base: str, job_id: str) -> float:
     return sum(t["duration"] for line in page["lines"] for t in line["takes"])
 
 
-async def ttfa(ws_base: str, rounds: int, gap: float = 0.0) -> list[float]:
-    socket = await Socket.open(ws_base)
-    times = []
-    for i in range(rounds):
-        context = f"c{time.monotonic_ns()}-{i}"
-        sent = await socket.send(text=FIRST_SENTENCE, context_id=context, flush=True)
-        await socket.send(context_id=context, close_context=True)
-        await socket.final(context)
-        times.append(await socket.first(context) - sent)
-        await asyncio.sleep(gap)
-    await socket.close()
-    return times
+def firsts(ws_base: str, rounds: int) -> list[float]:
+    times = asyncio.run(socket_firsts(ws_base, 1, rounds))
+    return times["zh"] + times["en"]
 
 
 def main() -> None:
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        server = start_server(data, Path(tmp) / "server.log")
-        try:
-            settings = Settings(data_dir=data)
-            engine = load_engine(settings)
-            voice = VoiceLibrary(settings.voices_dir, engine).choose(
-                "Demo", emotion="greeting").voice_state
-            lines = script(JOB_LINES, "line")
-            texts = [line["text"] for line in lines]
-            raw_rate(engine, voice, texts[:4], 2)  # warm up
-            raw = raw_rate(engine, voice, texts, 2)
-            start = time.perf_counter()
-            job_id = submit(server.base_url, lines)
-            wait_rendered(server.base_url, job_id)
-            served = audio_seconds(server.base_url, job_id) / (time.perf_counter() - start)
-            job = wait_job(server.base_url, job_id)  # and checked
-            assert job["request_counts"]["completed"] == JOB_LINES, job
-            print(f"1. {JOB_LINES}-line job: {served:.2f} audio s per wall s; raw engine "
-                  f"{raw:.2f}; ratio {served / raw:.2f} (target >= 0.90)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lines", type=int, default=200, help="lines of the measured job")
+    parser.add_argument("--background-lines", type=int, default=60,
+                        help="lines of the job running while sockets are timed")
+    parser.add_argument("--rounds", type=int, default=6, help="socket timings each way")
+    args = parser.parse_args()
+    print(f"load average at start: {load_average()}")
+    with served() as setup:
+        base, engine, voice = setup.server.base_url, setup.engine, setup.voice
+        lines = script(args.lines, "line")
+        texts = [line["text"] for line in lines]
+        raw_rate(engine, voice, texts[:4], 2)  # warm up
+        raw = raw_rate(engine, voice, texts, 2)
+        start = time.perf_counter()
+        job_id = submit(base, lines)
+        wait_rendered(base, job_id)
+        job_rate = audio_seconds(base, job_id) / (time.perf_counter() - start)
+        job = wait_job(base, job_id)  # and checked
+        assert job["request_counts"]["completed"] == args.lines, job
+        print(f"1. {args.lines}-line job: {job_rate:.2f} audio s per wall s; raw engine "
+              f"{raw:.2f}; ratio {job_rate / raw:.2f} (target >= 0.90)")
 
-            idle = asyncio.run(ttfa(server.ws_url, TTFA_ROUNDS))
-            background = submit(server.base_url, script(BACKGROUND_LINES, "bg"))
-            while job_state(server.base_url, background)["status"] == "queued":
-                time.sleep(0.1)
-            busy = asyncio.run(ttfa(server.ws_url, TTFA_ROUNDS, gap=0.5))
-            during = job_state(server.base_url, background)
-            requests.post(f"{server.base_url}/breathvoice/jobs/{background}/cancel", timeout=30)
-            ratio = statistics.median(busy) / statistics.median(idle)
-            print(f"2. TTFA ms idle: {' '.join(f'{t * 1000:.0f}' for t in idle)}; with a job "
-                  f"running: {' '.join(f'{t * 1000:.0f}' for t in busy)} (job still "
-                  f"{during['status']}, {during['request_counts']['completed']} lines done); "
-                  f"median ratio {ratio:.2f} (target <= 1.30)")
-        finally:
-            stop_server(server)
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        idle = firsts(setup.server.ws_url, args.rounds)
+        background = submit(base, script(args.background_lines, "bg"))
+        while job_state(base, background)["status"] == "queued":
+            time.sleep(0.1)
+        busy = firsts(setup.server.ws_url, args.rounds)
+        during = job_state(base, background)
+        requests.post(f"{base}/breathvoice/jobs/{background}/cancel", timeout=30)
+        ratio = statistics.median(busy) / statistics.median(idle)
+        print(f"2. TTFA ms idle: {' '.join(f'{t * 1000:.0f}' for t in idle)}; with a job "
+              f"running: {' '.join(f'{t * 1000:.0f}' for t in busy)} (job still "
+              f"{during['status']}, {during['request_counts']['completed']} lines done); "
+              f"median ratio {ratio:.2f} (target <= 1.30)")
+    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

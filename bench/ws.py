@@ -1,125 +1,74 @@
 """Multi-context WebSocket: latency, throughput and cancellation against the raw engine.
 
 Starts a real server on a free loopback port (its own temporary data folder, default
-settings) and loads the same engine, with the same voice, in this process. Raw and server
-measurements take turns and never run at the same time; each figure is the median of
-per-round ratios, so a machine shared with other work hits both sides alike. Prints:
+settings) and loads the same engine, with the same voice, in this process (see
+``common.py``). Raw and server measurements take turns and never run at the same time;
+each figure is the median of per-round ratios, so a machine shared with other work hits
+both sides alike. Prints:
 
   1. TTFA: time from sending a flushed text on a new context to its first audio message,
-     over the engine's time for the same first chunk (early clause cut)    target <= 1.10
+     over the engine's time for the same first chunk (early cut)           target <= 1.10
   2. TTFA over the engine's time for the whole first sentence              target <= 0.35
-  3. audio seconds per wall second, 4 sockets x 5 contexts, over the best the raw engine
-     does with the same texts (1 or 2 threads, no early first chunk)       target >= 0.90
-  4. close_context -> final message, on a context whose audio is out       target <= 50 ms
+  3. TTFA at 1, 4 and 8 sockets starting a context at once (median, p90), on a long
+     Chinese first sentence and an English one with no punctuation before its end
+  4. audio seconds per wall second, 4 sockets x 3 contexts, over the raw engine's on the
+     same texts (2 threads, no early first chunk)                          target >= 0.90
+     and over the same on a second server with the classic scheduling policy
+     (``BREATHVOICE_SCHEDULER_POLICY=classic``), in turns                  target >= 0.95
+  5. close_context -> final message, on a context whose audio is out       target <= 50 ms
      dropped socket -> engine free: a socket with two long generations running (both
      workers busy) vanishes; the server's CPU time in the next second, over two target <= 50 ms
      (also: a new socket's first audio right after such a drop against an idle server,
      and how fast the engine alone aborts a running model call)
 
-    .venv/bin/python bench/ws.py [latency|throughput|cancellation ...]   (all by default;
-    a few minutes on 2 idle cores)
+    .venv/bin/python bench/ws.py [latency|concurrency|throughput|cancellation ...]
+    (all by default; several minutes on 2 idle cores)
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import websockets
-from websockets.asyncio.client import ClientConnection
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    CLASSIC,
+    CONCURRENCY,
+    FIRST_SENTENCE,
+    RATE,
+    THROUGHPUT_TEXTS,
+    Served,
+    Socket,
+    extra_server,
+    load_average,
+    process_cpu_seconds,
+    served,
+    socket_firsts,
+    ttfa_table,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from breathvoice.engines.base import CancelToken, Engine, SynthesisOptions, VoiceState  # noqa: E402
-from breathvoice.engines.registry import load_engine  # noqa: E402
-from breathvoice.settings import Settings  # noqa: E402
-from breathvoice.voices.library import VoiceLibrary  # noqa: E402
-from conftest import start_server, stop_server  # noqa: E402
 
-RATE = 24000
-QUERY = f"output_format=pcm_{RATE}&model_id=eleven_flash_v2_5&inactivity_timeout=180"
-# One long sentence with an early clause: the engine cuts its first chunk there.
-FIRST_SENTENCE = ("您好，感谢您的来电，我可以帮您查询订单的最新状态、修改收货地址，"
-                  "或者马上为您转接账单部门的同事。")
-THROUGHPUT_TEXTS = [
-    "今天天气很好，我们去散步吧。",
-    "这个周末我想在家里休息。",
-    "请您稍等，我马上为您查询。",
-    "谢谢您的耐心，订单已经发货了。",
-    "还有问题的话，欢迎随时联系我们。",
-]
 LONG_TEXT = "".join(THROUGHPUT_TEXTS) * 4
 SHORT_TEXT = "好的。"
-TTFA_ROUNDS = 5
-THROUGHPUT_ROUNDS = 2
+TTFA_ROUNDS = 3
+THROUGHPUT_ROUNDS = 1
+CONTEXTS_PER_SOCKET = 3
 CANCEL_ROUNDS = 5
-
-
-class Socket:
-    """One client connection; messages per context are collected as they arrive."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.audio_bytes: dict[str, int] = {}
-        self.firsts: dict[str, asyncio.Future[float]] = {}
-        self.finals: dict[str, asyncio.Future[float]] = {}
-        self.reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def open(cls, base: str) -> Socket:
-        url = f"{base}/v1/text-to-speech/Demo/multi-stream-input?{QUERY}"
-        return cls(await websockets.connect(url, max_size=None))
-
-    async def send(self, **message: Any) -> float:
-        await self.ws.send(json.dumps(message, ensure_ascii=False))
-        return time.perf_counter()
-
-    def first(self, context_id: str) -> asyncio.Future[float]:
-        """When the context's first audio arrived."""
-        return self.firsts.setdefault(context_id, asyncio.get_running_loop().create_future())
-
-    def final(self, context_id: str) -> asyncio.Future[float]:
-        """When the context's final message arrived."""
-        return self.finals.setdefault(context_id, asyncio.get_running_loop().create_future())
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            now = time.perf_counter()
-            message = json.loads(raw)
-            context = message.get("contextId")
-            if message.get("error"):
-                raise RuntimeError(f"server error: {message}")
-            if message.get("audio"):
-                if not self.first(context).done():
-                    self.first(context).set_result(now)
-                size = len(base64.b64decode(message["audio"]))
-                self.audio_bytes[context] = self.audio_bytes.get(context, 0) + size
-            if message.get("isFinal"):
-                self.final(context).set_result(now)
-
-    async def close(self) -> None:
-        self.reader.cancel()
-        await self.ws.close()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of another process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+CONCURRENT_ROUNDS = {1: 4, 4: 2, 8: 1}
 
 
 class Bench:
-    def __init__(self, base: str, server_pid: int, engine: Engine, voice: VoiceState) -> None:
-        self.base, self.server_pid, self.engine, self.voice = base, server_pid, engine, voice
+    def __init__(self, setup: Served) -> None:
+        self.setup = setup
+        self.base, self.server_pid = setup.server.ws_url, setup.server.process.pid
+        self.engine: Engine = setup.engine
+        self.voice: VoiceState = setup.voice
         self.contexts = 0
         self.cpu_per_audio_second: dict[str, list[float]] = {
             "raw": [], "raw early": [], "served": []}
@@ -180,13 +129,14 @@ class Bench:
         await socket.final(context)
         return await socket.first(context) - sent
 
-    async def server_throughput(self) -> float:
-        sockets = [await Socket.open(self.base) for _ in range(4)]
+    async def server_throughput(self, base: str | None = None, pid: int | None = None) -> float:
+        sockets = [await Socket.open(base or self.base) for _ in range(4)]
         texts = iter(throughput_texts())
-        start, cpu = time.perf_counter(), process_cpu_seconds(self.server_pid)
+        pid = pid or self.server_pid
+        start, cpu = time.perf_counter(), process_cpu_seconds(pid)
         finals = []
         for socket in sockets:
-            for _ in range(5):
+            for _ in range(CONTEXTS_PER_SOCKET):
                 context = self.new_context()
                 await socket.send(text=next(texts), context_id=context, flush=True)
                 await socket.send(context_id=context, close_context=True)
@@ -194,8 +144,9 @@ class Bench:
         await asyncio.gather(*finals)
         elapsed = time.perf_counter() - start
         audio = sum(sum(s.audio_bytes.values()) for s in sockets) / 2 / RATE
-        cpu = process_cpu_seconds(self.server_pid) - cpu
-        self.cpu_per_audio_second["served"].append(cpu / audio)
+        cpu = process_cpu_seconds(pid) - cpu
+        if pid == self.server_pid:
+            self.cpu_per_audio_second["served"].append(cpu / audio)
         for socket in sockets:
             await socket.close()
         return audio / elapsed
@@ -234,7 +185,7 @@ class Bench:
 
 
 def throughput_texts() -> list[str]:
-    return [THROUGHPUT_TEXTS[i % 5] for i in range(20)]
+    return [THROUGHPUT_TEXTS[i % 5] for i in range(4 * CONTEXTS_PER_SOCKET)]
 
 
 def ms(seconds: list[float]) -> str:
@@ -249,12 +200,12 @@ async def latency(bench: Bench) -> None:
     """Figures 1 and 2: each round times the engine and the server back to back."""
     socket = await Socket.open(bench.base)
     await bench.ttfa(socket)  # warm both up
-    bench.raw_first_chunk()
+    await asyncio.to_thread(bench.raw_first_chunk)
     firsts, wholes, ttfas = [], [], []
     for _ in range(TTFA_ROUNDS):
-        firsts.append(bench.raw_first_chunk())
+        firsts.append(await asyncio.to_thread(bench.raw_first_chunk))
         ttfas.append(await bench.ttfa(socket))
-        wholes.append(bench.raw_whole(FIRST_SENTENCE))
+        wholes.append(await asyncio.to_thread(bench.raw_whole, FIRST_SENTENCE))
     await socket.close()
     first = statistics.median(t / f for t, f in zip(ttfas, firsts, strict=True))
     whole = statistics.median(t / w for t, w in zip(ttfas, wholes, strict=True))
@@ -265,32 +216,41 @@ async def latency(bench: Bench) -> None:
 
 
 async def throughput(bench: Bench) -> None:
-    """Figure 3: raw runs (thread count picked once) and served runs in ABBA order."""
-    threads = max((1, 2), key=bench.raw_throughput)
-    raws, served = [], []
-    for _ in range(THROUGHPUT_ROUNDS):
-        raws.append(bench.raw_throughput(threads))
-        served += [await bench.server_throughput(), await bench.server_throughput()]
-        raws.append(bench.raw_throughput(threads))
-    ratio = statistics.median(
-        (served[i] + served[i + 1]) / (raws[i] + raws[i + 1]) for i in range(0, len(raws), 2)
-    )
-    print(f"3. 4 sockets x 5 contexts / raw engine best = {ratio:.2f}   (target >= 0.90)")
-    print(f"   runs (audio-s/s): served {' '.join(f'{s:.2f}' for s in served)};"
-          f" raw on {threads} thread(s) {' '.join(f'{r:.2f}' for r in raws)}")
-    early = bench.raw_throughput(threads, early_first_chunk=True)
-    cpu = {side: statistics.median(v) for side, v in bench.cpu_per_audio_second.items()}
-    print(f"   raw with the server's early first chunks: {early:.2f} audio-s/s")
+    """Figure 4: raw (as many threads as workers), responsive and classic runs in turns."""
+    threads = 2
+    raws, served, classics = [], [], []
+    with extra_server(bench.setup.tmp, "classic", **CLASSIC) as classic:
+        for _ in range(THROUGHPUT_ROUNDS):
+            raws.append(bench.raw_throughput(threads))
+            served.append(await bench.server_throughput())
+            classics.append(await bench.server_throughput(classic.ws_url, classic.process.pid))
+            served.append(await bench.server_throughput())
+            raws.append(bench.raw_throughput(threads))
+    ratio = statistics.median(served) / statistics.median(raws)
+    print(f"4. 4 sockets x 3 contexts / raw engine = {ratio:.2f}   (target >= 0.90)")
+    print(f"   responsive policy / classic policy, same run = "
+          f"{statistics.median(served) / statistics.median(classics):.2f}   (target >= 0.95)")
+    print(f"   runs (audio-s/s): responsive {' '.join(f'{s:.2f}' for s in served)}; classic"
+          f" {' '.join(f'{s:.2f}' for s in classics)}; raw on {threads} threads"
+          f" {' '.join(f'{r:.2f}' for r in raws)}")
+    cpu = {side: statistics.median(v) for side, v in bench.cpu_per_audio_second.items() if v}
     print(f"   CPU s per audio s (steadier than wall time on a shared machine): served"
-          f" {cpu['served']:.2f}, raw {cpu['raw']:.2f}, raw with early first chunks"
-          f" {cpu['raw early']:.2f}")
+          f" {cpu['served']:.2f}, raw {cpu['raw']:.2f}")
+
+
+async def concurrency(bench: Bench) -> None:
+    """Figure 3: one socket per stream, every stream starts a context at once."""
+    results = {streams: await socket_firsts(bench.base, streams, CONCURRENT_ROUNDS[streams])
+               for streams in CONCURRENCY}
+    print("3. TTFA with several sockets starting at once (zh: clause early, en: no mark)")
+    ttfa_table(results)
 
 
 async def cancellation(bench: Bench) -> None:
-    """Figure 4."""
+    """Figure 5."""
     socket = await Socket.open(bench.base)
     close_ms = statistics.median([await bench.close_to_final(socket) for _ in range(3)]) * 1000
-    print(f"4. close_context -> final {close_ms:.1f} ms   (target <= 50 ms)")
+    print(f"5. close_context -> final {close_ms:.1f} ms   (target <= 50 ms)")
     idles, drops = [], []
     for _ in range(CANCEL_ROUNDS):
         idles.append(await bench.ttfa(socket, SHORT_TEXT))
@@ -304,36 +264,27 @@ async def cancellation(bench: Bench) -> None:
     freed = statistics.median(d - i for d, i in zip(drops, idles, strict=True))
     print(f"   a new socket's first audio after a drop: {freed * 1000:+.0f} ms against idle"
           f" (per round {ms(drops)} ms vs {ms(idles)} ms)")
-    abort = statistics.median([bench.raw_abort() for _ in range(3)])
+    abort = statistics.median([await asyncio.to_thread(bench.raw_abort) for _ in range(3)])
     print(f"   engine alone: cancel -> its running model call returns {abort * 1000:.0f} ms")
 
 
-FIGURES = {"latency": latency, "throughput": throughput, "cancellation": cancellation}
+FIGURES = {"latency": latency, "concurrency": concurrency, "throughput": throughput,
+           "cancellation": cancellation}
 
 
 async def run(bench: Bench, figures: list[str]) -> None:
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"load average at start: {load_average()}")
     for name in figures:
         await FIGURES[name](bench)
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    print(f"load average at end: {load_average()}")
 
 
 def main() -> None:
     figures = sys.argv[1:] or list(FIGURES)
     if not set(figures) <= set(FIGURES):
         sys.exit(f"usage: bench/ws.py [{'|'.join(FIGURES)} ...]")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        server = start_server(data, Path(tmp) / "server.log")
-        try:
-            settings = Settings(data_dir=data)
-            engine = load_engine(settings)
-            voice = VoiceLibrary(settings.voices_dir, engine).choose(
-                "Demo", emotion="greeting").voice_state
-            bench = Bench(server.ws_url, server.process.pid, engine, voice)
-            asyncio.run(run(bench, figures))
-        finally:
-            stop_server(server)
+    with served() as setup:
+        asyncio.run(run(Bench(setup), figures))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,31 @@ def test_early_first_chunk(kokoro_engine: KokoroEngine) -> None:
 
 
 @pytest.mark.slow
+def test_first_chunk_is_short_without_any_punctuation(kokoro_engine: KokoroEngine) -> None:
+    text = ("Thank you for calling our support line today I can check the status of your "
+            "order or change your delivery address right away")
+    chunks = speak(kokoro_engine, text, early_first_chunk=True)
+    assert chunks[0].text == "Thank you "  # cut before the phrase "for calling ..."
+    assert 0.3 <= chunks[0].duration <= 1.2
+    assert "".join(chunk.text for chunk in chunks) == text
+    whole = speak(kokoro_engine, text)
+    assert len(whole) == 1 and whole[0].duration > 5 * chunks[0].duration
+
+
+@pytest.mark.slow
+def test_a_stream_cuts_a_long_sentence_into_bounded_chunks(kokoro_engine: KokoroEngine) -> None:
+    text = ("今天下午我们先去公园散步，然后在湖边的咖啡馆坐一会儿，喝一杯热咖啡，"
+            "再沿着河边慢慢地走回家，路上顺便去超市买一些水果和蔬菜，晚上一起做饭，"
+            "吃完饭以后看一部电影，最后早点休息，明天还要早起上班。")
+    whole = speak(kokoro_engine, text)
+    streamed = speak(kokoro_engine, text, early_first_chunk=True, bounded_chunks=True)
+    assert len(whole) == 1 and whole[0].duration > 12
+    assert len(streamed) >= 3
+    assert max(chunk.duration for chunk in streamed) < 0.7 * whole[0].duration
+    assert "".join(chunk.text for chunk in streamed) == text
+
+
+@pytest.mark.slow
 def test_nothing_to_say_is_refused(kokoro_engine: KokoroEngine) -> None:
     for text in ["", "   ", "😀 ……"]:
         with pytest.raises(InvalidRequest):

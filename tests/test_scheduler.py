@@ -10,8 +10,9 @@ from collections.abc import Hashable
 import pytest
 
 from breathvoice.engines.base import AudioChunk, SynthesisOptions
-from breathvoice.errors import EngineError
-from breathvoice.streaming.scheduler import SynthesisScheduler
+from breathvoice.errors import EngineError, ServerBusy
+from breathvoice.streaming.admission import Admission
+from breathvoice.streaming.scheduler import SchedulerPolicy, SynthesisScheduler
 from tone_engine import ToneEngine
 
 LONG = "one, two, three, four, five, six, seven, eight."
@@ -71,9 +72,9 @@ def test_first_chunk_of_a_new_job_goes_before_old_jobs_chunks() -> None:
     scheduler.close()
 
 
-def test_early_first_chunk_only_while_no_new_job_waits_for_a_worker() -> None:
+def test_classic_policy_drops_the_early_cut_while_new_jobs_wait() -> None:
     engine = ToneEngine(seconds_per_chunk=0.2)
-    scheduler = SynthesisScheduler(engine, workers=1)
+    scheduler = SynthesisScheduler(engine, workers=1, policy="classic")
     done = threading.Semaphore(0)
     early = SynthesisOptions(early_first_chunk=True)
     for name, options in (("busy, still busy.", SynthesisOptions()),
@@ -87,6 +88,21 @@ def test_early_first_chunk_only_while_no_new_job_waits_for_a_worker() -> None:
     assert asked["queued, behind another."].early_first_chunk is False
     # "last" started with no new job behind it: the early cut stands
     assert asked["last, alone."].early_first_chunk is True
+    scheduler.close()
+
+
+def test_responsive_policy_keeps_every_first_chunk_short() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.1)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    done = threading.Semaphore(0)
+    names = ("busy, still busy.", "queued, behind another.", "last, alone.")
+    for name in names:
+        scheduler.submit(owner=name, text=name, voice=engine.default_voice(),
+                         options=SynthesisOptions(early_first_chunk=True),
+                         on_chunk=lambda chunk: None, on_done=lambda error: done.release())
+    for _ in names:
+        assert done.acquire(timeout=10)
+    assert [options.early_first_chunk for options in engine.options] == [True] * 3
     scheduler.close()
 
 
@@ -247,4 +263,154 @@ def test_background_work_leaves_a_worker_free_for_live_work() -> None:
     assert done.wait(5)
     assert started["live"] - asked < 0.35  # one chunk's time, not two
     assert started.get("job2", float("inf")) > started["live"]
+    scheduler.close()
+
+
+def _live_during_background(policy: SchedulerPolicy) -> tuple[float, list[str], list[str]]:
+    """A live job arrives while a background job's chunk runs on the only worker.
+
+    Returns how long the live job waited for its first chunk (0.5 s to make), the
+    background job's chunk
+    texts, and the order of all chunks.
+    """
+    engine = ToneEngine(seconds_per_chunk=0.5)
+    scheduler = SynthesisScheduler(engine, workers=1, policy=policy)
+    chunks: dict[str, list[str]] = {"job": [], "live": []}
+    order: list[str] = []
+    first_live: list[float] = []
+    done = threading.Semaphore(0)
+    errors: list[BaseException | None] = []
+
+    def submit(name: str, text: str, background: bool) -> None:
+        def on_chunk(chunk: AudioChunk) -> None:
+            if name == "live" and not first_live:
+                first_live.append(time.monotonic())
+            chunks[name].append(chunk.text)
+            order.append(name)
+
+        def on_done(error: BaseException | None) -> None:
+            errors.append(error)
+            done.release()
+
+        scheduler.submit(owner=name, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=on_chunk, on_done=on_done,
+                         background=background)
+
+    submit("job", "one, two, three.", background=True)
+    while not chunks["job"]:
+        time.sleep(0.005)
+    time.sleep(0.1)  # the job's second chunk is being made
+    asked = time.monotonic()
+    submit("live", "hello.", background=False)
+    for _ in range(2):
+        assert done.acquire(timeout=10)
+    scheduler.close()
+    assert errors == [None, None]
+    return first_live[0] - asked, chunks["job"], order
+
+
+def test_live_work_pauses_a_running_background_chunk_and_the_line_stays_whole() -> None:
+    waited, job_chunks, order = _live_during_background("responsive")
+    assert waited < 0.7  # its own 0.5 s chunk, not also the 0.4 s left of the job's
+    # the paused chunk was made again afterwards: every piece once, in order
+    assert job_chunks == ["one,", " two,", " three."]
+    assert order == ["job", "live", "job", "job"]
+
+
+def test_classic_policy_lets_the_background_chunk_finish_first() -> None:
+    waited, job_chunks, order = _live_during_background("classic")
+    assert waited > 0.8
+    assert job_chunks == ["one,", " two,", " three."]
+    assert order[:3] == ["job", "job", "live"]
+
+
+def test_a_paused_background_job_can_still_be_cancelled() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.3)
+    scheduler = SynthesisScheduler(engine, workers=1)
+    job_done = threading.Event()
+    job_chunks: list[str] = []
+    job = scheduler.submit(owner="job", text=LONG, voice=engine.default_voice(),
+                           options=SynthesisOptions(), on_chunk=lambda c: job_chunks.append(c.text),
+                           on_done=lambda error: job_done.set(), background=True)
+    time.sleep(0.1)
+    rec = Recorder()
+    rec.submit(scheduler, "live", "a, b, c, d.")
+    time.sleep(0.05)
+    job.cancel()  # paused, waiting behind the live job
+    assert job_done.wait(5)
+    assert rec.finished.wait(10)
+    assert rec.done == {"live": None}
+    assert job_chunks == []  # its first chunk was paused, then never made
+    assert engine.calls.count(LONG) == 1  # and it was never resumed
+    scheduler.close()
+
+
+def test_reject_admission_refuses_live_work_over_capacity_but_not_jobs() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.2)
+    scheduler = SynthesisScheduler(engine, workers=1,
+                                   admission=Admission("reject", 1, max_live_jobs=1))
+    rec = Recorder()
+    rec.submit(scheduler, "first", LONG)
+    with pytest.raises(ServerBusy) as refused:
+        rec.submit(scheduler, "second", LONG)
+    assert refused.value.http_status == 503
+    assert int(refused.value.headers["Retry-After"]) >= 1
+    scheduler.submit(owner="job", text="a job line.", voice=engine.default_voice(),
+                     options=SynthesisOptions(), on_chunk=lambda chunk: None,
+                     on_done=lambda error: None, background=True)
+    rec.expected = 1
+    assert rec.finished.wait(10)
+    rec.submit(scheduler, "third", "again.")  # room again once the first is done
+    scheduler.close()
+
+
+def test_degrade_admission_serves_everyone() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.01)
+    scheduler = SynthesisScheduler(engine, workers=1,
+                                   admission=Admission("degrade", 1, max_live_jobs=1))
+    rec = Recorder()
+    for name in ("a", "b", "c"):
+        rec.submit(scheduler, name, LONG)
+    assert rec.finished.wait(10)
+    assert rec.done == {"a": None, "b": None, "c": None}
+    scheduler.close()
+
+
+@pytest.mark.parametrize(("policy", "live", "job"), [("responsive", True, False),
+                                                      ("classic", False, False)])
+def test_live_work_asks_the_engine_for_bounded_chunks(policy: SchedulerPolicy, live: bool,
+                                                      job: bool) -> None:
+    engine = ToneEngine()
+    scheduler = SynthesisScheduler(engine, workers=1, policy=policy)
+    done = threading.Semaphore(0)
+    for text, background in (("live.", False), ("job.", True)):
+        scheduler.submit(owner=text, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=lambda chunk: None,
+                         on_done=lambda error: done.release(), background=background)
+    for _ in range(2):
+        assert done.acquire(timeout=5)
+    asked = dict(zip(engine.calls, engine.options, strict=True))
+    assert asked["live."].bounded_chunks is live
+    assert asked["job."].bounded_chunks is job
+    scheduler.close()
+
+
+def test_a_live_job_pauses_every_running_background_job() -> None:
+    engine = ToneEngine(seconds_per_chunk=0.4)
+    scheduler = SynthesisScheduler(engine, workers=2)
+    done = threading.Semaphore(0)
+    texts = ("first, line.", "second, line.")
+    for text in texts:
+        scheduler.submit(owner=text, text=text, voice=engine.default_voice(),
+                         options=SynthesisOptions(), on_chunk=lambda chunk: None,
+                         on_done=lambda error: done.release(), background=True)
+    time.sleep(0.1)  # both chunks are being made, on both workers
+    rec = Recorder()
+    rec.submit(scheduler, "live", "hi.")
+    assert rec.finished.wait(5)
+    for _ in texts:
+        assert done.acquire(timeout=10)
+    # both paused first chunks were made again: no background chunk took CPU from "hi."
+    assert engine.calls.count("first, line.") == 2
+    assert engine.calls.count("second, line.") == 2
     scheduler.close()

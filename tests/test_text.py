@@ -8,6 +8,7 @@ from importlib import resources
 
 import pytest
 
+from breathvoice.engines.kokoro.first_chunk import estimated_seconds, short_first_cut
 from breathvoice.engines.kokoro.g2p import (
     PhonemeSpan,
     Phonemizer,
@@ -270,3 +271,35 @@ def test_long_chinese_sentence_fits_the_model(phonemizer: Phonemizer) -> None:
     assert len(windows) >= 2
     assert all(sum(len(s.phonemes) for s in w) <= 510 for w in windows)
     assert [s for w in windows for s in w] == spans
+
+
+def short_pieces(text: str) -> list[str]:
+    return [text[p.start : p.end] for p in plan_pieces(text, True, short_first_cut)]
+
+
+@pytest.mark.parametrize(("text", "first"), [
+    ("Thank you for calling our support line today I can check your order right away.",
+     "Thank you "),  # no punctuation: before the phrase "for calling"
+    ("Hello there my friend, how are you doing today? Bye.", "Hello there my friend, "),
+    ("Honestly I never thought the old lighthouse keeper would remember my name",
+     "Honestly I never "),  # no phrase opener early on: a word count
+    ("您好，感谢您的来电，我可以帮您查询订单的最新状态。", "您好，感谢您的来电，"),
+    ("我可以帮您查询订单的最新状态和修改收货地址或者马上为您转接账单部门的同事。",
+     "我可以帮您"),  # no mark: whole words only
+])
+def test_short_first_chunk_cuts_early_whatever_the_punctuation(text: str, first: str) -> None:
+    pieces = short_pieces(text)
+    assert pieces[0] == first
+    assert "".join(pieces) == text
+    assert 0.5 <= estimated_seconds(first, 0, len(first)) <= 1.8
+
+
+def test_short_first_chunk_keeps_short_sentences_whole() -> None:
+    for text in ("Hi, Bob.", "你好，世界。", "Welcome to our voice service.", "好的。"):
+        assert short_pieces(text) == [text]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_short_first_chunk_covers_the_text(text: str) -> None:
+    pieces = plan_pieces(text, True, short_first_cut)
+    assert "".join(text[p.start : p.end] for p in pieces) == text

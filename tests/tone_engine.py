@@ -1,7 +1,8 @@
 """A tiny real engine for tests that exercise plumbing, not voices.
 
 It speaks each clause of the text as a tone (one 60 ms step per character, pitch from the
-character), honours speed, cancellation and alignment, and can be told to sleep per chunk
+character), honours speed, cancellation (also during a chunk, like an aborted model call) and
+alignment, and can be told to sleep per chunk
 or fail, so scheduling and streaming can be tested quickly and deterministically.
 """
 
@@ -61,8 +62,8 @@ class ToneEngine:
                 return
             if self.fail_on is not None and self.fail_on in piece:
                 raise EngineError("tone engine told to fail")
-            if self.seconds_per_chunk:
-                time.sleep(self.seconds_per_chunk)
+            if self.seconds_per_chunk and not self._compute(options):
+                return  # cancelled while "computing": the chunk is dropped, like Kokoro's
             step = int(RATE * STEP_SECONDS / options.speed)
             t = np.arange(step) / RATE
             tones = [level * np.sin(2 * np.pi * (200 + ord(ch) % 400) * t) for ch in piece]
@@ -74,6 +75,17 @@ class ToneEngine:
                                           [ms] * len(piece))
             yield AudioChunk(samples, RATE, piece, alignment)
 
+    def _compute(self, options: SynthesisOptions) -> bool:
+        """Spend ``seconds_per_chunk``; False if cancelled meanwhile (an aborted model call)."""
+        if options.cancel is None:
+            time.sleep(self.seconds_per_chunk)
+            return True
+        aborted = threading.Event()
+        options.cancel.on_cancel(aborted.set)
+        try:
+            return not aborted.wait(self.seconds_per_chunk)
+        finally:
+            options.cancel.remove(aborted.set)
 
 def from_settings(settings: object) -> ToneEngine:
     """The plug-in factory of server processes and cluster replicas

@@ -43,6 +43,7 @@ from breathvoice.pronunciation.service import PronunciationService
 from breathvoice.pronunciation.store import PronunciationStore
 from breathvoice.qa.recognise import make_recogniser
 from breathvoice.settings import Settings, get_settings
+from breathvoice.streaming.admission import Admission
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.demo import ensure_demo_group
 from breathvoice.voices.library import VoiceLibrary
@@ -80,8 +81,10 @@ def build_services(settings: Settings, *, enrolment: bool = True,
         jobs = enrolment_jobs_for(library, engine, settings)
     if jobs is not None:
         jobs.start()
+    admission = Admission(settings.admission, settings.engine_workers, settings.max_live_jobs)
     scheduler = SynthesisScheduler(engine, settings.engine_workers,
-                                   settings.engine_workers - settings.job_reserved_workers)
+                                   settings.engine_workers - settings.job_reserved_workers,
+                                   policy=settings.scheduler_policy, admission=admission)
     outputs = OutputStore(settings.outputs_dir, settings.output_retention_hours * 3600,
                           settings.output_max_bytes)
     store = PronunciationStore(open_database(database_url(settings)),

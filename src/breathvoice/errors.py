@@ -20,6 +20,7 @@ Every error a user can see is a :class:`BreathVoiceError`. Each knows its wire `
     ├── VoiceGroupExists                   409  VOICE_GROUP_EXISTS
     ├── PayloadTooLarge                    413  PAYLOAD_TOO_LARGE      (ws 1009)
     ├── TooManyRequests                    429  TOO_MANY_CONCURRENT_REQUESTS
+    ├── ServerBusy                         503  SERVER_BUSY            (ws 1013)
     ├── ContextLimitExceeded               429  MAX_CONTEXT_LIMIT_EXCEEDED
     ├── InputTimeout                       408  INPUT_TIMEOUT_EXCEEDED
     ├── StorageFull                        507  INSUFFICIENT_STORAGE
@@ -134,6 +135,19 @@ class TooManyRequests(BreathVoiceError):
     http_status = 429
     ws_close = 1013
     default_message = "too many concurrent requests"
+
+
+class ServerBusy(BreathVoiceError):
+    """Live demand is over what the engine makes in real time (admission ``reject``)."""
+
+    code = "SERVER_BUSY"
+    http_status = 503
+    ws_close = 1013
+    default_message = "the server is at its real-time capacity; retry shortly"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, retry_after))}
 
 
 class ContextLimitExceeded(BreathVoiceError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +100,17 @@ class Settings(BaseSettings):
     job_qa: bool = Field(True, description="check every take of a script job in the "
                          "background, re-roll lines whose takes all fail, and choose the "
                          "best of a line's takes")
+
+    # scheduling of live work (sockets, streamed and single requests) and job lines
+    scheduler_policy: Literal["responsive", "classic"] = Field(
+        "responsive", description="'responsive': short first chunks always, and live work "
+        "pauses running job lines; 'classic': the policy before both (for comparison)")
+    admission: Literal["degrade", "reject"] = Field(
+        "degrade", description="when live requests are over the engine's real-time "
+        "capacity: 'degrade' serves all of them, evenly slower; 'reject' refuses new ones "
+        "(HTTP 503 with Retry-After, socket error SERVER_BUSY)")
+    max_live_jobs: int = Field(0, ge=0, description="live requests spoken at once before "
+                               "admission applies; 0 = measured real-time capacity")
 
     # streaming
     max_contexts_per_socket: int = Field(5, ge=1)

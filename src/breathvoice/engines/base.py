@@ -98,6 +98,9 @@ class SynthesisOptions:
     """ISO code hint ('zh', 'en', 'ja'); None = detect from the text."""
     early_first_chunk: bool = False
     """Cut the first chunk at an early clause boundary, so streaming starts fast."""
+    bounded_chunks: bool = False
+    """Keep every chunk short in compute (a few seconds of speech, cut at clauses), so
+    other live work waits little behind it; the scheduler asks for it on live work."""
     with_alignment: bool = False
     """Fill ``AudioChunk.alignment``."""
     cancel: CancelToken | None = None

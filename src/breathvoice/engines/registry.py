@@ -20,7 +20,8 @@ EngineFactory = Callable[[Settings], Engine]
 def _kokoro(settings: Settings) -> Engine:
     from breathvoice.engines.kokoro.engine import KokoroEngine
 
-    return KokoroEngine(onnx_threads=settings.onnx_threads)
+    return KokoroEngine(onnx_threads=settings.onnx_threads,
+                        short_first_chunk=settings.scheduler_policy == "responsive")
 
 
 ENGINES: dict[str, EngineFactory] = {"kokoro": _kokoro}

@@ -8,14 +8,15 @@ its generator, hands it to the job's callback and puts the job back. That gives:
   no socket or batch can starve another;
 - fast starts: a job that has produced nothing yet goes before every started job, so the
   first chunk of a new context is served before later chunks of old ones;
-- an early first chunk (cut at the first clause, see ``SynthesisOptions``) only while the
-  engine keeps up: a job started while more new jobs wait than there are free workers
-  speaks its first sentence whole, because every extra model call costs throughput
-  exactly when the engine is saturated, and queueing, not sentence length, then sets
-  the wait;
-- a background lane (script jobs): a background job is served only while no live job
-  waits or runs, and on at most ``background_workers`` workers at once, so a new live
-  job finds a worker free instead of waiting for a background chunk to end;
+- a short first chunk (see ``SynthesisOptions.early_first_chunk``); the ``classic``
+  policy drops it for a job started while more new jobs wait than workers are free;
+- a background lane (script jobs), served only while no live job waits or runs, on at
+  most ``background_workers`` workers. With the ``responsive`` policy (default) a new live
+  job pauses the running background jobs, which resume later where they stopped (see
+  :mod:`.job`); ``classic`` lets their chunks finish. Live chunks are
+  bounded in compute (``SynthesisOptions.bounded_chunks``);
+- admission: when live demand is over real-time capacity, new live jobs are accepted
+  and everyone slows evenly, or refused (see :mod:`.admission`);
 - prompt cancellation: a cancelled job is dropped at once if queued, and its engine call
   is aborted through the job's :class:`CancelToken` if running.
 
@@ -29,49 +30,31 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import replace
+from typing import Literal
 
 from breathvoice.engines.base import AudioChunk, CancelToken, Engine, SynthesisOptions, VoiceState
 from breathvoice.errors import BreathVoiceError, EngineError
+from breathvoice.streaming.admission import Admission
+from breathvoice.streaming.job import ChunkCallback, DoneCallback, Job
+
+__all__ = ["ChunkCallback", "DoneCallback", "Job", "SchedulerPolicy", "SynthesisScheduler"]
 
 log = logging.getLogger(__name__)
 
-ChunkCallback = Callable[[AudioChunk], None]
-DoneCallback = Callable[[BaseException | None], None]
-
-
-@dataclass(eq=False)
-class Job:
-    """One text to speak. Cancel it with :meth:`cancel`; ``on_done`` is called exactly once."""
-
-    owner: Hashable
-    text: str
-    voice: VoiceState
-    options: SynthesisOptions
-    on_chunk: ChunkCallback
-    on_done: DoneCallback
-    seq: int
-    token: CancelToken
-    chunks_sent: int = 0
-    last_served: float = 0.0
-    started_saturated: bool = False
-    background: bool = False
-    _iterator: Iterator[AudioChunk] | None = field(default=None, repr=False)
-    _finished: bool = False
-
-    def cancel(self) -> None:
-        self.token.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self.token.cancelled
+SchedulerPolicy = Literal["responsive", "classic"]
 
 
 class SynthesisScheduler:
     def __init__(self, engine: Engine, workers: int,
-                 background_workers: int | None = None) -> None:
+                 background_workers: int | None = None, *,
+                 policy: SchedulerPolicy = "responsive",
+                 admission: Admission | None = None) -> None:
         self._engine = engine
+        self.policy: SchedulerPolicy = policy
+        self.admission = admission or Admission(workers=workers)
+        self._running: set[Job] = set()
         self._ready: list[Job] = []
         self._owner_served: dict[Hashable, float] = {}
         self._cond = threading.Condition()
@@ -104,24 +87,35 @@ class SynthesisScheduler:
     ) -> Job:
         """Queue a job; ``background`` ones wait while any live job waits or runs."""
         token = options.cancel or CancelToken()
-        job = Job(
-            owner=owner,
-            text=text,
-            voice=voice,
-            options=replace(options, cancel=token),
-            on_chunk=on_chunk,
-            on_done=on_done,
-            seq=next(self._seq),
-            token=token,
-            background=background,
-        )
-        token.on_cancel(lambda: self._drop(job))
+        job = Job(owner=owner, text=text, voice=voice, options=replace(options, cancel=token),
+                  on_chunk=on_chunk, on_done=on_done, seq=next(self._seq), token=token,
+                  background=background)
         with self._cond:
             if self._closed:
                 raise EngineError("the server is shutting down")
+            if not background:
+                self.admission.check(self._live_jobs())
             self._ready.append(job)
             self._cond.notify()
+            paused = self._pause_for_live() if not background else []
+        token.on_cancel(lambda: self._drop(job))
+        for attempt in paused:
+            attempt.cancel()
         return job
+
+    def _live_jobs(self) -> int:
+        return sum(1 for job in (*self._ready, *self._running) if not job.background)
+
+    def _pause_for_live(self) -> list[CancelToken]:
+        """Pause every running background job: live work gets the workers and the cores
+        (a background chunk on another worker would still take CPU from it)."""
+        if self.policy != "responsive":
+            return []
+        victims = [job for job in self._running if job.background and not job.pausing
+                   and job.resumable and job.attempt is not None]
+        for victim in victims:
+            victim.pausing = True
+        return [victim.attempt for victim in victims if victim.attempt is not None]
 
     def close(self) -> None:
         with self._cond:
@@ -184,11 +178,14 @@ class SynthesisScheduler:
                 return None
             job = min(eligible, key=self._priority)
             self._ready.remove(job)
+            self._running.add(job)
             self._busy += 1
             self._live_busy += not job.background
-            if job.chunks_sent == 0:
+            if job.chunks_sent == 0 and job._iterator is None:
                 new_waiting = sum(1 for waiting in self._ready if waiting.chunks_sent == 0)
                 job.started_saturated = new_waiting > len(self._threads) - self._busy
+            if job.background and job.attempt is None and self.policy == "responsive":
+                job.new_attempt()
             now = time.monotonic()
             job.last_served = now
             self._owner_served[job.owner] = now
@@ -211,47 +208,81 @@ class SynthesisScheduler:
                 self._step(job)
             finally:
                 with self._cond:
+                    self._running.discard(job)
+                    job.pausing = False
                     self._busy -= 1
                     if not job.background:
                         self._live_busy -= 1
                     self._cond.notify_all()  # background work may be eligible now
 
+    def _options(self, job: Job) -> SynthesisOptions:
+        options = job.options
+        if job.attempt is not None:
+            options = replace(options, cancel=job.attempt)
+        if self.policy == "responsive" and not job.background:
+            options = replace(options, bounded_chunks=True)
+        if options.early_first_chunk and (job.chunks_sent or (
+                self.policy == "classic" and job.started_saturated)):
+            options = replace(options, early_first_chunk=False)
+        return options
+
     def _step(self, job: Job) -> None:
         if job.cancelled:
             self._finish(job, None)
             return
+        started = time.perf_counter()
         try:
             if job._iterator is None:
-                options = job.options
-                if options.early_first_chunk and job.started_saturated:
-                    options = replace(options, early_first_chunk=False)
-                job._iterator = iter(self._engine.synthesize(job.text, job.voice, options))
+                if job.rest_is_spoken:
+                    self._finish(job, None)
+                    return
+                job._iterator = iter(self._engine.synthesize(job.rest, job.voice,
+                                                             self._options(job)))
             chunk = next(job._iterator, None)
-        except BreathVoiceError as exc:
-            self._finish(job, exc)
+        except Exception as exc:
+            if job.paused:  # the aborted call may fail: it is made again later
+                self._requeue(job, paused=True)
+            elif isinstance(exc, BreathVoiceError):
+                self._finish(job, exc)
+            else:  # an engine bug must not kill the worker
+                log.exception("synthesis failed")
+                self._finish(job, EngineError(f"speech synthesis failed ({type(exc).__name__})"))
             return
-        except Exception as exc:  # an engine bug must not kill the worker
-            log.exception("synthesis failed")
-            self._finish(job, EngineError(f"speech synthesis failed ({type(exc).__name__})"))
-            return
-        if chunk is None or job.cancelled:
+        if job.cancelled or (chunk is None and not job.paused):
             self._finish(job, None)
             return
-        job.chunks_sent += 1
-        try:
-            job.on_chunk(chunk)
-        except Exception:
-            log.exception("chunk callback failed")
-            job.cancel()
+        if chunk is not None:
+            if not job.background:
+                self.admission.record(chunk.duration, time.perf_counter() - started)
+            job.chunks_sent += 1
+            job.advance(chunk)
+            try:
+                job.on_chunk(chunk)
+            except Exception:
+                log.exception("chunk callback failed")
+                job.cancel()
+        self._requeue(job, paused=job.paused)
+
+    def _requeue(self, job: Job, paused: bool) -> None:
+        """Put ``job`` back for its next chunk; a paused job restarts its engine call."""
+        if paused:
+            self._close_iterator(job)
+            job.end_attempt()
         with self._cond:
-            if self._closed or job.cancelled:
-                requeue = False
-            else:
+            requeue = not (self._closed or job.cancelled)
+            if requeue:
                 self._ready.append(job)
                 self._cond.notify()
-                requeue = True
         if not requeue:
             self._finish(job, None)
+
+    def _close_iterator(self, job: Job) -> None:
+        iterator, job._iterator = job._iterator, None
+        if iterator is not None and hasattr(iterator, "close"):
+            try:
+                iterator.close()
+            except Exception:
+                log.exception("closing the engine generator failed")
 
     def _finish(self, job: Job, error: BaseException | None) -> None:
         with self._cond:
@@ -260,11 +291,8 @@ class SynthesisScheduler:
             job._finished = True
             if not any(j.owner == job.owner for j in self._ready):
                 self._owner_served.pop(job.owner, None)
-        if job._iterator is not None and hasattr(job._iterator, "close"):
-            try:
-                job._iterator.close()
-            except Exception:
-                log.exception("closing the engine generator failed")
+        self._close_iterator(job)
+        job.end_attempt()
         try:
             job.on_done(error)
         except Exception:

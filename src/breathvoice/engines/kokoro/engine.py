@@ -36,6 +36,7 @@ from breathvoice.engines.kokoro.controls import (
     apply_colour,
     voice_inputs,
 )
+from breathvoice.engines.kokoro.first_chunk import short_first_cut
 from breathvoice.engines.kokoro.g2p import (
     MAX_TOKENS,
     PUNCTUATION,
@@ -70,6 +71,9 @@ PAUSE_SECONDS: dict[Pause, float] = {"sentence": 0.25, "clause": 0.1, "none": 0.
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 SILENT_PHONEMES = "".join(set(PUNCTUATION.values())) + " "
 PROBE_TEXT = "你好，今天天气不错。Nice to meet you."
+STREAM_MAX_TOKENS = 120
+"""Phonemes per model call of a stream (about 8 s of speech, 1-2 s of compute on one
+core), so a new request waits behind at most one such chunk per worker."""
 WARM_UP_TEXT = "the quick brown fox jumps over the lazy dog and runs back home "
 """What each stock voice says once, to know how it sounds to the speaker embedder."""
 
@@ -105,8 +109,9 @@ class KokoroEngine:
     name = "kokoro"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, onnx_threads: int = 0) -> None:
+    def __init__(self, onnx_threads: int = 0, short_first_chunk: bool = True) -> None:
         self._model: KokoroModel = load_kokoro_model(onnx_threads)
+        self._early_cut = short_first_cut if short_first_chunk else None
         self._phonemizer = Phonemizer(self._model.vocab)
         self._embedder_lock = threading.Lock()
         self._embedder: SpeakerEmbedder | None = None
@@ -210,14 +215,21 @@ class KokoroEngine:
     def synthesize(
         self, text: str, voice: VoiceState, options: SynthesisOptions
     ) -> Iterator[AudioChunk]:
-        """Speak ``text`` one sentence (or clause) at a time."""
+        """Speak ``text`` one sentence (or clause) at a time.
+
+        With ``early_first_chunk`` (streams), the first chunk is short (see
+        :mod:`~breathvoice.engines.kokoro.first_chunk`); with ``bounded_chunks`` long
+        sentences are cut at clauses into chunks of at most :data:`STREAM_MAX_TOKENS`
+        phonemes.
+        """
         controls = _Controls.of(voice, self._style_of(voice), options.speed)
         language = options.language if options.language in ("zh", "en", "ja") else None
         cancel = options.cancel
         clean = normalize(text)
         spoken = False
         matches = options.lexicon.matches(text) if options.lexicon else []
-        for piece in _whole_matches(plan_pieces(clean, options.early_first_chunk), matches):
+        for piece in _whole_matches(plan_pieces(clean, options.early_first_chunk,
+                                                self._early_cut), matches):
             if cancel is not None and cancel.cancelled:
                 return
             inside = [m for m in matches if piece.start <= m.start and m.end <= piece.end]
@@ -230,7 +242,7 @@ class KokoroEngine:
                 set(clause_cuts(clean, piece.start, piece.end)),
                 set(word_cuts(clean, piece.start, piece.end)),
             ]
-            for window in fit_window(spans, preferred, MAX_TOKENS):
+            for window in fit_window(spans, preferred, self._window(spans, options)):
                 if not any(span.phonemes.strip(SILENT_PHONEMES) for span in window):
                     continue
                 if cancel is not None and cancel.cancelled:
@@ -244,6 +256,12 @@ class KokoroEngine:
             if not self._phonemizer.japanese_supported and has_kana(clean):
                 raise InvalidRequest("Japanese kana is not supported by this server")
             raise InvalidRequest("the text has nothing that can be spoken")
+
+    def _window(self, spans: list[PhonemeSpan], options: SynthesisOptions) -> int:
+        """Phonemes per model call: a stream's chunks are bounded in compute time."""
+        if not options.bounded_chunks or not spans:
+            return MAX_TOKENS
+        return min(MAX_TOKENS, max(STREAM_MAX_TOKENS, *(len(s.phonemes) for s in spans)))
 
     def _style_of(self, voice: VoiceState) -> FloatAudio:
         if voice.engine != self.name:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -191,12 +192,17 @@ def _spans(cuts: list[int], start: int, end: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
-def plan_pieces(text: str, early_first_chunk: bool = False) -> list[TextPiece]:
+EarlyCut = Callable[[str, int, int], "int | None"]
+
+
+def plan_pieces(text: str, early_first_chunk: bool = False,
+                early_cut: EarlyCut | None = None) -> list[TextPiece]:
     """Cut ``text`` into sentences, covering every character.
 
     A stretch with nothing to say (marks, spaces) joins the piece before it. With
-    ``early_first_chunk`` the first sentence is cut after its first clause of a few words
-    (or, when it has none, after a few words), so the first audio comes sooner.
+    ``early_first_chunk`` the first sentence is cut where ``early_cut`` says (by default
+    after its first clause of a few words or, when it has none and is long, after a few
+    words), so the first audio comes sooner.
     """
     spans: list[tuple[int, int]] = []
     for start, end in _spans(sentence_cuts(text), 0, len(text)):
@@ -208,7 +214,7 @@ def plan_pieces(text: str, early_first_chunk: bool = False) -> list[TextPiece]:
             spans.append((start, end))
     if early_first_chunk and spans:
         first_start, first_end = spans[0]
-        cut = _early_cut(text, first_start, first_end)
+        cut = (early_cut or _early_cut)(text, first_start, first_end)
         if cut is not None:
             spans[0:1] = [(first_start, cut), (cut, first_end)]
     pieces = []
