@@ -4,6 +4,7 @@ synthesis route handing the rules to the engine."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -223,3 +224,32 @@ def test_the_elevenlabs_sdk_manages_dictionaries(app: Any) -> None:
         pls = b"".join(sdk.pronunciation_dictionaries.download(made.id, added.version_id))
         assert b"<grapheme>ACME</grapheme>" in pls and "cháng".encode() not in pls
         assert b'alphabet="x-pinyin">chang2<' in pls
+
+
+def test_a_script_job_applies_the_dictionaries_it_names_before_the_groups(app: Any) -> None:
+    engine = ToneEngine()
+    with app(engine=engine) as client:
+        group = _create(client, ACME, name="group")
+        client.put("/breathvoice/voice-groups/Demo/pronunciation-dictionaries", json={
+            "pronunciation_dictionary_locators": [{"pronunciation_dictionary_id": group["id"]}]})
+        named = _create(client, {**ACME, "alias": "ack me"}, name="job")
+        locators = [{"pronunciation_dictionary_id": named["id"]}]
+        unknown = client.post("/breathvoice/jobs", json={
+            "lines": [{"text": "x", "filename": "x.wav"}],
+            "pronunciation_dictionary_locators": [{"pronunciation_dictionary_id": "nope"}]})
+        assert unknown.status_code in (400, 404), unknown.text
+        assert client.get("/breathvoice/jobs").json()["count"] == 0
+        script = b"filename,text\nacme_B1.wav,We met at ACME.\n"
+        job = client.post("/breathvoice/jobs", files={"file": ("s.csv", script)}, data={
+            "voice_group_id": "Demo", "pronunciation_dictionary_locators": json.dumps(locators)})
+        assert job.status_code == 202, job.text
+        deadline = time.monotonic() + 30
+        while client.get(f"/breathvoice/jobs/{job.json()['job_id']}").json()["status"] not in (
+                "completed", "failed"):
+            assert time.monotonic() < deadline, "the job did not end"
+            time.sleep(0.05)
+        spoken = [options.lexicon for text, options in zip(engine.calls, engine.options,
+                                                           strict=True)
+                  if text == "We met at ACME."]
+        assert spoken and spoken[-1] is not None
+        assert [m.rule.alias for m in spoken[-1].matches("We met at ACME.")][0] == "ack me"

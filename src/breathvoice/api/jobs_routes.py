@@ -27,7 +27,7 @@ from breathvoice.keys.access import Principal
 router = APIRouter(tags=["jobs"], dependencies=[RequireApiKey])
 PrincipalDep = Annotated[Principal, RequireApiKey]
 EVENT_POLL_SECONDS = 1.0
-_FIELDS = ("voice_group_id", "name", "takes", "loudness")
+_FIELDS = ("voice_group_id", "name", "takes", "loudness", "pronunciation_dictionary_locators")
 _LOUDNESS = {"oneOf": [{"type": "string", "enum": ["podcast", "game", "broadcast"]},
                        {"type": "object", "properties": {"target_lufs": {"type": "number"},
                                                           "true_peak_db": {"type": "number"}}}]}
@@ -35,12 +35,15 @@ _SUBMIT_DOC = {"requestBody": {"content": {
     "application/json": {"schema": {"type": "object", "required": ["lines"], "properties": {
         "name": {"type": "string"}, "takes": {"type": "integer", "default": 1},
         "voice_group_id": {"type": "string"}, "loudness": _LOUDNESS,
+        "pronunciation_dictionary_locators": {"type": "array", "maxItems": 3, "items": {
+            "type": "object", "required": ["pronunciation_dictionary_id"]}},
         "lines": {"type": "array", "items": {"type": "object",
                                              "required": ["text", "filename"]}}}}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}, "voice_group_id": {"type": "string"},
         "name": {"type": "string"}, "takes": {"type": "integer"},
-        "loudness": {"type": "string"}}}}}}}
+        "loudness": {"type": "string"},
+        "pronunciation_dictionary_locators": {"type": "string"}}}}}}}
 
 
 def _jobs(services: ServicesDep) -> JobService:
@@ -119,7 +122,8 @@ async def submit_job(request: Request, services: ServicesDep, jobs: JobsDep,
     job = await run_in_threadpool(
         jobs.submit, rows, _caller(principal), _charge(request, principal),
         default_group=default_group, name=fields.get("name"), takes=fields.get("takes"),
-        loudness=fields.get("loudness"))
+        loudness=fields.get("loudness"),
+        dictionaries=fields.get("pronunciation_dictionary_locators"))
     return JSONResponse(job.as_json(time.time()), status_code=202)
 
 

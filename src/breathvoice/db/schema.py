@@ -38,6 +38,8 @@ jobs = Table(
     Column("finished_at", Float),
     Column("loudness_lufs", Float),
     Column("loudness_peak_db", Float),
+    Column("dictionaries", Text),
+    # the job's own pronunciation dictionaries: JSON [[dictionary_id, version_id], ...]
     Index("ix_jobs_owner", "owner_key_id"),
     Index("ix_jobs_status", "status"),
 )

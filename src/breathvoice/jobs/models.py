@@ -124,3 +124,5 @@ class Claim:
     take: int
     fence: int
     loudness: LoudnessTarget | None = None
+    dictionaries: tuple[tuple[str, str], ...] = ()
+    """The job's own pronunciation dictionaries (id, version), applied before the group's."""

@@ -41,6 +41,7 @@ from breathvoice.jobs.nodes import is_dead_here, node_name
 from breathvoice.jobs.store import JobStore
 from breathvoice.outputs import PARTIAL_PREFIX, remove_if_abandoned, write_atomically
 from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.pronunciation.store import Locator
 from breathvoice.qa.loudness import normalise
 from breathvoice.streaming.scheduler import SynthesisScheduler
 from breathvoice.voices.library import VoiceLibrary
@@ -222,8 +223,10 @@ class JobRunner:
         choice = await asyncio.to_thread(self.library.choose, line.voice_group_id,
                                          line.filename, line.emotion)
         lexicon = None
-        if self.pronunciation is not None:  # the group's dictionaries
-            lexicon = await asyncio.to_thread(self.pronunciation.lexicon, line.voice_group_id)
+        if self.pronunciation is not None:  # the job's dictionaries, then the group's
+            named = [Locator(*pin) for pin in claim.dictionaries]
+            lexicon = await asyncio.to_thread(self.pronunciation.lexicon, line.voice_group_id,
+                                              named)
         options = replace(take_variant(claim.take).options(line.speed, line.language),
                           lexicon=lexicon)
         chunks = await self.scheduler.collect(("job", claim.job_id), line.text,

@@ -25,6 +25,7 @@ from breathvoice.jobs.runner import JobRunner, job_id, jobs_root
 from breathvoice.jobs.script import RawRow, ScriptRules, check_script
 from breathvoice.jobs.store import JobStore
 from breathvoice.pronunciation.service import PronunciationService
+from breathvoice.pronunciation.store import Locator, locators_of
 from breathvoice.qa.loudness import LoudnessTarget, loudness_target
 from breathvoice.qa.recognise import Transcriber
 from breathvoice.settings import Settings
@@ -69,16 +70,39 @@ class JobService:
 
     def submit(self, rows: list[RawRow], caller: Caller, charge: Charge, *,
                default_group: str | None, name: Any, takes: Any,
-               loudness: Any = None) -> Job:
+               loudness: Any = None, dictionaries: Any = None) -> Job:
         count = self._takes(takes)
         title = self._name(name)
         target = _loudness(loudness)
+        pins = self._dictionaries(dictionaries)
         script = check_script(rows, self.rules, default_group or None)
         charge("".join(line.text * (line.takes or count) for line in script))
         job = self.store.create(job_id(), title, caller.key_id, count, script, time.time(),
-                                target)
+                                target, pins)
         self.runner.wake()
         return job
+
+    def _dictionaries(self, value: Any) -> list[tuple[str, str]]:
+        """A job's ``pronunciation_dictionary_locators`` (a multipart form sends JSON text),
+        each pinned to its version now, so later edits do not change a running job."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except ValueError as exc:
+                raise InvalidRequest("pronunciation_dictionary_locators must be a JSON list "
+                                     "of {\"pronunciation_dictionary_id\", \"version_id\"}"
+                                     ) from exc
+        locators = locators_of(value)
+        pronunciation = self.runner.pronunciation
+        if not locators:
+            return []
+        if pronunciation is None:
+            raise InvalidRequest("this server has no pronunciation dictionaries")
+        pins = [(locator.dictionary_id,
+                 locator.version_id or pronunciation.store.get(locator.dictionary_id).version_id)
+                for locator in locators]
+        pronunciation.lexicon(None, [Locator(*pin) for pin in pins])  # each one exists
+        return pins
 
     def get(self, job_id: str, caller: Caller) -> Job:
         job = self.store.get(job_id)

@@ -69,14 +69,17 @@ class JobStore:
 
     def create(self, job_id: str, name: str, owner_key_id: str, takes_per_line: int,
                script: Sequence[ScriptLine], now: float,
-               loudness: LoudnessTarget | None = None) -> Job:
+               loudness: LoudnessTarget | None = None,
+               dictionaries: Sequence[tuple[str, str]] = ()) -> Job:
         chars = sum(len(line.text) for line in script)
         with self._write, self.db.begin() as conn:
             conn.execute(insert(jobs).values(
                 id=job_id, name=name, owner_key_id=owner_key_id, status="queued",
                 takes=takes_per_line, total=len(script), chars=chars, created_at=now,
                 loudness_lufs=None if loudness is None else loudness.target_lufs,
-                loudness_peak_db=None if loudness is None else loudness.true_peak_db))
+                loudness_peak_db=None if loudness is None else loudness.true_peak_db,
+                dictionaries=json.dumps([list(pin) for pin in dictionaries])
+                if dictionaries else None))
             conn.execute(insert(job_lines), [
                 {"job_id": job_id, "position": i, "line_id": line.line_id,
                  "filename": line.filename, "text": line.text,
@@ -138,7 +141,8 @@ class JobStore:
         """Lease up to ``limit`` lines that wait (or whose lease ran out), oldest job first."""
         free = or_(job_lines.c.status == "queued",
                    and_(job_lines.c.status == "rendering", job_lines.c.lease_until < now))
-        query = (select(job_lines, jobs.c.loudness_lufs, jobs.c.loudness_peak_db)
+        query = (select(job_lines, jobs.c.loudness_lufs, jobs.c.loudness_peak_db,
+                        jobs.c.dictionaries)
                  .join(jobs, jobs.c.id == job_lines.c.job_id)
                  .where(jobs.c.status.in_(("queued", "in_progress")), free)
                  .order_by(jobs.c.created_at, job_lines.c.position).limit(limit))
@@ -154,8 +158,9 @@ class JobStore:
                 if not taken:
                     continue
                 line = self._with_takes(conn, row["job_id"], [row])[0]
+                pins = tuple((str(d), str(v)) for d, v in json.loads(row["dictionaries"] or "[]"))
                 claims.append(Claim(row["job_id"], line, len(line.takes) + 1, row["fence"] + 1,
-                                    _loudness(row)))
+                                    _loudness(row), pins))
                 conn.execute(update(jobs).where(jobs.c.id == row["job_id"],
                                                 jobs.c.status == "queued")
                              .values(status="in_progress", started_at=now))

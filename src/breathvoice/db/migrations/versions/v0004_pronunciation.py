@@ -1,7 +1,7 @@
 """Pronunciation dictionaries and their versions.
 
 Revision ID: v0004_pronunciation
-Revises: 0001
+Revises: v0003_keys
 """
 
 from __future__ import annotations
