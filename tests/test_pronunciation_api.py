@@ -5,12 +5,12 @@ synthesis route handing the rules to the engine."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from breathvoice.pronunciation.lexicon import Lexicon
+from test_jobs_api import wait_ended
 from tone_engine import ToneEngine
 from zips import group_entries, make_zip
 
@@ -38,6 +38,12 @@ def _create(client: TestClient, *rules: dict[str, Any], name: str = "names") -> 
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def _lexicons_of(engine: ToneEngine, said: str) -> list[Lexicon | None]:
+    """The lexicon the engine was given each time it spoke ``said``."""
+    return [options.lexicon for text, options in zip(engine.calls, engine.options, strict=True)
+            if text == said]
 
 
 def _pls(*lexemes: str) -> bytes:
@@ -188,14 +194,8 @@ def test_script_jobs_apply_the_groups_dictionaries(app: Any) -> None:
         job = client.post("/breathvoice/jobs", json={"lines": [
             {"text": "We met at ACME.", "filename": "acme_B1.wav", "voice_group_id": "Demo"}]})
         assert job.status_code in (200, 201, 202), job.text
-        deadline = time.monotonic() + 30
-        while client.get(f"/breathvoice/jobs/{job.json()['job_id']}").json()["status"] not in (
-                "completed", "failed"):
-            assert time.monotonic() < deadline, "the job did not end"
-            time.sleep(0.05)
-        spoken = [options.lexicon for text, options in zip(engine.calls, engine.options,
-                                                           strict=True)
-                  if text == "We met at ACME."]
+        wait_ended(client, job.json()["job_id"])
+        spoken = _lexicons_of(engine, "We met at ACME.")
         assert spoken and spoken[-1] is not None
         assert [m.rule.alias for m in spoken[-1].matches("We met at ACME.")] == ["apple"]
 
@@ -243,13 +243,7 @@ def test_a_script_job_applies_the_dictionaries_it_names_before_the_groups(app: A
         job = client.post("/breathvoice/jobs", files={"file": ("s.csv", script)}, data={
             "voice_group_id": "Demo", "pronunciation_dictionary_locators": json.dumps(locators)})
         assert job.status_code == 202, job.text
-        deadline = time.monotonic() + 30
-        while client.get(f"/breathvoice/jobs/{job.json()['job_id']}").json()["status"] not in (
-                "completed", "failed"):
-            assert time.monotonic() < deadline, "the job did not end"
-            time.sleep(0.05)
-        spoken = [options.lexicon for text, options in zip(engine.calls, engine.options,
-                                                           strict=True)
-                  if text == "We met at ACME."]
+        wait_ended(client, job.json()["job_id"])
+        spoken = _lexicons_of(engine, "We met at ACME.")
         assert spoken and spoken[-1] is not None
         assert [m.rule.alias for m in spoken[-1].matches("We met at ACME.")][0] == "ack me"
