@@ -1,23 +1,25 @@
-"""The pieces of Ray Serve mode that need no cluster: what crosses, the refusal, the pool."""
+"""The pieces of Ray Serve mode that need no cluster: what crosses, the refusal, and the
+engine replica itself (its class, called as its deployment handle calls it)."""
 
 from __future__ import annotations
 
-import threading
-import time
+import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from breathvoice.engines.base import CancelToken, SynthesisOptions, VoiceState
+from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
 from breathvoice.errors import EngineError, VoiceGroupNotFound
 from breathvoice.settings import Settings
 
 pytest.importorskip("ray.serve")
 from breathvoice.cluster.launch import shared_state_problem  # noqa: E402
-from breathvoice.cluster.replica import PriorityPool  # noqa: E402
+from breathvoice.cluster.replica import EngineReplica  # noqa: E402
 from breathvoice.cluster.wire import (  # noqa: E402
     Failure,
+    VoiceRef,
     VoiceRefs,
     options_from_wire,
     options_to_wire,
@@ -42,13 +44,13 @@ def test_a_voice_is_put_once_and_named_by_its_content() -> None:
 
 def test_options_cross_without_the_cancel_token() -> None:
     options = SynthesisOptions(speed=1.2, language="zh", early_first_chunk=True,
-                               with_alignment=True, cancel=CancelToken())
+                               with_alignment=True, background=True, cancel=CancelToken())
     wire = options_to_wire(options)
     assert "cancel" not in wire
     token = CancelToken()
     back = options_from_wire(wire, token)
     assert back == SynthesisOptions(speed=1.2, language="zh", early_first_chunk=True,
-                                    with_alignment=True, cancel=token)
+                                    with_alignment=True, background=True, cancel=token)
 
 
 def test_an_engine_error_keeps_its_class_and_message() -> None:
@@ -75,15 +77,60 @@ def test_more_than_one_node_on_sqlite_is_refused(url: str | None, nodes: list[di
         assert "SQLite" in problem and "BREATHVOICE_DATABASE_URL=postgresql://" in problem
 
 
-def test_the_pool_serves_first_chunks_before_later_ones() -> None:
-    pool = PriorityPool(1)
-    gate = threading.Event()
-    order: list[str] = []
-    pool.submit(0, gate.wait)  # holds the only thread while the others queue
-    later = [pool.submit(1, lambda i=i: order.append(f"later{i}")) for i in range(3)]
-    first = pool.submit(0, lambda: order.append("first"))
-    time.sleep(0.05)
-    gate.set()
-    for future in [*later, first]:
-        future.result(timeout=5)
-    assert order == ["first", "later0", "later1", "later2"]
+@pytest.fixture
+def replica(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineReplica]:
+    """An engine replica on the tone engine, one thread, each chunk taking 50 ms."""
+    monkeypatch.setenv("TONE_SECONDS_PER_CHUNK", "0.05")
+    settings = Settings(engine="tone_engine:from_settings", engine_workers=1,
+                        engine_warmup_tokens=0)
+    replica = EngineReplica(settings.model_dump(mode="json"))
+    yield replica
+    replica.scheduler.close()
+
+
+def speak(replica: EngineReplica, text: str, background: bool, heard: list[tuple[str, str]],
+          kind: str, speaking: asyncio.Event | None = None) -> Any:
+    """Read a request's chunks as the ingress reads them, noting each in ``heard``;
+    ``speaking`` is set once three have come."""
+    voice = replica.engine.default_voice()
+    ready = asyncio.get_running_loop().create_future()
+    ready.set_result(voice)
+    options = options_to_wire(SynthesisOptions(bounded_chunks=not background,
+                                               background=background))
+
+    async def read() -> None:
+        async for item in replica.synthesize(text, VoiceRef(voice_digest(voice), ready),
+                                             options):
+            assert isinstance(item, AudioChunk) and len(item.samples)
+            heard.append((kind, item.text))
+            if speaking is not None and len(heard) >= 3:
+                speaking.set()
+
+    return read()
+
+
+def test_live_requests_pause_a_job_line_on_the_replica(replica: EngineReplica) -> None:
+    """A job line is being spoken when a live request comes: the live chunks all come first,
+    none of the line's between them, and then the line resumes where it stopped, whole."""
+    line = ", ".join(f"line part {i}" for i in range(12)) + "."
+    live = "hello there, how are you, fine thanks, and you."
+    heard: list[tuple[str, str]] = []
+
+    async def scene() -> int:
+        speaking = asyncio.Event()
+        job = asyncio.create_task(speak(replica, line, True, heard, "job", speaking))
+        await speaking.wait()
+        arrived = len(heard)
+        await speak(replica, live, False, heard, "live")
+        await job
+        return arrived
+
+    arrived = asyncio.run(asyncio.wait_for(scene(), 30))
+    kinds = [kind for kind, _ in heard]
+    first, last = kinds.index("live"), len(kinds) - 1 - kinds[::-1].index("live")
+    assert kinds[first:last + 1] == ["live"] * 4, kinds  # no job chunk between live ones
+    assert first - arrived <= 1, kinds  # at most the job chunk already made when it came
+    assert last < len(kinds) - 1  # the line was not finished before the live request
+    assert "".join(text for kind, text in heard if kind == "job") == line
+    assert "".join(text for kind, text in heard if kind == "live") == live
+    assert not replica._active

@@ -31,7 +31,7 @@ from breathvoice.api import (
 from breathvoice.api.deps import Services
 from breathvoice.api.errors import install_error_handlers
 from breathvoice.db import database_url, open_database
-from breathvoice.engines.base import MatchesElsewhere, WarmsUp
+from breathvoice.engines.base import HearsElsewhere, MatchesElsewhere, WarmsUp
 from breathvoice.engines.registry import EngineFactory, load_engine
 from breathvoice.jobs.service import build_job_service
 from breathvoice.keys import AccessControl
@@ -41,7 +41,7 @@ from breathvoice.matching.jobs import enrolment_jobs_for
 from breathvoice.outputs import OutputStore
 from breathvoice.pronunciation.service import PronunciationService
 from breathvoice.pronunciation.store import PronunciationStore
-from breathvoice.qa.recognise import make_recogniser
+from breathvoice.qa.recognise import Transcriber, make_recogniser
 from breathvoice.settings import Settings, get_settings
 from breathvoice.streaming.admission import Admission
 from breathvoice.streaming.scheduler import SynthesisScheduler
@@ -91,7 +91,9 @@ def build_services(settings: Settings, *, enrolment: bool = True,
                                settings.max_dictionary_rules)
     pronunciation = PronunciationService(store, library, settings)
     lines = LineRenderer(library, scheduler, outputs, settings.max_text_chars, pronunciation)
-    recogniser = make_recogniser(settings)
+    # in Ray Serve mode, speech is heard on the engine replicas, never here
+    recogniser: Transcriber = (engine.speech_recogniser() if isinstance(engine, HearsElsewhere)
+                               else make_recogniser(settings))
     if settings.qa_preload:
         recogniser.warm()
     jobs_service = build_job_service(settings, library, scheduler, pronunciation,

@@ -8,7 +8,8 @@ dies mid-stream costs the requests it was serving: they end with ``EngineError``
 (``STREAMING_SERVICE_ERROR``) and the next request goes to a live replica.
 
 Voice matching (:meth:`voice_matching`) runs on its own deployment; the ingress only tells
-it which groups were installed or removed.
+it which groups were installed or removed. The quality checks' speech recogniser
+(:meth:`speech_recogniser`) runs on the engine replicas: the ingress never loads one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 from breathvoice.cluster.wire import Failure, VoiceRefs, options_to_wire
 from breathvoice.engines.base import AudioChunk, FloatAudio, SynthesisOptions, VoiceState
 from breathvoice.errors import BreathVoiceError, EngineError
+from breathvoice.qa.recognise import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,9 @@ class RemoteEngine:
     def voice_matching(self) -> RemoteMatching | None:
         return None if self._matcher is None else RemoteMatching(self._matcher)
 
+    def speech_recogniser(self) -> RemoteRecogniser:
+        return RemoteRecogniser(self)
+
     def _call(self, method: str, *args: Any) -> Any:
         try:
             return getattr(self._handle, method).remote(*args).result(
@@ -105,6 +110,26 @@ class RemoteEngine:
                 raise type(cause)(cause.message) from None
             log.warning("engine call %s failed: %s", method, type(exc).__name__)
             raise EngineError(LOST) from None
+
+
+class RemoteRecogniser:
+    """The checks' :class:`~breathvoice.qa.recognise.Transcriber`, heard on an engine replica
+    (at a low CPU priority there, one take at a time per replica)."""
+
+    def __init__(self, engine: RemoteEngine) -> None:
+        self._engine = engine
+
+    def transcribe(self, samples: FloatAudio, sample_rate: int,
+                   language: str | None = None) -> Transcript:
+        transcript: Transcript = self._engine._call("transcribe", samples, sample_rate,
+                                                    language)
+        return transcript
+
+    def warm(self) -> None:
+        self._engine._handle.warm_recogniser.remote()
+
+    def close(self) -> None:
+        pass
 
 
 class RemoteMatching:

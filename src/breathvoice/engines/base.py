@@ -103,6 +103,9 @@ class SynthesisOptions:
     other live work waits little behind it; the scheduler asks for it on live work."""
     with_alignment: bool = False
     """Fill ``AudioChunk.alignment``."""
+    background: bool = False
+    """A job line, not live work: the scheduler marks it, so an engine reached through a
+    seam (Ray Serve mode's replicas) serves live work first and pauses it for live work."""
     cancel: CancelToken | None = None
     """Stop producing chunks (and abort a running model call) once cancelled."""
     lexicon: Lexicon | None = None
@@ -182,4 +185,13 @@ class MatchesElsewhere(Protocol):
 
     def voice_matching(self) -> Any:
         """What the voice library tells about swaps (an ``EnrolmentTracker``), or None."""
+        ...
+
+
+@runtime_checkable
+class HearsElsewhere(Protocol):
+    """An engine seam whose replicas also run the quality checks' speech recogniser."""
+
+    def speech_recogniser(self) -> Any:
+        """The recogniser the checks call (a ``qa.recognise.Transcriber``)."""
         ...

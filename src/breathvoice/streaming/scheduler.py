@@ -30,7 +30,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncGenerator, Hashable
 from dataclasses import replace
 from typing import Literal
 
@@ -131,7 +131,7 @@ class SynthesisScheduler:
     async def stream(
         self, owner: Hashable, text: str, voice: VoiceState, options: SynthesisOptions,
         background: bool = False,
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         """Chunks of one job as an async iterator; leaving the loop early cancels the job."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AudioChunk | BaseException | None] = asyncio.Queue()
@@ -221,6 +221,8 @@ class SynthesisScheduler:
             options = replace(options, cancel=job.attempt)
         if self.policy == "responsive" and not job.background:
             options = replace(options, bounded_chunks=True)
+        if job.background:
+            options = replace(options, background=True)
         if options.early_first_chunk and (job.chunks_sent or (
                 self.policy == "classic" and job.started_saturated)):
             options = replace(options, early_first_chunk=False)
