@@ -4,19 +4,24 @@ A real one-node Ray cluster (2 CPUs, loopback, no dashboard) started by the comm
 run, with one engine replica on the fast tone engine (what is tested here is the path
 through the ingress and the engine seam). The tests are the single-process ones, imported
 unchanged: the seed guide's REST requests, five contexts on one socket on both
-paths, and OpenAI speech. (Keys, 401 and 429 run on the 2-node cluster: test_ray_cluster.)
+paths, and OpenAI speech; and a quality check, heard on the engine replica. (Keys, 401
+and 429 run on the 2-node cluster: test_ray_cluster.)
 """
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
+import requests
+import soundfile as sf
 
 from conftest import LiveServer, start_server
 from test_guide_snippets import (
@@ -86,3 +91,37 @@ def test_the_cluster_listens_on_loopback_only(live_server: LiveServer) -> None:
     assert [(addr, cmd) for addr, cmd in exposed if not cmd.startswith("ray::ServeReplica")] == []
     assert len(exposed) <= 3  # at most the ingress, engine and matching replicas
 
+
+
+def serve_replica(deployment: str) -> psutil.Process:
+    """The process of this cluster's one replica of ``deployment``."""
+    found = [p for p in psutil.process_iter(["cmdline"])
+             if " ".join(p.info["cmdline"] or []).startswith(
+                 f"ray::ServeReplica:breathvoice:{deployment}")]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def loaded_whisper(process: psutil.Process) -> bool:
+    """Whether ``process`` has the speech recogniser's runtime (CTranslate2) loaded."""
+    return any("ctranslate2" in m.path.lower() for m in process.memory_maps())
+
+
+def test_quality_checks_are_heard_on_the_engine_replica(live_server: LiveServer) -> None:
+    """``POST /breathvoice/qa`` through the ingress: the report comes back, and the speech
+    recogniser that heard the take was loaded by the engine replica, not the ingress."""
+    seconds = np.arange(24000 * 2) / 24000
+    tone = (0.3 * np.sin(2 * np.pi * 220 * seconds)).astype(np.float32)
+    take = io.BytesIO()
+    sf.write(take, tone, 24000, format="WAV", subtype="PCM_16")
+    response = requests.post(f"{live_server.base_url}/breathvoice/qa",
+                             files={"file": ("take.wav", take.getvalue(), "audio/wav")},
+                             data={"text": "Please close the window before you leave.",
+                                   "language": "en"}, timeout=240)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    # a tone says none of the script's words
+    assert report["verdict"] == "fail" and report["error_rate"] > 0.5, report
+    assert report["language"] == "en" and report["duration_seconds"] == 2.0
+    assert loaded_whisper(serve_replica("Engine"))
+    assert not loaded_whisper(serve_replica("BreathVOICE"))
