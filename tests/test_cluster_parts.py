@@ -4,7 +4,11 @@ engine replica itself (its class, called as its deployment handle calls it)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -12,10 +16,17 @@ import pytest
 
 from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
 from breathvoice.errors import EngineError, VoiceGroupNotFound
+from breathvoice.matching.jobs import EnrolmentJobs
 from breathvoice.settings import Settings
+from breathvoice.voices.importer import import_voice_group_zip
+from breathvoice.voices.library import VoiceLibrary
+from test_enrolment_jobs import ClipMatcher, NearestStockEngine
+from zips import good_zip
 
 pytest.importorskip("ray.serve")
 from breathvoice.cluster.launch import shared_state_problem  # noqa: E402
+from breathvoice.cluster.progress import ProgressBoard, ProgressPublisher  # noqa: E402
+from breathvoice.cluster.remote_engine import RemoteMatching  # noqa: E402
 from breathvoice.cluster.replica import EngineReplica  # noqa: E402
 from breathvoice.cluster.wire import (  # noqa: E402
     Failure,
@@ -134,3 +145,67 @@ def test_live_requests_pause_a_job_line_on_the_replica(replica: EngineReplica) -
     assert "".join(text for kind, text in heard if kind == "job") == line
     assert "".join(text for kind, text in heard if kind == "live") == live
     assert not replica._active
+
+
+class InProcess:
+    """Calls a deployment body's methods here, as ``handle.method.remote(...)`` would."""
+
+    def __init__(self, body: object) -> None:
+        self._body = body
+
+    def __getattr__(self, name: str) -> SimpleNamespace:
+        return SimpleNamespace(remote=getattr(self._body, name))
+
+
+def test_matching_progress_is_seen_by_an_ingress_through_the_data_folder(
+        tmp_path: Path) -> None:
+    """The matching deployment's jobs (a group held mid-match) publish its progress; an
+    ingress's library, another library over the same folder, shows it in the group's
+    details, then the finished match; a publisher that died leaves no bar behind."""
+    settings = Settings(data_dir=tmp_path / "data")
+    board = ProgressBoard.of(settings)
+    matcher = ClipMatcher(hold=True)
+    matching = VoiceLibrary(settings.voices_dir, NearestStockEngine(),
+                            staging_dir=settings.staging_dir)
+    jobs = EnrolmentJobs(matching, matching.engine, budget_seconds=1e6, enrol_clip=matcher)
+    publisher = ProgressPublisher(jobs, board, period=0.05)
+    jobs.start(resume=False)
+    publisher.start(jobs.resume_pending())
+    ingress = VoiceLibrary(settings.voices_dir, NearestStockEngine(),
+                           staging_dir=settings.staging_dir)
+    ingress.enrolment = RemoteMatching(InProcess(publisher), board)  # type: ignore[arg-type]
+    try:
+        import_voice_group_zip(good_zip("Hero"), "Hero", False, library=ingress,
+                               engine=ingress.engine, settings=settings)
+        assert matcher.holding.wait(10)
+
+        def enrolment() -> dict[str, Any]:
+            details: dict[str, Any] = ingress.details("Hero")["enrolment"]
+            return details
+
+        assert wait_for(lambda: enrolment()["progress"] > 0)
+        assert enrolment()["status"] == "enrolling"
+        assert 0.2 <= enrolment()["progress"] < 0.5  # the matcher's first step, 0.25 of 0.9
+        matcher.release.set()
+        assert jobs.wait("Hero", timeout=10)
+        assert wait_for(lambda: enrolment()["status"] == "ready")
+        assert enrolment()["progress"] == 1.0 and enrolment()["method"] == "matched"
+        assert wait_for(lambda: board.read("Hero") is None)
+        assert list(board.folder.glob("*")) == []
+    finally:
+        publisher.close()
+        jobs.close()
+    board.write("Ghost", 0.4)
+    assert board.read("Ghost") == 0.4
+    past = time.time() - 60
+    os.utime(board.folder / "Ghost.json", (past, past))
+    assert board.read("Ghost") is None
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -44,17 +44,21 @@ class Ingress:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from breathvoice.app import create_app
+        from breathvoice.cluster.progress import ProgressBoard
         from breathvoice.cluster.remote_engine import RemoteEngine
 
         engine, matcher = self._engine, self._matcher
-        return create_app(self._settings,
-                          engine_factory=lambda _: RemoteEngine(engine, matcher))
+        return create_app(self._settings, engine_factory=lambda settings: RemoteEngine(
+            engine, matcher, progress=ProgressBoard.of(settings)))
 
 
 class VoiceMatcher:
-    """Voice matching of the groups on the shared data folder, one group at a time."""
+    """Voice matching of the groups on the shared data folder, one group at a time; the
+    progress of each is published there for the ingress replicas
+    (:mod:`breathvoice.cluster.progress`)."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
+        from breathvoice.cluster.progress import ProgressBoard, ProgressPublisher
         from breathvoice.engines.registry import load_engine
         from breathvoice.matching.jobs import enrolment_jobs_for
         from breathvoice.voices.library import VoiceLibrary
@@ -65,14 +69,15 @@ class VoiceMatcher:
         jobs = enrolment_jobs_for(library, engine, config)
         if jobs is None:
             raise RuntimeError("voice matching is off or unsupported by this engine")
-        self._jobs = jobs
-        jobs.start()
+        self._publisher = ProgressPublisher(jobs, ProgressBoard.of(config))
+        jobs.start(resume=False)
+        self._publisher.start(jobs.resume_pending())
 
     def submit(self, voice_group_id: str) -> None:
-        self._jobs.submit(voice_group_id)
+        self._publisher.submit(voice_group_id)
 
     def cancel(self, voice_group_id: str) -> None:
-        self._jobs.cancel(voice_group_id)
+        self._publisher.cancel(voice_group_id)
 
 
 def _deployment(body: type) -> Deployment:

@@ -7,8 +7,9 @@ job's :class:`CancelToken` cancels the request, which reaches the replica. A rep
 dies mid-stream costs the requests it was serving: they end with ``EngineError``
 (``STREAMING_SERVICE_ERROR``) and the next request goes to a live replica.
 
-Voice matching (:meth:`voice_matching`) runs on its own deployment; the ingress only tells
-it which groups were installed or removed. The quality checks' speech recogniser
+Voice matching (:meth:`voice_matching`) runs on its own deployment; the ingress tells it
+which groups were installed or removed, and reads their progress from the shared data
+folder (:mod:`breathvoice.cluster.progress`). The quality checks' speech recogniser
 (:meth:`speech_recogniser`) runs on the engine replicas: the ingress never loads one.
 """
 
@@ -24,6 +25,7 @@ from ray.exceptions import RayError
 from ray.serve.exceptions import RequestCancelledError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
+from breathvoice.cluster.progress import ProgressBoard
 from breathvoice.cluster.wire import Failure, VoiceRefs, options_to_wire
 from breathvoice.engines.base import AudioChunk, FloatAudio, SynthesisOptions, VoiceState
 from breathvoice.errors import BreathVoiceError, EngineError
@@ -38,9 +40,10 @@ class RemoteEngine:
     """An engine deployment seen as an :class:`~breathvoice.engines.base.Engine`."""
 
     def __init__(self, engine: DeploymentHandle[Any], matcher: DeploymentHandle[Any] | None = None,
-                 timeout: float = 600.0) -> None:
+                 timeout: float = 600.0, progress: ProgressBoard | None = None) -> None:
         self._handle = engine
         self._matcher = matcher
+        self._progress = progress
         self._timeout = timeout
         described = self._call("describe")
         self.name: str = described["name"]
@@ -95,7 +98,9 @@ class RemoteEngine:
                 response.cancel()
 
     def voice_matching(self) -> RemoteMatching | None:
-        return None if self._matcher is None else RemoteMatching(self._matcher)
+        if self._matcher is None or self._progress is None:
+            return None
+        return RemoteMatching(self._matcher, self._progress)
 
     def speech_recogniser(self) -> RemoteRecogniser:
         return RemoteRecogniser(self)
@@ -133,10 +138,12 @@ class RemoteRecogniser:
 
 
 class RemoteMatching:
-    """Tells the voice-matching deployment which groups were installed or removed."""
+    """Tells the voice-matching deployment which groups were installed or removed, and
+    reads their progress where it publishes it."""
 
-    def __init__(self, matcher: DeploymentHandle[Any]) -> None:
+    def __init__(self, matcher: DeploymentHandle[Any], progress: ProgressBoard) -> None:
         self._matcher = matcher
+        self._progress = progress
 
     def submit(self, voice_group_id: str) -> None:
         self._matcher.submit.remote(voice_group_id)
@@ -145,7 +152,7 @@ class RemoteMatching:
         self._matcher.cancel.remote(voice_group_id)
 
     def progress(self, voice_group_id: str) -> float | None:
-        return None  # the group's manifest says "enrolling" until the match is written
+        return self._progress.read(voice_group_id)
 
     def close(self) -> None:
         pass
