@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
 from breathvoice.errors import EngineError, VoiceGroupNotFound
@@ -38,6 +40,7 @@ from breathvoice.cluster.wire import (  # noqa: E402
 )
 
 NODE = {"Alive": True}
+SERVE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "serve.yaml"
 
 
 def state(level: float) -> VoiceState:
@@ -209,3 +212,20 @@ def wait_for(condition: Any, timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def test_the_serve_config_in_the_repo_is_valid_and_builds() -> None:
+    """``serve run deploy/serve.yaml`` (run by hand, docs/scaling.md): Serve accepts the file,
+    its import path builds the application from its args, and it listens on loopback."""
+    from ray._common.utils import import_attr
+    from ray.serve import Application
+    from ray.serve.schema import ServeDeploySchema
+
+    config = ServeDeploySchema.model_validate(yaml.safe_load(SERVE_CONFIG.read_text()))
+    assert config.http_options.host == "127.0.0.1" and config.proxy_location == "HeadOnly"
+    (app,) = config.applications
+    assert app.name == "breathvoice" and app.route_prefix == "/"
+    built = import_attr(app.import_path)(app.args)
+    assert isinstance(built, Application)
+    with pytest.raises(ValidationError):  # a wrong setting is refused when it is built
+        import_attr(app.import_path)({**app.args, "ray_engine_replicas": 0})
