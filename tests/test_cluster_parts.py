@@ -26,6 +26,7 @@ from test_enrolment_jobs import ClipMatcher, NearestStockEngine
 from zips import good_zip
 
 pytest.importorskip("ray.serve")
+from breathvoice.cluster.deployments import replica_values  # noqa: E402
 from breathvoice.cluster.launch import shared_state_problem  # noqa: E402
 from breathvoice.cluster.progress import ProgressBoard, ProgressPublisher  # noqa: E402
 from breathvoice.cluster.remote_engine import RemoteMatching  # noqa: E402
@@ -229,3 +230,11 @@ def test_the_serve_config_in_the_repo_is_valid_and_builds() -> None:
     assert isinstance(built, Application)
     with pytest.raises(ValidationError):  # a wrong setting is refused when it is built
         import_attr(app.import_path)({**app.args, "ray_engine_replicas": 0})
+
+
+@pytest.mark.parametrize(("workers", "onnx_threads", "expected"), [(1, 0, 1), (2, 0, 2), (2, 1, 1)])
+def test_a_replica_runs_the_model_on_its_own_cpus(workers: int, onnx_threads: int,
+                                                 expected: int) -> None:
+    """Replicas sharing a node do not each size the model's thread pool to the machine."""
+    values = replica_values(Settings(engine_workers=workers, onnx_threads=onnx_threads))
+    assert values["onnx_threads"] == expected and values["engine_workers"] == workers

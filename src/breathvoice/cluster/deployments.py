@@ -90,6 +90,15 @@ def _matching_on(settings: Settings) -> bool:
     return settings.enrolment and settings.engine in MATCHABLE_ENGINES
 
 
+def replica_values(settings: Settings) -> dict[str, Any]:
+    """An engine replica's settings. Unless ``onnx_threads`` is set, each model run may use
+    the replica's CPUs (``engine_workers``), not the node's: ONNX Runtime would size every
+    run's thread pool to the whole machine, and replicas sharing a node would oversubscribe
+    its cores (one process's default, ``engine_workers`` runs of all cores, per replica)."""
+    values = settings.model_dump(mode="json")
+    return {**values, "onnx_threads": settings.onnx_threads or settings.engine_workers}
+
+
 def application(settings: Settings) -> Application:
     """The three deployments, bound, for ``serve.run``."""
     threads = settings.engine_workers
@@ -103,7 +112,7 @@ def application(settings: Settings) -> Application:
         autoscaling_config={"min_replicas": least, "initial_replicas": least,
                             "max_replicas": most, "target_ongoing_requests": threads},
         health_check_period_s=2, health_check_timeout_s=10,
-    ).bind(values)
+    ).bind(replica_values(settings))
     matcher = None
     if _matching_on(settings):
         matcher = _deployment(VoiceMatcher).options(
