@@ -31,6 +31,7 @@ from breathvoice.cluster.launch import shared_state_problem  # noqa: E402
 from breathvoice.cluster.progress import ProgressBoard, ProgressPublisher  # noqa: E402
 from breathvoice.cluster.remote_engine import RemoteMatching  # noqa: E402
 from breathvoice.cluster.replica import EngineReplica  # noqa: E402
+from breathvoice.cluster.routing import LeastBusyRouter  # noqa: E402
 from breathvoice.cluster.wire import (  # noqa: E402
     Failure,
     VoiceRef,
@@ -238,3 +239,31 @@ def test_a_replica_runs_the_model_on_its_own_cpus(workers: int, onnx_threads: in
     """Replicas sharing a node do not each size the model's thread pool to the machine."""
     values = replica_values(Settings(engine_workers=workers, onnx_threads=onnx_threads))
     assert values["onnx_threads"] == expected and values["engine_workers"] == workers
+
+
+def test_a_burst_of_requests_is_spread_evenly_over_the_engine_replicas() -> None:
+    """Requests chosen at once (before any replica reports its queue) alternate between the
+    replicas; a finished one frees its replica for the next; a refused try is not counted."""
+    from ray.serve._private.common import DeploymentHandleSource, DeploymentID, ReplicaID
+
+    engine = DeploymentID(name="Engine", app_name="breathvoice")
+    router = LeastBusyRouter(engine, DeploymentHandleSource.UNKNOWN)
+    router.initialize_state()
+    replicas = [SimpleNamespace(replica_id=ReplicaID(name, engine)) for name in ("a", "b")]
+
+    def choose(request: str) -> str:
+        pending = SimpleNamespace(metadata=SimpleNamespace(internal_request_id=request))
+        ranks = asyncio.run(router.choose_replicas(replicas, pending))  # type: ignore[arg-type]
+        assert sorted(len(rank) for rank in ranks) == [1, 1]
+        chosen: str = ranks[0][0].replica_id.unique_id
+        return chosen
+
+    burst = [choose(f"r{i}") for i in range(6)]
+    assert sorted(burst) == ["a", "a", "a", "b", "b", "b"]
+    assert all(abs(burst[:n].count("a") - burst[:n].count("b")) <= 1 for n in range(7))
+    first_on_a = f"r{burst.index('a')}"
+    router.on_request_completed(ReplicaID("a", engine), first_on_a)
+    assert choose("r6") == "a"
+    router.on_request_completed(ReplicaID("b", engine), "r6")  # a try "b" refused: ignored
+    router.on_request_completed(ReplicaID("b", engine), f"r{burst.index('b')}")
+    assert choose("r7") == "b"  # "a" still holds r6

@@ -21,17 +21,21 @@ from typing import Any, cast
 from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application, Deployment
+from ray.serve.config import RequestRouterConfig
 from ray.serve.handle import DeploymentHandle
 
 from breathvoice.cluster.replica import EngineReplica
+from breathvoice.cluster.routing import LeastBusyRouter
 from breathvoice.settings import Settings
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "breathvoice"
-MAX_REQUESTS_PER_ENGINE_THREAD = 4
-"""Requests an engine replica holds per thread; its pool serves first chunks first."""
+MAX_REQUESTS_PER_ENGINE_THREAD = 16
+"""Requests an engine replica holds per thread; its scheduler serves first chunks first,
+so a new context waits for the chunks being made, not for whole texts queued before it."""
 MAX_SOCKETS_PER_INGRESS = 1000
+MAX_INGRESS_WORKERS = 64
 
 
 @serve.ingress()
@@ -112,6 +116,7 @@ def application(settings: Settings) -> Application:
         autoscaling_config={"min_replicas": least, "initial_replicas": least,
                             "max_replicas": most, "target_ongoing_requests": threads},
         health_check_period_s=2, health_check_timeout_s=10,
+        request_router_config=RequestRouterConfig(request_router_class=cast(Any, LeastBusyRouter)),
     ).bind(replica_values(settings))
     matcher = None
     if _matching_on(settings):
@@ -119,8 +124,10 @@ def application(settings: Settings) -> Application:
             name="VoiceMatcher", num_replicas=1,
             ray_actor_options={"num_cpus": settings.ray_matching_cpus},
         ).bind(values)
-    # the ingress's scheduler threads only wait on replicas: one per engine thread in reach
-    ingress_values = {**values, "engine_workers": min(64, threads * most),
+    # The ingress's scheduler threads only wait on replicas: one per request the replicas
+    # hold, so every new context reaches a replica at once and is served first there.
+    waiting = min(MAX_INGRESS_WORKERS, threads * most * MAX_REQUESTS_PER_ENGINE_THREAD)
+    ingress_values = {**values, "engine_workers": waiting,
                       "engine_warmup_tokens": 0, "enrolment": matcher is not None}
     return _deployment(Ingress).options(
         name="BreathVOICE",
