@@ -13,10 +13,15 @@ CPUs). Prints, from one run:
   3. p95 time to first audio with 20 contexts opened at once, both modes
 
     .venv/bin/python bench/scale.py     (the 'ray' extra; several minutes on 2 idle cores)
+
+With ``--tone SECONDS``, the tests' tone engine speaks instead, sleeping SECONDS per chunk
+and using no CPU: the figures then show what the Ray path and its routing allow apart
+from the cores the engine needs (about a minute).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
@@ -84,7 +89,17 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-def measure_ray(data: Path) -> dict[str, float]:
+def engine_env(tone: float | None) -> dict[str, str]:
+    """Environment of both modes' processes: this tree first, and the tone engine if asked."""
+    paths = [str(ROOT / "src"), str(ROOT / "packages/multi-ws-tts-sdk/src"), str(ROOT / "tests")]
+    env = {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+    if tone is not None:
+        env |= {"BREATHVOICE_ENGINE": "tone_engine:from_settings",
+                "TONE_SECONDS_PER_CHUNK": str(tone)}
+    return env
+
+
+def measure_ray(data: Path, tone: float | None) -> dict[str, float]:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes on loopback only
     import ray
     from ray import serve
@@ -92,9 +107,7 @@ def measure_ray(data: Path) -> dict[str, float]:
 
     from breathvoice.cluster.deployments import APP_NAME, application
 
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT / "packages/multi-ws-tts-sdk/src"),
-         os.environ.get("PYTHONPATH", "")])
+    os.environ.update(engine_env(tone))  # the nodes' processes inherit it
     port = free_port()
     base = {"data_dir": data, "port": port, "engine_workers": 1, "onnx_threads": 1,
             "engine_warmup_tokens": 0, "enrolment": False}
@@ -123,9 +136,9 @@ def measure_ray(data: Path) -> dict[str, float]:
     return figures
 
 
-def measure_single(data: Path, log: Path) -> dict[str, float]:
+def measure_single(data: Path, log: Path, tone: float | None) -> dict[str, float]:
     server = start_server(data, log, BREATHVOICE_ENGINE_WORKERS="2",
-                          BREATHVOICE_ONNX_THREADS="1")
+                          BREATHVOICE_ONNX_THREADS="1", **engine_env(tone))
     try:
         asyncio.run(one_context(server.ws_url, SENTENCE))
         _, throughput = asyncio.run(wave(server.ws_url, LOAD))
@@ -137,9 +150,13 @@ def measure_single(data: Path, log: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tone", type=float, metavar="SECONDS",
+                        help="the tone engine, sleeping SECONDS per chunk, instead of Kokoro")
+    tone = parser.parse_args().tone
     with tempfile.TemporaryDirectory() as tmp:
-        ray_figures = measure_ray(Path(tmp) / "ray")
-        single = measure_single(Path(tmp) / "single", Path(tmp) / "single.log")
+        ray_figures = measure_ray(Path(tmp) / "ray", tone)
+        single = measure_single(Path(tmp) / "single", Path(tmp) / "single.log", tone)
     scaling = ray_figures["throughput_2"] / ray_figures["throughput_1"]
     ttfa = ray_figures["idle_ttfa"] / single["idle_ttfa"]
     print(f"single process, 2 engine threads: {single['throughput']:.2f} audio s per s")
