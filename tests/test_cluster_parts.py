@@ -267,3 +267,24 @@ def test_a_burst_of_requests_is_spread_evenly_over_the_engine_replicas() -> None
     router.on_request_completed(ReplicaID("b", engine), "r6")  # a try "b" refused: ignored
     router.on_request_completed(ReplicaID("b", engine), f"r{burst.index('b')}")
     assert choose("r7") == "b"  # "a" still holds r6
+
+
+def test_serve_run_refuses_a_public_proxy_without_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config file sets where Serve's proxy listens, so ``build`` checks that address
+    with the single-process rule: public without keys is refused, loopback or keys pass."""
+    from ray.serve import Application
+
+    from breathvoice.cluster import deployments
+
+    monkeypatch.setenv("BREATHVOICE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("BREATHVOICE_API_KEYS", raising=False)
+    args = yaml.safe_load(SERVE_CONFIG.read_text())["applications"][0]["args"]
+    monkeypatch.setattr(deployments, "proxy_host", lambda: "0.0.0.0")
+    with pytest.raises(RuntimeError, match="refusing to listen on 0.0.0.0"):
+        deployments.build(args)
+    monkeypatch.setenv("BREATHVOICE_API_KEYS", '["sk-' + "k" * 40 + '"]')
+    assert isinstance(deployments.build(args), Application)
+    monkeypatch.delenv("BREATHVOICE_API_KEYS")
+    monkeypatch.setattr(deployments, "proxy_host", lambda: "127.0.0.1")
+    assert isinstance(deployments.build(args), Application)

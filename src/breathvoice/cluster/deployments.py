@@ -139,5 +139,32 @@ def application(settings: Settings) -> Application:
 
 
 def build(args: dict[str, Any]) -> Application:
-    """``serve run``'s builder: settings from the environment, overridden by ``args``."""
-    return application(Settings(**args))
+    """``serve run``'s builder: settings from the environment, overridden by ``args``.
+
+    Serve's proxy listens where the config file's ``http_options`` say, not on
+    ``BREATHVOICE_HOST``, so the single-process rule is checked against that address: no
+    public bind without keys."""
+    settings = Settings(**args)
+    host = proxy_host()
+    if host is not None:
+        from breathvoice.keys import AccessControl, exposure_problem
+
+        access = AccessControl.from_settings(settings)
+        try:
+            problem = exposure_problem(settings.model_copy(update={"host": host}), access)
+        finally:
+            access.close()
+        if problem is not None:
+            raise RuntimeError(problem)
+    return application(settings)
+
+
+def proxy_host() -> str | None:
+    """The address Serve's HTTP proxy listens on, or None outside a running Serve instance."""
+    import ray
+    from ray.serve.context import _get_global_client
+
+    if not ray.is_initialized():  # a build outside a cluster, as in the tests
+        return None
+    client = _get_global_client(raise_if_no_controller_running=False)
+    return None if client is None else str(client.http_config.host)
