@@ -54,6 +54,21 @@ def start_tone_server(root: Path) -> LiveServer:
                         BREATHVOICE_ENGINE="tone", BREATHVOICE_QA_RECOGNISER="tones")
 
 
+MATCHING_SERVER = {
+    "BREATHVOICE_ENROLMENT": "on",
+    "BREATHVOICE_ENROLMENT_BUDGET_SECONDS": "5",  # a short search: the bar, then a result
+    "BREATHVOICE_ENROLMENT_GRADIENTS": "off",
+    "BREATHVOICE_ENROLMENT_GUARD": "off",
+    "BREATHVOICE_QA_PRELOAD": "on",  # the recogniser loads while the group is uploaded
+}
+"""``breathvoice serve`` as shipped (Kokoro, voice matching, job takes checked by the speech
+recogniser), with a short matching search and no extra matching steps, to keep it cheap."""
+
+
+def start_matching_server(root: Path) -> LiveServer:
+    return start_server(root / "data", root / "server.log", **MATCHING_SERVER)
+
+
 def skip_reason() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
@@ -141,3 +156,14 @@ def drop_file(page: Any, selector: str, name: str, data: bytes, mime: str) -> No
         document.querySelector(selector).dispatchEvent(new DragEvent("drop",
             {dataTransfer: transfer, bubbles: true, cancelable: true}));
     }""", [selector, name, base64.b64encode(data).decode(), mime])
+
+
+def wait_line_decided(tab: Any, filename: str, takes: int, timeout: float) -> None:
+    """Until the row of ``filename`` is completed with ``takes`` takes, each with a verdict."""
+    tab.wait_for_function("""([name, count]) => {
+        const row = [...document.querySelectorAll("table.lines tbody tr")]
+            .find((r) => r.querySelector("td.file").textContent === name);
+        const takes = row ? [...row.querySelectorAll(".takes .take")] : [];
+        return row && row.dataset.status === "completed" && takes.length === count
+            && takes.every((t) => / · (ok|warn|fail)\\)/.test(t.textContent)); }""",
+                          arg=[filename, takes], timeout=timeout * 1000)

@@ -24,6 +24,7 @@ from studio_browser import (  # noqa: F401 (browser_fixture is the `browser` fix
     open_page,
     require_browser,
     start_tone_server,
+    wait_line_decided,
 )
 from zips import make_zip, voice_wav
 
@@ -233,10 +234,12 @@ def test_redoc_renders_offline(page: tuple[Any, Watched], server: LiveServer) ->
 
 @pytest.mark.screenshots
 @pytest.mark.skipif(not SCREENSHOTS, reason="set BREATHVOICE_SCREENSHOTS (make screenshots)")
+@pytest.mark.timeout(900)
 def test_screenshots(browser: Any, tmp_path: Path) -> None:
     """Writes a picture of each screen to $BREATHVOICE_SCREENSHOTS (docs/images), made on
     the real engine (Kokoro) so they show its stock voices."""
-    server = start_server(tmp_path / "data", tmp_path / "server.log")
+    server = start_server(tmp_path / "data", tmp_path / "server.log",
+                          BREATHVOICE_QA_PRELOAD="on")
     try:
         take_screenshots(browser, server)
     finally:
@@ -256,9 +259,13 @@ def take_screenshots(browser: Any, server: LiveServer) -> None:
               SCREENSHOT_SCRIPT.encode(), "text/csv")
     tab.get_by_label("Job name").fill("Demo pack")
     tab.get_by_role("button", name="Generate all").click()
-    tab.locator("p.stats[data-progress='100']").wait_for(timeout=60_000)
+    tab.locator("p.stats[data-progress='100'][data-status='completed']").wait_for(
+        timeout=300_000)  # every take rendered and checked by the speech recogniser
     tab.get_by_role("button", name="Redo Demo_B3_hit_03.wav").click()
-    tab.get_by_label("Use take 2 of Demo_B3_hit_03.wav").wait_for(timeout=60_000)
+    wait_line_decided(tab, "Demo_B3_hit_03.wav", 2, 300)
+    verdicts = tab.locator("table.lines .qa strong.badge")
+    verdicts.nth(5).wait_for()
+    assert verdicts.count() == 6 and tab.locator("table.lines .qa.pending").count() == 0
     tab.get_by_role("button", name="Play Demo_B1_closer_02.wav").click()
     tab.wait_for_function("() => document.querySelector('audio.player').currentTime > 0.3")
     tab.evaluate("document.getElementById('status').hidden = true")

@@ -172,7 +172,7 @@ export function jobView() {
     followEvents(`${jobPath(id)}/events`, (kind, data) => {
       if (!job || job.job_id !== id) return;
       if (kind === "status") showJob(data);
-      else if (kind === "line") refreshLine(data.line_id).catch(sayError);
+      else if (kind === "line" || kind === "qa") refreshLine(data.line_id).catch(sayError);
     }, controller.signal).then(async () => {
       if (stream !== controller) return;
       stream = null;
