@@ -29,6 +29,7 @@ from pg_server import PostgresServer, find_bin_dir
 from tone_engine import ToneEngine
 
 STARTUP_SECONDS = 180
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -81,6 +82,23 @@ def start_server(data_dir: Path, log_path: Path, command: list[str] | None = Non
         time.sleep(0.3)
     process.kill()
     raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s:\n{server.log()}")
+
+
+def tone_serve_command(setup: str = 'ENGINES["tone"] = lambda _: ToneEngine()') -> list[str]:
+    """``breathvoice serve`` in a process where ``setup`` runs first: Python with the tests'
+    helpers importable and ``ENGINES`` and ``ToneEngine`` at hand, registering the engines
+    (and recognisers) to start with ``BREATHVOICE_ENGINE=...``."""
+    script = "\n".join([
+        "import sys",
+        f"sys.path.insert(0, {str(TESTS_DIR)!r})",
+        "from tone_engine import ToneEngine",
+        "from breathvoice.engines.registry import ENGINES",
+        setup,
+        "from breathvoice.cli import main",
+        'sys.argv = ["breathvoice", "serve"]',
+        "main()",
+    ])
+    return [sys.executable, "-c", script]
 
 
 def stop_server(server: LiveServer) -> None:
