@@ -4,10 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The pinned CPU build of torch (the 'matching' extra) goes in with pip, which takes it the
-# way this machine's pip is set up (a wheel on disk where there is one); uv, which resolves
-# and installs the rest in parallel, keeps it as it meets the pin.
-TORCH_PIN := $(shell grep -o '"torch==[^"]*"' pyproject.toml | head -1)
+# uv resolves and installs in parallel but reads no pip configuration: it is given pip's
+# find-links, where a machine may keep wheels for pip (torch's CPU build, on ours).
+PIP_FIND_LINKS ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 BREATHVOICE_HOST ?= 127.0.0.1
 BREATHVOICE_PORT ?= 8000
 export BREATHVOICE_HOST BREATHVOICE_PORT
@@ -18,8 +17,8 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml packages/multi-ws-tts-sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet uv $(TORCH_PIN)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python \
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(PIP_FIND_LINKS)) \
 		-e packages/multi-ws-tts-sdk -e ".[dev,matching,ray]"
 	touch $(STAMP)
 
