@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,12 +24,16 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from fastapi.testclient import TestClient
 
 from breathvoice.app import create_app
+from breathvoice.db.engine import open_database
 from breathvoice.engines.registry import ENGINES
 from breathvoice.settings import Settings
 from pg_server import PostgresServer, find_bin_dir
 from tone_engine import ToneEngine
 
 STARTUP_SECONDS = 180
+DATABASE_NAME = "breathvoice.sqlite3"
+"""The database's file in a data folder (Settings.database_url unset)."""
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -83,6 +88,23 @@ def start_server(data_dir: Path, log_path: Path, command: list[str] | None = Non
     raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s:\n{server.log()}")
 
 
+def tone_serve_command(setup: str = 'ENGINES["tone"] = lambda _: ToneEngine()') -> list[str]:
+    """``breathvoice serve`` in a process where ``setup`` runs first: Python with the tests'
+    helpers importable and ``ENGINES`` and ``ToneEngine`` at hand, registering the engines
+    (and recognisers) to start with ``BREATHVOICE_ENGINE=...``."""
+    script = "\n".join([
+        "import sys",
+        f"sys.path.insert(0, {str(TESTS_DIR)!r})",
+        "from tone_engine import ToneEngine",
+        "from breathvoice.engines.registry import ENGINES",
+        setup,
+        "from breathvoice.cli import main",
+        'sys.argv = ["breathvoice", "serve"]',
+        "main()",
+    ])
+    return [sys.executable, "-c", script]
+
+
 def stop_server(server: LiveServer) -> None:
     server.process.terminate()
     try:
@@ -127,12 +149,24 @@ AppFactory = Callable[..., TestClient]
 Job takes are not checked unless a test asks (``job_qa=True``): tones are not speech."""
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to the newest revision, to copy into a new data folder:
+    its app then finds the schema in place instead of running every migration again."""
+    path = tmp_path_factory.mktemp("migrated") / DATABASE_NAME
+    open_database(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        migrated_database: Path) -> AppFactory:
     def make(engine: ToneEngine | None = None, **settings: Any) -> TestClient:
         chosen = engine or ToneEngine()
         monkeypatch.setitem(ENGINES, "tone", lambda _: chosen)
         settings.setdefault("job_qa", False)
+        if "database_url" not in settings and not (tmp_path / DATABASE_NAME).exists():
+            shutil.copyfile(migrated_database, tmp_path / DATABASE_NAME)
         return TestClient(create_app(Settings(data_dir=tmp_path, engine="tone", **settings)))
 
     return make

@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,27 +30,16 @@ import soundfile as sf
 from breathvoice.keys import KeyStore
 from breathvoice.settings import Settings
 from breathvoice.voices.manifest import load_manifest
-from conftest import LiveServer, start_server
+from conftest import LiveServer, start_server, tone_serve_command
 from zips import good_zip
 
-TESTS_DIR = Path(__file__).resolve().parent
-LAUNCH = f"""
-import sys
-sys.path.insert(0, {str(TESTS_DIR)!r})
-from tone_engine import ToneEngine
-from breathvoice.engines.registry import ENGINES
-ENGINES["tone"] = lambda _: ToneEngine()
-from breathvoice.cli import main
-sys.argv = ["breathvoice", "serve"]
-main()
-"""
 KILL_BUDGET_SECONDS = 20.0
 MIN_ROUNDS = 3
 WORDS = "the river bends slowly past an old mill while rain falls on quiet roofs".split()
 
 
 def start(data_dir: Path, log: Path) -> LiveServer:
-    return start_server(data_dir, log, [sys.executable, "-c", LAUNCH], BREATHVOICE_ENGINE="tone")
+    return start_server(data_dir, log, tone_serve_command(), BREATHVOICE_ENGINE="tone")
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""Keys and safe defaults on a real server process (real engine, real sockets, loopback)."""
+"""Keys and safe defaults on a real server process (real sockets, loopback).
+
+The keyed server speaks with the tone engine, each chunk taking a quarter second like a
+model call: what is checked here (scopes, quotas, slots, body limits) happens before and
+around the engine, and the server starts without loading a model.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,12 @@ from websockets.sync.client import connect
 
 from breathvoice.keys import KeyStore
 from breathvoice.settings import Settings
-from conftest import LiveServer, start_server, stop_server
+from conftest import LiveServer, start_server, stop_server, tone_serve_command
 from zips import good_zip
 
 V1 = "/v1/text-to-speech/Demo/multi-stream-input"
 ENTERPRISE = "/enterprise/v1/tts/Demo/websocket/multi"
+TONE = tone_serve_command('ENGINES["tone"] = lambda _: ToneEngine(seconds_per_chunk=0.25)')
 
 
 def test_a_public_address_without_keys_is_refused_before_binding(tmp_path: Path) -> None:
@@ -48,7 +54,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
         "single": store.create("synthesize", max_concurrent=1)[0],
     }
     store.close()
-    server = start_server(root / "data", root / "server.log")
+    server = start_server(root / "data", root / "server.log", TONE, BREATHVOICE_ENGINE="tone")
     yield server, keys
     stop_server(server)
 

@@ -30,12 +30,16 @@ from zips import (
     BAD_GROUP_IDS,
     HOSTILE_STATUS,
     MeasuringEngine,
+    engine,
     good_zip,
     hostile_zips,
+    library,
     make_zip,
     synthetic_voice,
     voice_wav,
 )
+
+__all__ = ["engine", "library"]  # fixtures, from zips
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_ENTRIES = 16
@@ -48,15 +52,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", max_zip_uncompressed_bytes=MAX_BYTES,
                     max_zip_entries=MAX_ENTRIES, max_upload_bytes=4 * MAX_BYTES)
 
-
-@pytest.fixture
-def engine() -> MeasuringEngine:
-    return MeasuringEngine()
-
-
-@pytest.fixture
-def library(settings: Settings, engine: MeasuringEngine) -> VoiceLibrary:
-    return VoiceLibrary(settings.voices_dir, engine)
 
 
 def upload(data: bytes | Path, group: str, library: VoiceLibrary, settings: Settings,

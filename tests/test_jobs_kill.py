@@ -13,31 +13,20 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
 import requests
 
 from audio_checks import check_wav
-from conftest import LiveServer, start_server, stop_server
+from conftest import LiveServer, start_server, stop_server, tone_serve_command
 
-TESTS_DIR = Path(__file__).resolve().parent
-LAUNCH = f"""
-import sys
-sys.path.insert(0, {str(TESTS_DIR)!r})
-from tone_engine import ToneEngine
-from breathvoice.engines.registry import ENGINES
-ENGINES["tone"] = lambda _: ToneEngine(seconds_per_chunk=0.25)
-from breathvoice.cli import main
-sys.argv = ["breathvoice", "serve"]
-main()
-"""
+LAUNCH = tone_serve_command('ENGINES["tone"] = lambda _: ToneEngine(seconds_per_chunk=0.25)')
 LINES = 40
 
 
 def start(data_dir: Path, log: Path) -> LiveServer:
-    return start_server(data_dir, log, [sys.executable, "-c", LAUNCH],
+    return start_server(data_dir, log, LAUNCH,
                         BREATHVOICE_ENGINE="tone", BREATHVOICE_JOB_CONCURRENCY="2",
                         BREATHVOICE_JOB_QA="false")  # tones are not speech
 

@@ -19,7 +19,7 @@ import requests
 import soundfile as sf
 
 from audio_checks import check_wav, reference_meter
-from conftest import LiveServer, start_server, stop_server
+from conftest import LiveServer, start_server, stop_server, tone_serve_command
 from multi_ws_tts_sdk import BreathVOICEClient
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -75,24 +75,18 @@ def test_best_of_three_on_the_real_engine_and_checker(live_server: LiveServer) -
         assert record["verdict"] == "ok" and record["reasons"] == []
 
 
-LAUNCH = f"""
-import sys
-sys.path.insert(0, {str(TESTS_DIR)!r})
+LAUNCH = tone_serve_command("""
 from tone_hearing import RecordingTone, ToneHearing
-from breathvoice.engines.registry import ENGINES
 from breathvoice.qa.recognise import RECOGNISERS
 engine = RecordingTone(fail_on="boom")
 ENGINES["tone"] = lambda _: engine
 RECOGNISERS["tones"] = lambda _: ToneHearing(engine, lambda text, speed: "misheard" in text)
-from breathvoice.cli import main
-sys.argv = ["breathvoice", "serve"]
-main()
-"""
+""")
 
 
 def test_jobs_status_lists_the_lines_that_failed(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", tmp_path / "server.log",
-                          [sys.executable, "-c", LAUNCH], BREATHVOICE_ENGINE="tone",
+                          LAUNCH, BREATHVOICE_ENGINE="tone",
                           BREATHVOICE_QA_RECOGNISER="tones")
     try:
         client = BreathVOICEClient(server.base_url)

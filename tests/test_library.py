@@ -19,7 +19,9 @@ from breathvoice.settings import Settings
 from breathvoice.voices.demo import ensure_demo_group
 from breathvoice.voices.importer import import_voice_group_zip
 from breathvoice.voices.library import VoiceLibrary
-from zips import MeasuringEngine, good_zip, make_zip, voice_wav
+from zips import MeasuringEngine, engine, good_zip, library, make_zip, voice_wav
+
+__all__ = ["engine", "library"]  # fixtures, from zips
 
 SEED_KEYS = {"voice_group_id", "reference_files", "available_emotions", "file_count", "status"}
 
@@ -28,15 +30,6 @@ SEED_KEYS = {"voice_group_id", "reference_files", "available_emotions", "file_co
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
-
-@pytest.fixture
-def engine() -> MeasuringEngine:
-    return MeasuringEngine()
-
-
-@pytest.fixture
-def library(settings: Settings, engine: MeasuringEngine) -> VoiceLibrary:
-    return VoiceLibrary(settings.voices_dir, engine)
 
 
 def add(library: VoiceLibrary, settings: Settings, group: str, data: bytes | None = None,

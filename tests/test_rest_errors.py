@@ -141,10 +141,11 @@ def test_existing_group_without_overwrite_is_409(live_server) -> None:  # type: 
 
 
 def test_upload_over_the_size_cap_is_413(tmp_path: Path) -> None:
-    from conftest import start_server, stop_server
+    from conftest import start_server, stop_server, tone_serve_command
 
-    server = start_server(tmp_path / "data", tmp_path / "log",
-                          BREATHVOICE_MAX_UPLOAD_BYTES="1000",
+    # the cap is checked before any engine work: the tone engine starts in a moment
+    server = start_server(tmp_path / "data", tmp_path / "log", tone_serve_command(),
+                          BREATHVOICE_ENGINE="tone", BREATHVOICE_MAX_UPLOAD_BYTES="1000",
                           BREATHVOICE_CREATE_DEMO_GROUP="false")
     try:
         r = requests.post(f"{server.base_url}/breathvoice/upload-voice-group",

@@ -3,7 +3,8 @@
 ``hostile_zips()`` returns named zips that each break exactly one upload rule (the rest of
 the zip is a valid group), and ``HOSTILE_STATUS`` the HTTP status each must get. Both unit
 tests and live-server tests use them. ``MeasuringEngine`` is a small real engine whose
-conditioning is measured from the reference audio.
+conditioning is measured from the reference audio; the fixtures ``engine`` and ``library``
+(import them) give a library on it in the folder of the module's ``settings``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import pytest
 import soundfile
 from fastapi.testclient import TestClient
 
 from breathvoice.engines.base import AudioChunk, SynthesisOptions, VoiceState
 from breathvoice.settings import Settings
+from breathvoice.voices.library import VoiceLibrary
 from breathvoice.voices.selection import DEFAULT_EMOTIONS
 
 RATE = 24000
@@ -274,3 +277,14 @@ class MeasuringEngine:
                 for ch in sentence
             ]).astype(np.float32)
             yield AudioChunk(samples, self.sample_rate, sentence)
+
+
+@pytest.fixture
+def engine() -> MeasuringEngine:
+    return MeasuringEngine()
+
+
+@pytest.fixture
+def library(settings: Settings, engine: MeasuringEngine) -> VoiceLibrary:
+    """A library on ``engine``, in the folder of the module's ``settings`` fixture."""
+    return VoiceLibrary(settings.voices_dir, engine)

@@ -8,7 +8,6 @@ logging and its HTTP parsing are the real ones, and stops it afterwards.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,12 @@ from breathvoice.app import create_app
 from breathvoice.engines.registry import ENGINES
 from breathvoice.keys import KeyStore
 from breathvoice.settings import Settings
-from conftest import LiveServer, start_server, stop_server
+from conftest import LiveServer, start_server, stop_server, tone_serve_command
 from tone_engine import ToneEngine
 
 ORIGIN = "http://127.0.0.1:8000"
 WS_BASE = "ws://127.0.0.1:8000"
 """Starlette's TestClient opens sockets on ``testserver`` unless the URL says otherwise."""
-TESTS_DIR = Path(__file__).resolve().parent.parent
-LAUNCH = f"""
-import sys
-sys.path.insert(0, {str(TESTS_DIR)!r})
-from tone_engine import ToneEngine
-from breathvoice.engines.registry import ENGINES
-ENGINES["tone"] = lambda _: ToneEngine()
-from breathvoice.cli import main
-sys.argv = ["breathvoice", "serve"]
-main()
-"""
 
 Secured = Callable[..., TestClient]
 
@@ -66,7 +54,7 @@ def tone_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 
     def start(**env: str) -> LiveServer:
         server = start_server(tmp_path / "data", tmp_path / "server.log",
-                              [sys.executable, "-c", LAUNCH], BREATHVOICE_ENGINE="tone",
+                              tone_serve_command(), BREATHVOICE_ENGINE="tone",
                               PYTHONUNBUFFERED="1", **env)
         started.append(server)
         return server

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, start_server, stop_server, tone_serve_command
 
 KEY = "right-key-0123456789"
 DECLARED = 50 * 1024 * 1024
 WAIT_SECONDS = 15.0
 FIRST_BYTES = (b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.zip"\r\n'
                b"Content-Type: application/zip\r\n\r\nPK\x03\x04")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server with a key for the tests below: each request is refused, so none changes
+    what the next one meets."""
+    root = tmp_path_factory.mktemp("keyed")
+    server = start_server(root / "data", root / "server.log", tone_serve_command(),
+                          BREATHVOICE_ENGINE="tone", BREATHVOICE_API_KEYS=f'["{KEY}"]')
+    yield server
+    stop_server(server)
 
 
 def half_sent_upload(server: LiveServer, path: str, content_type: str,
@@ -42,9 +53,8 @@ def half_sent_upload(server: LiveServer, path: str, content_type: str,
 @pytest.mark.parametrize("key_header", ["", "xi-api-key: wrong-key\r\n",
                                         "Authorization: Bearer wrong-key\r\n"])
 def test_an_upload_without_a_valid_key_is_refused_at_once(
-        tone_server: Callable[..., LiveServer], key_header: str) -> None:
-    server = tone_server(BREATHVOICE_API_KEYS=f'["{KEY}"]')
-    answer, took = half_sent_upload(server, "/breathvoice/upload-voice-group",
+        keyed_server: LiveServer, key_header: str) -> None:
+    answer, took = half_sent_upload(keyed_server, "/breathvoice/upload-voice-group",
                                     "multipart/form-data; boundary=xx", key_header)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"INVALID_API_KEY" in answer
@@ -52,9 +62,8 @@ def test_an_upload_without_a_valid_key_is_refused_at_once(
 
 
 def test_a_json_request_without_a_key_is_refused_before_its_body(
-        tone_server: Callable[..., LiveServer]) -> None:
-    server = tone_server(BREATHVOICE_API_KEYS=f'["{KEY}"]')
-    answer, _ = half_sent_upload(server, "/v1/audio/speech", "application/json")
+        keyed_server: LiveServer) -> None:
+    answer, _ = half_sent_upload(keyed_server, "/v1/audio/speech", "application/json")
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
 
 

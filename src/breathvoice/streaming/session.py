@@ -33,8 +33,6 @@ Rules (ElevenLabs' multi-context socket):
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from dataclasses import dataclass, field
 
 from breathvoice.errors import (
     ContextLimitExceeded,
@@ -53,8 +51,7 @@ from breathvoice.streaming.actions import (
     SessionConfig,
     StartSynthesis,
 )
-from breathvoice.streaming.buffer import DEFAULT_CHUNK_LENGTH_SCHEDULE, TextBuffer
-from breathvoice.streaming.holdback import MatchGuard
+from breathvoice.streaming.contexts import Context, Lanes
 from multi_ws_tts_sdk.protocol import (
     DEFAULT_CONTEXT_ID,
     Alignment,
@@ -63,7 +60,6 @@ from multi_ws_tts_sdk.protocol import (
     CloseContext,
     CloseSocket,
     ErrorOutput,
-    FinalOutput,
     KeepAlive,
     ProtocolError,
     SendText,
@@ -78,39 +74,14 @@ __all__ = [
 ]
 
 
-@dataclass
-class _Context:
-    """An open context: text not yet released and the voice options of its next releases."""
-
-    context_id: str
-    buffer: TextBuffer
-    emotion: str
-    last_input: float
-    speed: float = 1.0
-    generations: int = 0
-    lexicon: Lexicon | None = None
-    held_since: float | None = None
-    """When a flush kept back the start of a rule's string (None: nothing is held)."""
-
-
-@dataclass
-class _Lane:
-    """Work of one context id, in order: generations, and ``None`` for a closed one's final."""
-
-    queue: deque[StartSynthesis | None] = field(default_factory=deque)
-    running: StartSynthesis | None = None
-
-
 class Session:
     def __init__(self, config: SessionConfig, now: float) -> None:
         self.config = config
         self._emotions = {name.lower(): name for name in config.emotions}
-        self._contexts: dict[str, _Context] = {}
-        self._lanes: dict[str, _Lane] = {}
-        self._running: dict[int, str] = {}
-        self._queued_chars = 0  # text of the generations waiting in the lanes
+        self._contexts: dict[str, Context] = {}
         self._generation_ids = itertools.count(1)
         self._actions: list[Action] = []
+        self._lanes = Lanes(self._actions)
         self._last_input = now
         self._closing = False
         self._closed = False
@@ -127,7 +98,8 @@ class Session:
 
     def actions(self) -> list[Action]:
         """What the caller must do now, in order (each action is returned once)."""
-        actions, self._actions = self._actions, []
+        actions = list(self._actions)
+        self._actions.clear()
         return actions
 
     # -- input from the client ---------------------------------------------------------------
@@ -182,7 +154,8 @@ class Session:
                 reason = (f"Maximum simultaneous contexts per connection exceeded ({limit}); "
                           "close a context before opening a new one")
                 return self._error(ContextLimitExceeded.code, reason, context_id)
-            context = self._open(context_id, now, lexicon or self.config.lexicon)
+            context = Context.open(context_id, now, self.config, lexicon or self.config.lexicon)
+            self._contexts[context_id] = context
         context.last_input = now
         context.held_since = None
         context.emotion = emotion or context.emotion
@@ -210,7 +183,7 @@ class Session:
         self, generation_id: int, audio: bytes, alignment: Alignment | None = None
     ) -> None:
         """Encoded audio of a running generation; events of cancelled ones are dropped."""
-        context_id = self._running.get(generation_id)
+        context_id = self._lanes.context_of(generation_id)
         if context_id is None or not audio:
             return
         if not self.config.sync_alignment:
@@ -218,17 +191,15 @@ class Session:
         self._send(AudioOutput(audio, context_id, alignment, normalized_alignment=alignment))
 
     def synthesis_done(self, generation_id: int) -> None:
-        context_id = self._running.pop(generation_id, None)
-        if context_id is not None:
-            self._lanes[context_id].running = None
-            self._advance(context_id)
+        if self._lanes.done(generation_id) is not None:
+            self._close_if_drained()
 
     def synthesis_failed(
         self, generation_id: int, message: str = EngineError.default_message,
         code: str = EngineError.code,
     ) -> None:
         """The generation stopped with an error; the context carries on with its next text."""
-        context_id = self._running.get(generation_id)
+        context_id = self._lanes.context_of(generation_id)
         if context_id is not None:
             self._error(code, message, context_id)
             self.synthesis_done(generation_id)
@@ -260,34 +231,21 @@ class Session:
 
     def connection_lost(self) -> None:
         """The socket is gone: cancel whatever is running and forget everything."""
-        for generation_id, context_id in self._running.items():
-            self._actions.append(CancelSynthesis(context_id, generation_id))
-        self._running.clear()
-        self._lanes.clear()
-        self._queued_chars = 0
+        self._lanes.cancel_all()
         self._contexts.clear()
         self._closed = True
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _open(self, context_id: str, now: float, lexicon: Lexicon | None) -> _Context:
-        guard = MatchGuard(lexicon) if lexicon else None
-        buffer = TextBuffer(DEFAULT_CHUNK_LENGTH_SCHEDULE, auto_mode=self.config.auto_mode,
-                            guard=guard)
-        context = _Context(context_id, buffer, self.config.default_emotion, now,
-                           lexicon=lexicon)
-        self._contexts[context_id] = context
-        return context
 
     def _close_context(self, context_id: str) -> None:
         context = self._contexts.pop(context_id, None)
         if context is None:
             return  # unknown or already closed: nothing to do
         self._enqueue(context, context.buffer.flush())
-        self._lanes.setdefault(context_id, _Lane()).queue.append(None)
-        self._advance(context_id)
+        self._lanes.push_final(context_id)
+        self._close_if_drained()
 
-    def _enqueue(self, context: _Context, text: str) -> None:
+    def _enqueue(self, context: Context, text: str) -> None:
         text = text.strip()
         if not text:
             return
@@ -303,27 +261,7 @@ class Session:
             lexicon=context.lexicon,
         )
         context.generations += 1
-        self._queued_chars += len(text)
-        self._lanes.setdefault(context.context_id, _Lane()).queue.append(generation)
-        self._advance(context.context_id)
-
-    def _advance(self, context_id: str) -> None:
-        """Start the lane's next generation, sending the finals that come before it."""
-        lane = self._lanes[context_id]
-        if lane.running is not None:
-            return
-        while lane.queue:
-            item = lane.queue.popleft()
-            if item is None:
-                self._send(FinalOutput(context_id))
-                continue
-            self._queued_chars -= len(item.text)
-            lane.running = item
-            self._running[item.generation_id] = context_id
-            self._actions.append(item)
-            return
-        del self._lanes[context_id]
-        self._close_if_drained()
+        self._lanes.push(generation)
 
     def _close_if_drained(self) -> None:
         if self._closing and not self._lanes and not self._closed:
@@ -332,7 +270,7 @@ class Session:
     def _pending_chars(self) -> int:
         """Characters buffered in open contexts or queued for synthesis, not yet running."""
         buffered = sum(len(context.buffer.text) for context in self._contexts.values())
-        return buffered + self._queued_chars
+        return buffered + self._lanes.queued_chars
 
     def _send(self, message: ServerMessage) -> None:
         self._actions.append(Send(message))

@@ -23,11 +23,11 @@ from ._transport import (
 )
 from .context import GenerationConfigLike, TTSContext, VoiceSettingsLike
 from .errors import (
-    AuthenticationError,
     ConnectionClosedError,
     ContextLimitError,
     TTSConnectionError,
     TTSError,
+    closed_failure,
 )
 from .protocol import ClientMessage, CloseSocket, serialize_client_message
 
@@ -249,7 +249,7 @@ class TTSClient:
         if self._closing:
             return
         last_error = self._error_before_close
-        failure = self._connection_failure = _closed_failure(code, reason, last_error)
+        failure = self._connection_failure = closed_failure(code, reason, last_error)
         if last_error is None and (code != 1000 or self._has_unfinished()):
             await self._report_connection_error(CONNECTION_CLOSED, str(failure))
         self._fail_unfinished(failure)
@@ -277,22 +277,6 @@ class TTSClient:
         for context in self._unfinished():
             if context.state != "new":
                 context._fail(failure)
-
-
-def _closed_failure(
-    code: Optional[int], reason: str, last_error: Optional[Tuple[str, str]]
-) -> TTSConnectionError:
-    """Why the server closed: the error message it sent just before, else the close frame."""
-    if last_error is not None:
-        error_code, message = last_error
-        text = f"the server closed the connection: {error_code}: {message}"
-        if error_code == "INVALID_API_KEY":
-            return AuthenticationError(text, error_code=error_code)
-        return ConnectionClosedError(text, code, reason, error_code)
-    detail = f": {reason}" if reason else ""
-    return ConnectionClosedError(
-        f"the server closed the connection (code {code}{detail})", code, reason
-    )
 
 
 def _log_task_failure(task: asyncio.Future[None]) -> None:

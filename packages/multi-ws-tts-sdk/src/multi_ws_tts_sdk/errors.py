@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 
 class TTSError(Exception):
@@ -82,3 +82,19 @@ class ContextLimitError(ContextError, ValueError):
 
 class ContextClosedError(TTSError):
     """Text was sent to a context after ``end_input()`` or ``close()``."""
+
+
+def closed_failure(
+    code: Optional[int], reason: str, last_error: Optional[Tuple[str, str]]
+) -> TTSConnectionError:
+    """Why the server closed: the error message it sent just before, else the close frame."""
+    if last_error is not None:
+        error_code, message = last_error
+        text = f"the server closed the connection: {error_code}: {message}"
+        if error_code == "INVALID_API_KEY":
+            return AuthenticationError(text, error_code=error_code)
+        return ConnectionClosedError(text, code, reason, error_code)
+    detail = f": {reason}" if reason else ""
+    return ConnectionClosedError(
+        f"the server closed the connection (code {code}{detail})", code, reason
+    )

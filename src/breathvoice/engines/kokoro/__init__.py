@@ -2,6 +2,7 @@
 
 - :mod:`.engine`: :class:`~breathvoice.engines.kokoro.engine.KokoroEngine`, the
   :class:`~breathvoice.engines.base.Engine` the server speaks with.
+- :mod:`.call`: one model call, a window of phonemes in one voice, cancellable.
 - :mod:`.model`: loading the int8 ONNX model from the installed packages, in memory.
 - :mod:`.controls`: the inputs added to the graph (pitch, per-layer timbre) and the tone
   correction applied to each chunk of a matched voice.

@@ -17,25 +17,16 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from breathvoice.engines.base import (
     AudioChunk,
-    CancelToken,
     FloatAudio,
     SynthesisOptions,
     VoiceState,
 )
-from breathvoice.engines.kokoro.alignment import char_alignment
-from breathvoice.engines.kokoro.controls import (
-    DECODER_DIMS,
-    TIMBRE_OFFSETS_INPUT,
-    apply_colour,
-    voice_inputs,
-)
+from breathvoice.engines.kokoro.call import Controls, speak, style_of
 from breathvoice.engines.kokoro.first_chunk import short_first_cut
 from breathvoice.engines.kokoro.g2p import (
     MAX_TOKENS,
@@ -44,19 +35,12 @@ from breathvoice.engines.kokoro.g2p import (
     Phonemizer,
     fit_window,
 )
-from breathvoice.engines.kokoro.model import (
-    SAMPLE_RATE,
-    IntArray,
-    KokoroModel,
-    load_kokoro_model,
-)
+from breathvoice.engines.kokoro.model import SAMPLE_RATE, KokoroModel, load_kokoro_model
 from breathvoice.engines.kokoro.text import (
-    Pause,
     TextPiece,
     clause_cuts,
     has_kana,
     normalize,
-    pause_after,
     plan_pieces,
     word_cuts,
 )
@@ -67,8 +51,6 @@ from breathvoice.pronunciation.lexicon import Match
 log = logging.getLogger(__name__)
 
 DEFAULT_VOICE = "jf_alpha"
-PAUSE_SECONDS: dict[Pause, float] = {"sentence": 0.25, "clause": 0.1, "none": 0.0}
-MIN_SPEED, MAX_SPEED = 0.5, 2.0
 SILENT_PHONEMES = "".join(set(PUNCTUATION.values())) + " "
 PROBE_TEXT = "你好，今天天气不错。Nice to meet you."
 STREAM_MAX_TOKENS = 120
@@ -76,31 +58,6 @@ STREAM_MAX_TOKENS = 120
 core), so a new request waits behind at most one such chunk per worker."""
 WARM_UP_TEXT = "the quick brown fox jumps over the lazy dog and runs back home "
 """What each stock voice says once, to know how it sounds to the speaker embedder."""
-
-
-@dataclass(frozen=True)
-class _Controls:
-    """How one synthesis call applies a voice: its style, control inputs and colour."""
-
-    voice: VoiceState
-    style: FloatAudio
-    speed: float
-    inputs: dict[str, Any] | None
-    """Control inputs of the model (pitch, timbre); None keeps the stock model's."""
-    coloured: bool
-    """The voice asks for a tone correction or gain on its audio."""
-
-    @classmethod
-    def of(cls, voice: VoiceState, style: FloatAudio, requested_speed: float) -> _Controls:
-        info = voice.info
-        speed = float(requested_speed) * float(info.get("speed", 1.0))
-        return cls(
-            voice=voice,
-            style=style,
-            speed=min(MAX_SPEED, max(MIN_SPEED, speed)),
-            inputs=voice_inputs(voice),
-            coloured="eq" in voice.arrays or bool(float(info.get("gain_db", 0.0))),
-        )
 
 
 class KokoroEngine:
@@ -222,7 +179,7 @@ class KokoroEngine:
         sentences are cut at clauses into chunks of at most :data:`STREAM_MAX_TOKENS`
         phonemes.
         """
-        controls = _Controls.of(voice, self._style_of(voice), options.speed)
+        controls = Controls.of(voice, style_of(voice, self.name, self._model), options.speed)
         language = options.language if options.language in ("zh", "en", "ja") else None
         cancel = options.cancel
         clean = normalize(text)
@@ -247,7 +204,7 @@ class KokoroEngine:
                     continue
                 if cancel is not None and cancel.cancelled:
                     return
-                chunk = self._speak(text, clean, window, controls, options)
+                chunk = speak(self._model, text, clean, window, controls, options)
                 if chunk is None or (cancel is not None and cancel.cancelled):
                     return
                 spoken = True
@@ -262,77 +219,6 @@ class KokoroEngine:
         if not options.bounded_chunks or not spans:
             return MAX_TOKENS
         return min(MAX_TOKENS, max(STREAM_MAX_TOKENS, *(len(s.phonemes) for s in spans)))
-
-    def _style_of(self, voice: VoiceState) -> FloatAudio:
-        if voice.engine != self.name:
-            raise EngineError(f"this voice was prepared for the '{voice.engine}' engine")
-        style = voice.arrays.get("style")
-        if style is None or style.size < 256 or style.size % 256:
-            raise EngineError("this voice has no usable Kokoro style")
-        offsets = voice.arrays.get(TIMBRE_OFFSETS_INPUT)
-        if offsets is not None and offsets.shape != (self._model.timbre_layers, DECODER_DIMS):
-            raise EngineError("this voice's timbre offsets do not fit the Kokoro model")
-        return np.asarray(style, dtype=np.float32).reshape(-1, 1, 256)
-
-    def _speak(
-        self,
-        text: str,
-        clean: str,
-        window: list[PhonemeSpan],
-        controls: _Controls,
-        options: SynthesisOptions,
-    ) -> AudioChunk | None:
-        """One model call; None when cancelled meanwhile."""
-        # kokoro_onnx imports onnxruntime: only once the model loader has set it up
-        from kokoro_onnx.sliding import token_edges
-        from kokoro_onnx.trim import trim as trim_silence
-
-        vocab = self._model.vocab
-        tokens = [vocab[p] for span in window for p in span.phonemes]
-        speed = controls.speed
-        result = self._run(tokens, controls.style, speed, options.cancel, controls.inputs)
-        if result is None:
-            return None
-        raw, duration = result
-        voiced, (head, _) = trim_silence(raw)
-        if len(voiced) == 0:
-            voiced, head = raw, 0
-        if controls.coloured:
-            voiced = apply_colour(voiced, SAMPLE_RATE, controls.voice)
-        start, end = window[0].start, window[-1].end
-        pause = int(PAUSE_SECONDS[pause_after(clean[start:end])] / speed * SAMPLE_RATE)
-        samples = np.concatenate([voiced, np.zeros(pause, dtype=np.float32)])
-        alignment = None
-        if options.with_alignment:
-            edges = token_edges(duration, len(raw)) - int(head)
-            alignment = char_alignment(text, window, edges, len(voiced), len(samples))
-        return AudioChunk(samples, SAMPLE_RATE, text=text[start:end], alignment=alignment)
-
-    def _run(
-        self,
-        tokens: list[int],
-        style: FloatAudio,
-        speed: float,
-        cancel: CancelToken | None,
-        inputs: dict[str, Any] | None = None,
-    ) -> tuple[FloatAudio, IntArray] | None:
-        run_options = self._model.new_run_options()
-
-        def abort() -> None:
-            run_options.terminate = True
-
-        if cancel is not None:
-            cancel.on_cancel(abort)
-        try:
-            return self._model.run(tokens, style, speed, run_options, inputs)
-        except Exception as exc:
-            if cancel is not None and cancel.cancelled:
-                return None
-            log.exception("Kokoro model call failed")
-            raise EngineError("speech synthesis failed") from exc
-        finally:
-            if cancel is not None:
-                cancel.remove(abort)
 
 
 def _whole_matches(pieces: list[TextPiece], matches: list[Match]) -> list[TextPiece]:
