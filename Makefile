@@ -43,7 +43,7 @@ chromium postgres: system
 test: $(STAMP) system
 	$(BIN)/ruff check src packages/multi-ws-tts-sdk/src tests bench examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # A picture of each studio screen and of /docs, in docs/images/.
 screenshots: $(STAMP) system
