@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml packages/multi-ws-tts-sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet uv
+	$(BIN)/pip install --quiet "uv==0.13.9"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(addprefix --find-links ,$(PIP_FIND_LINKS)) \
 		-e packages/multi-ws-tts-sdk -e ".[dev,matching,ray]"
 	touch $(STAMP)
