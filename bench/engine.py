@@ -5,7 +5,9 @@ short sentence, then for a fixed Chinese and a fixed English text (a few sentenc
 times the first chunk with ``early_first_chunk`` on (what a streaming client waits for)
 and the whole text. RTF = synthesis time / audio duration (below 1 is faster than
 real time). CPU RTF = process CPU time / audio duration: it does not depend on what else
-runs on the machine (wall-clock figures on a shared machine do). Prints a plain text table.
+runs on the machine (wall-clock figures on a shared machine do). Prints a plain text table,
+then the CPU time of one model call by its length in phonemes (best of the rounds): what
+a first chunk of that length costs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import time
 
 from breathvoice.engines.base import SynthesisOptions
-from breathvoice.engines.kokoro.engine import KokoroEngine
+from breathvoice.engines.kokoro.engine import WARM_UP_TEXT, KokoroEngine
 
 TEXTS = {
     "zh": (
@@ -28,6 +30,7 @@ TEXTS = {
     ),
 }
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CALL_TOKENS = (5, 10, 20, 40, 80, 120)
 
 
 def measure(engine: KokoroEngine, text: str) -> tuple[float, float, float, float]:
@@ -64,6 +67,19 @@ def main() -> None:
         audio = runs[0][3]
         print(f"{language:<6}{len(text):>7}{audio:>9.2f}{first:>15.2f}{total:>9.2f}"
               f"{total / audio:>7.2f}{cpu / audio:>9.2f}")
+
+    print(f"{'tokens':>8}{'audio s':>9}{'CPU s':>8}")
+    text = WARM_UP_TEXT * 4
+    spans = engine._phonemizer.phonemize(text, 0, len(text), "en")
+    ids = [engine.model.vocab[p] for span in spans for p in span.phonemes]
+    style = engine.model.voices["jf_alpha"]
+    for tokens in CALL_TOKENS:
+        best, audio = float("inf"), 0.0
+        for _ in range(ROUNDS):
+            cpu = time.process_time()
+            samples, _ = engine.model.run(ids[:tokens], style, 1.0)
+            best, audio = min(best, time.process_time() - cpu), len(samples) / 24000
+        print(f"{tokens:>8}{audio:>9.2f}{best:>8.2f}")
 
 
 if __name__ == "__main__":

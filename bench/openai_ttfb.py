@@ -7,7 +7,8 @@ Starts a real server on a free loopback port (its own temporary data folder, see
      (``early_first_chunk``, the Demo group's greeting voice), for mp3 and pcm, raw and
      served in turns so drift hits both alike                          target <= 1.10
   2. TTFB with 1, 4 and 8 requests started at once (median, p90), on a long Chinese first
-     sentence with an early clause and an English one with no punctuation before its end
+     sentence with an early clause and an English one with no punctuation before its end,
+     and how many the server refused (503; with ``BREATHVOICE_ADMISSION=reject`` set)
   3. audio seconds per wall second with 4 clients each asking for 3 lines in a row, on
      this server and on a second one with the classic scheduling policy
      (``BREATHVOICE_SCHEDULER_POLICY=classic``), in turns                target >= 0.95
@@ -31,6 +32,7 @@ from common import (  # noqa: E402
     CONCURRENCY,
     RATE,
     THROUGHPUT_TEXTS,
+    Busy,
     Served,
     concurrent_firsts,
     extra_server,
@@ -55,6 +57,8 @@ def body(text: str, fmt: str = "pcm") -> dict[str, str]:
 async def first_byte(client: httpx.AsyncClient, base: str, text: str, fmt: str = "pcm") -> float:
     start = time.perf_counter()
     async with client.stream("POST", f"{base}/v1/audio/speech", json=body(text, fmt)) as r:
+        if r.status_code == 503:
+            raise Busy(r.headers.get("retry-after", ""))
         r.raise_for_status()
         await anext(r.aiter_raw())
         return time.perf_counter() - start  # leaving the stream stops the rest of the speech

@@ -10,7 +10,9 @@ both sides alike. Prints:
      over the engine's time for the same first chunk (early cut)           target <= 1.10
   2. TTFA over the engine's time for the whole first sentence              target <= 0.35
   3. TTFA at 1, 4 and 8 sockets starting a context at once (median, p90), on a long
-     Chinese first sentence and an English one with no punctuation before its end
+     Chinese first sentence and an English one with no punctuation before its end, and
+     how many the server refused (``BREATHVOICE_ADMISSION=reject`` in the environment
+     applies to the servers started; the default, degrade, serves every one)
   4. audio seconds per wall second, 4 sockets x 3 contexts, over the raw engine's on the
      same texts (2 threads, no early first chunk)                          target >= 0.90
      and over the same on a second server with the classic scheduling policy

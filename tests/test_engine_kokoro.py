@@ -134,6 +134,15 @@ def test_first_chunk_is_short_without_any_punctuation(kokoro_engine: KokoroEngin
 
 
 @pytest.mark.slow
+def test_a_long_first_clause_is_not_waited_for(kokoro_engine: KokoroEngine) -> None:
+    text = "您好，感谢您的来电，我可以帮您查询订单的最新状态、修改收货地址。"
+    chunks = speak(kokoro_engine, text, early_first_chunk=True)
+    assert chunks[0].text == "您好，"
+    assert 0.3 <= chunks[0].duration <= 1.0  # about a second of speech at most
+    assert "".join(chunk.text for chunk in chunks) == text
+
+
+@pytest.mark.slow
 def test_a_stream_cuts_a_long_sentence_into_bounded_chunks(kokoro_engine: KokoroEngine) -> None:
     text = ("今天下午我们先去公园散步，然后在湖边的咖啡馆坐一会儿，喝一杯热咖啡，"
             "再沿着河边慢慢地走回家，路上顺便去超市买一些水果和蔬菜，晚上一起做饭，"

@@ -1,7 +1,9 @@
 """Where a stream's first chunk ends: short, at the earliest natural boundary.
 
 Time to first audio is the time to make the first chunk, so it should be short whatever
-the punctuation: about half a second to a second of speech. The cut is the first of:
+the punctuation: about half a second to a second of speech (the model's time grows with
+the length, about 0.4 s of compute per second of speech on one idle core, so a first
+clause of two seconds alone would miss a 0.6 s first audio). The cut is the first of:
 
 1. a clause mark (``,`` ``，`` ``;`` ...) after at least :data:`MIN_SECONDS` of speech;
 2. a phrase boundary after at least :data:`MIN_SECONDS`: before an English function word
@@ -27,9 +29,9 @@ from breathvoice.engines.kokoro.text import clause_cuts, tokenize
 
 log = logging.getLogger(__name__)
 
-MIN_SECONDS = 0.5
-CLAUSE_MAX_SECONDS = 1.8
-PHRASE_MAX_SECONDS = 1.6
+MIN_SECONDS = 0.4
+CLAUSE_MAX_SECONDS = 1.4
+PHRASE_MAX_SECONDS = 1.4
 WORD_SECONDS = 0.9
 SHORT_SENTENCE_SECONDS = 2.2
 MIN_REST_SECONDS = 0.5
