@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from breathvoice.engines.kokoro.first_chunk import estimated_seconds, short_first_cut
+from breathvoice.engines.kokoro.first_chunk import RAMP, estimated_seconds, ramped_cuts
 from breathvoice.engines.kokoro.g2p import (
     PhonemeSpan,
     Phonemizer,
@@ -274,7 +274,7 @@ def test_long_chinese_sentence_fits_the_model(phonemizer: Phonemizer) -> None:
 
 
 def short_pieces(text: str) -> list[str]:
-    return [text[p.start : p.end] for p in plan_pieces(text, True, short_first_cut)]
+    return [text[p.start : p.end] for p in plan_pieces(text, True, ramped_cuts)]
 
 
 @pytest.mark.parametrize(("text", "first"), [
@@ -295,6 +295,19 @@ def test_short_first_chunk_cuts_early_whatever_the_punctuation(text: str, first:
     assert 0.4 <= estimated_seconds(first, 0, len(first)) <= 1.4
 
 
+def test_the_chunk_after_a_short_first_one_is_at_most_twice_as_long_in_speech() -> None:
+    """The second chunk is made while the first plays: a long rest of the sentence would be
+    heard as a gap, so it is cut again with every bound ``RAMP`` times as long."""
+    text = ("Thank you for calling our support line today I can check your order right away "
+            "and tell you when it will arrive at your door.")
+    first, second, *rest = short_pieces(text)
+    assert first == "Thank you " and rest and "".join([first, second, *rest]) == text
+    seconds = estimated_seconds(second, 0, len(second))
+    assert 0.4 * RAMP <= seconds <= 1.4 * RAMP
+    zh = "您好，感谢您的来电，我可以帮您查询订单的最新状态和修改收货地址，或者为您转接账单部门。"
+    assert short_pieces(zh)[:2] == ["您好，", "感谢您的来电，"]
+
+
 def test_short_first_chunk_keeps_short_sentences_whole() -> None:
     for text in ("Hi, Bob.", "你好，世界。", "Welcome to our voice service.", "好的。"):
         assert short_pieces(text) == [text]
@@ -302,5 +315,5 @@ def test_short_first_chunk_keeps_short_sentences_whole() -> None:
 
 @pytest.mark.parametrize("text", SAMPLES)
 def test_short_first_chunk_covers_the_text(text: str) -> None:
-    pieces = plan_pieces(text, True, short_first_cut)
+    pieces = plan_pieces(text, True, ramped_cuts)
     assert "".join(text[p.start : p.end] for p in pieces) == text

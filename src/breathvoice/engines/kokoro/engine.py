@@ -27,7 +27,7 @@ from breathvoice.engines.base import (
     VoiceState,
 )
 from breathvoice.engines.kokoro.call import Controls, speak, style_of
-from breathvoice.engines.kokoro.first_chunk import short_first_cut
+from breathvoice.engines.kokoro.first_chunk import ramped_cuts
 from breathvoice.engines.kokoro.g2p import (
     MAX_TOKENS,
     PUNCTUATION,
@@ -68,7 +68,7 @@ class KokoroEngine:
 
     def __init__(self, onnx_threads: int = 0, short_first_chunk: bool = True) -> None:
         self._model: KokoroModel = load_kokoro_model(onnx_threads)
-        self._early_cut = short_first_cut if short_first_chunk else None
+        self._early_cut = ramped_cuts if short_first_chunk else None
         self._phonemizer = Phonemizer(self._model.vocab)
         self._embedder_lock = threading.Lock()
         self._embedder: SpeakerEmbedder | None = None

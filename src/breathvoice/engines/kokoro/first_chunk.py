@@ -17,6 +17,11 @@ clause of two seconds alone would miss a 0.6 s first audio). The cut is the firs
 A sentence that is short anyway (under :data:`SHORT_SENTENCE_SECONDS`) is not cut. The
 speech length is estimated from the words (:func:`estimated_seconds`); the listening
 checks of the seam are in ``docs/streaming.md``.
+
+The chunk after it is cut the same way with every length :data:`RAMP` times as long
+(:func:`ramped_cuts`): it is made while the first one plays, so it must take no longer
+to make than the first takes to hear, or the listener hears a gap; later chunks have the
+audio of both ahead of them.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ PHRASE_MAX_SECONDS = 1.4
 WORD_SECONDS = 0.9
 SHORT_SENTENCE_SECONDS = 2.2
 MIN_REST_SECONDS = 0.5
+RAMP = 2.0
 SECONDS_PER_TOKEN = {"en": 0.32, "number": 0.45, "zh": 0.22, "ja": 0.15}
 """Rough speaking time of a Latin word, a number, a Han character, a kana."""
 
@@ -53,15 +59,25 @@ def estimated_seconds(text: str, start: int, end: int) -> float:
     return sum(SECONDS_PER_TOKEN.get(token.script, 0.0) for token in tokenize(text, start, end))
 
 
-def short_first_cut(text: str, start: int, end: int) -> int | None:
-    """Where to end the first chunk of ``text[start:end]`` (one sentence); None: keep it."""
+def ramped_cuts(text: str, start: int, end: int) -> list[int]:
+    """Where the first chunk of ``text[start:end]`` ends, and the one after it."""
+    first = short_first_cut(text, start, end)
+    if first is None:
+        return []
+    second = short_first_cut(text, first, end, RAMP)
+    return [first] if second is None else [first, second]
+
+
+def short_first_cut(text: str, start: int, end: int, scale: float = 1.0) -> int | None:
+    """Where to end the first chunk of ``text[start:end]`` (one sentence); None: keep it.
+    ``scale`` stretches every length bound (:data:`RAMP` for the chunk after it)."""
     total = estimated_seconds(text, start, end)
-    if total < SHORT_SENTENCE_SECONDS:
+    if total < SHORT_SENTENCE_SECONDS * scale:
         return None
 
     def fits(cut: int, most: float) -> bool:
         before = estimated_seconds(text, start, cut)
-        return MIN_SECONDS <= before <= most and total - before >= MIN_REST_SECONDS
+        return MIN_SECONDS * scale <= before <= most * scale and total - before >= MIN_REST_SECONDS
 
     clauses = [cut for cut in clause_cuts(text, start, end) if fits(cut, CLAUSE_MAX_SECONDS)]
     words = list(_word_starts(text, start, end))
@@ -69,7 +85,8 @@ def short_first_cut(text: str, start: int, end: int) -> int | None:
     if clauses or phrases:
         return min(clauses + phrases)
     for cut, _ in words:
-        if fits(cut, float("inf")) and estimated_seconds(text, start, cut) >= WORD_SECONDS:
+        if (fits(cut, float("inf"))
+                and estimated_seconds(text, start, cut) >= WORD_SECONDS * scale):
             return cut
     return None
 

@@ -171,8 +171,13 @@ def _weight(text: str, start: int, end: int) -> float:
     return sum(weights.get(token.script, 0.0) for token in tokenize(text, start, end))
 
 
-def _early_cut(text: str, start: int, end: int) -> int | None:
+def _early_cut(text: str, start: int, end: int) -> list[int]:
     """Where to end the first piece early: a clause end after a few words, else a word."""
+    cut = _early_cut_at(text, start, end)
+    return [] if cut is None else [cut]
+
+
+def _early_cut_at(text: str, start: int, end: int) -> int | None:
     for cut in clause_cuts(text, start, end):
         weight = _weight(text, start, cut)
         if weight >= _EARLY_FALLBACK_WEIGHT:
@@ -192,7 +197,8 @@ def _spans(cuts: list[int], start: int, end: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
-EarlyCut = Callable[[str, int, int], "int | None"]
+EarlyCut = Callable[[str, int, int], "list[int]"]
+"""Where the first sentence of a stream is cut early, in order (none: keep it whole)."""
 
 
 def plan_pieces(text: str, early_first_chunk: bool = False,
@@ -214,9 +220,8 @@ def plan_pieces(text: str, early_first_chunk: bool = False,
             spans.append((start, end))
     if early_first_chunk and spans:
         first_start, first_end = spans[0]
-        cut = (early_cut or _early_cut)(text, first_start, first_end)
-        if cut is not None:
-            spans[0:1] = [(first_start, cut), (cut, first_end)]
+        cuts = (early_cut or _early_cut)(text, first_start, first_end)
+        spans[0:1] = _spans(cuts, first_start, first_end)
     pieces = []
     for start, end in spans:
         pause = pause_after(text[start:end])
