@@ -491,6 +491,22 @@ def test_first_message_carries_voice_settings_and_emotion_later_ones_do_not() ->
     run(scenario)
 
 
+def test_a_contexts_pronunciation_dictionaries_go_with_its_first_message_only() -> None:
+    locator = {"pronunciation_dictionary_id": "d1", "version_id": "v1"}
+
+    async def scenario() -> None:
+        async with FakeTTSServer() as server, fast(server) as client:
+            ctx = client.create_context("c", pronunciation_dictionary_locators=[locator])
+            await ctx.send_text("a ")
+            await ctx.send_text("b", flush=True)
+            await settle(lambda: len(server.received) == 2)
+        assert server.received[0] == {"text": "a ", "context_id": "c",
+                                      "pronunciation_dictionary_locators": [locator]}
+        assert server.received[1] == {"text": "b", "context_id": "c", "flush": True}
+
+    run(scenario)
+
+
 def test_sending_after_the_end_is_refused_and_ending_twice_is_harmless() -> None:
     async def scenario() -> None:
         async with FakeTTSServer() as server, fast(server) as client:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 from types import TracebackType
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from websockets.exceptions import ConnectionClosed
 
@@ -174,11 +174,13 @@ class TTSClient:
         generation_config: Optional[GenerationConfigLike] = None,
         emotion: Optional[str] = None,
         max_buffer_bytes: Optional[int] = _INHERIT,
+        pronunciation_dictionary_locators: Optional[Sequence[Mapping[str, Any]]] = None,
     ) -> TTSContext:
         """Create a context; it is opened on the server by its first ``send_text``.
 
-        ``voice_settings`` (e.g. ``{"speed": 1.1}``), ``generation_config`` and ``emotion``
-        (one of the voice group's emotions) travel with that first message;
+        ``voice_settings`` (e.g. ``{"speed": 1.1}``), ``generation_config``, ``emotion``
+        (one of the voice group's emotions) and ``pronunciation_dictionary_locators``
+        (``{"pronunciation_dictionary_id", "version_id"}`` objects) travel with it;
         ``max_buffer_bytes`` overrides the client's buffer bound for this context.
         Raises :class:`ContextLimitError` (a ``ValueError``) while :attr:`max_contexts`
         contexts are active; ``end_input()`` or ``close()`` of one frees its slot at once.
@@ -196,6 +198,7 @@ class TTSClient:
             voice_settings=voice_settings,
             generation_config=generation_config,
             emotion=emotion,
+            pronunciation_dictionary_locators=pronunciation_dictionary_locators,
             max_buffer_bytes=(
                 self.max_buffer_bytes if max_buffer_bytes is _INHERIT else max_buffer_bytes
             ),

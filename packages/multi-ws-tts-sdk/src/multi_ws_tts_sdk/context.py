@@ -9,7 +9,18 @@ audio) or when the socket is lost. Only ``new`` and ``open`` contexts hold a slo
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 from ._buffer import AudioBuffer
 from ._callbacks import AudioCallback, CompleteCallback, ErrorCallback, invoke
@@ -45,6 +56,7 @@ class TTSContext:
         generation_config: Optional[GenerationConfigLike] = None,
         emotion: Optional[str] = None,
         max_buffer_bytes: Optional[int] = None,
+        pronunciation_dictionary_locators: Optional[Sequence[Mapping[str, Any]]] = None,
     ) -> None:
         self._client = client
         self._context_id = context_id
@@ -53,7 +65,11 @@ class TTSContext:
         if isinstance(generation_config, Mapping):
             generation_config = GenerationConfig.from_dict(generation_config)
         self._opening = SendText(text="", context_id=context_id, voice_settings=voice_settings,
-                                 generation_config=generation_config, emotion=emotion)
+                                 generation_config=generation_config, emotion=emotion,
+                                 pronunciation_dictionary_locators=None
+                                 if pronunciation_dictionary_locators is None
+                                 else tuple(dict(item) for item in
+                                            pronunciation_dictionary_locators))
         self._audio = AudioBuffer(max_buffer_bytes)
         self._state = NEW
         self._closed = False
@@ -125,7 +141,8 @@ class TTSContext:
         """Send text; ``flush=True`` asks the server to synthesise what it holds now.
 
         The first message opens the context on the server and carries its voice settings,
-        generation config and emotion. After a refusal (``failed``) it opens it again.
+        generation config, emotion and pronunciation dictionaries. After a refusal
+        (``failed``) it opens it again.
         """
         if self._closed or self._state in (ENDING, DONE):
             raise ContextClosedError(f"context {self._context_id!r} has ended; create a new one")
@@ -138,6 +155,8 @@ class TTSContext:
                 voice_settings=self._opening.voice_settings,
                 generation_config=self._opening.generation_config,
                 emotion=self._opening.emotion,
+                pronunciation_dictionary_locators=(
+                    self._opening.pronunciation_dictionary_locators),
             )
         else:
             message = SendText(text=text, context_id=self._context_id, flush=flush)
