@@ -44,16 +44,12 @@ from breathvoice.engines.kokoro.g2p import (
     Phonemizer,
     fit_window,
 )
-from breathvoice.engines.kokoro.model import (
-    SAMPLE_RATE,
-    IntArray,
-    KokoroModel,
-    load_kokoro_model,
-)
+from breathvoice.engines.kokoro.model import SAMPLE_RATE, IntArray, KokoroModel, load_kokoro_model
 from breathvoice.engines.kokoro.text import (
     Pause,
     TextPiece,
     clause_cuts,
+    has_han,
     has_kana,
     normalize,
     pause_after,
@@ -87,6 +83,8 @@ class _Controls:
     speed: float
     inputs: dict[str, Any] | None
     """Control inputs of the model (pitch, timbre); None keeps the stock model's."""
+    tonal_inputs: dict[str, Any] | None
+    """The same for Chinese speech (at least the tonal minimum of pitch range)."""
     coloured: bool
     """The voice asks for a tone correction or gain on its audio."""
 
@@ -99,6 +97,7 @@ class _Controls:
             style=style,
             speed=min(MAX_SPEED, max(MIN_SPEED, speed)),
             inputs=voice_inputs(voice),
+            tonal_inputs=voice_inputs(voice, tonal=True),
             coloured="eq" in voice.arrays or bool(float(info.get("gain_db", 0.0))),
         )
 
@@ -290,7 +289,9 @@ class KokoroEngine:
         vocab = self._model.vocab
         tokens = [vocab[p] for span in window for p in span.phonemes]
         speed = controls.speed
-        result = self._run(tokens, controls.style, speed, options.cancel, controls.inputs)
+        start, end = window[0].start, window[-1].end
+        inputs = controls.tonal_inputs if has_han(clean[start:end]) else controls.inputs
+        result = self._run(tokens, controls.style, speed, options.cancel, inputs)
         if result is None:
             return None
         raw, duration = result
@@ -299,7 +300,6 @@ class KokoroEngine:
             voiced, head = raw, 0
         if controls.coloured:
             voiced = apply_colour(voiced, SAMPLE_RATE, controls.voice)
-        start, end = window[0].start, window[-1].end
         pause = int(PAUSE_SECONDS[pause_after(clean[start:end])] / speed * SAMPLE_RATE)
         samples = np.concatenate([voiced, np.zeros(pause, dtype=np.float32)])
         alignment = None
