@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from breathvoice.engines.base import VoiceState
-from breathvoice.matching.analysis import prosody, syllable_count
+from breathvoice.matching.analysis import prosody, speaking_seconds, syllable_count
 from breathvoice.matching.enrolment import enrol
 from breathvoice.matching.guard import ERROR_TOLERANCE, GUARD_SENTENCES, Guard
 from breathvoice.matching.moves import shrink_voice
@@ -194,3 +194,13 @@ def test_the_group_s_details_show_each_emotion_s_check(settings: Any,
     assert checks["greeting"]["shrink"]["pace"] == 1.0
     assert checks["B3_B4"]["shrink"]["pace"] == 0.5
     assert checks["B3_B4"]["error"] == {"en": 0.05, "zh": 0.1}
+
+
+def test_pace_leaves_out_the_silence_before_and_after_speech() -> None:
+    speech = syllables(3.0, 150.0, 4.0)
+    for pad in (0.05, 0.2, 0.6):
+        quiet = np.zeros(int(pad * RATE), np.float32)
+        padded = np.concatenate([quiet, speech, quiet])
+        assert speaking_seconds(padded, RATE) == pytest.approx(speaking_seconds(speech, RATE),
+                                                               abs=0.03)
+    assert speaking_seconds(speech, RATE) == pytest.approx(3.0, abs=0.15)

@@ -38,7 +38,13 @@ import numpy as np
 
 from breathvoice.engines.base import FloatAudio, VoiceState
 from breathvoice.matching.analysis import prosody, speaking_rate
-from breathvoice.matching.moves import correct, ratio, shrink_emotion, shrink_voice
+from breathvoice.matching.moves import (
+    correct,
+    pace_response,
+    ratio,
+    shrink_emotion,
+    shrink_voice,
+)
 from breathvoice.qa.score import score
 
 __all__ = ["GUARD_SENTENCES", "Guard", "Hear", "Listener", "Speak"]
@@ -194,8 +200,13 @@ class Guard:
         if before.get("sentences") != self.key:  # measured on other sentences (or never)
             before = self.measure(self.listen(base, recognise=False)[0])
         audio, errors = self.listen(emotion, recognise=False)
+        # (speed, pace) of the last two renders: the base voice's, then the emotion's
+        tried = [(float(base.info.get("speed", 1.0)), float(before["pace"]))]
         for _ in range(CORRECTIONS):
-            corrected = correct(emotion, before, self.measure(audio), targets)
+            after = self.measure(audio)
+            tried = [tried[-1], (float(emotion.info.get("speed", 1.0)), after["pace"])]
+            speeds, paces = zip(*tried, strict=True)
+            corrected = correct(emotion, before, after, targets, pace_response(speeds, paces))
             if corrected is None:
                 break
             emotion = corrected

@@ -19,12 +19,13 @@ from breathvoice.engines.kokoro.controls import TIMBRE_OFFSETS_INPUT
 from breathvoice.matching.analysis import Prosody, level_gain
 
 __all__ = ["PACE_TOLERANCE", "PITCH_TOLERANCE", "RANGE_LIMITS", "SPEED_LIMITS", "correct",
-           "emotion_move", "ratio", "shrink_emotion", "shrink_voice"]
+           "emotion_move", "pace_response", "ratio", "shrink_emotion", "shrink_voice"]
 
 PACE_TOLERANCE = 0.04
 """A pace ratio within 4 % of the clip's needs no corrective render."""
 PITCH_TOLERANCE = 0.03
 """About half a semitone (log ratio)."""
+RESPONSE_LIMITS = (0.4, 1.5)
 RATE_GAIN = 1.7
 """Without a pace from the recogniser, the rhythm measure's ratio (which moves about as
 the true rate**0.6) is undone with this."""
@@ -73,9 +74,11 @@ def emotion_move(base: VoiceState, measured: Prosody, pace: float,
 
 
 def correct(emotion: VoiceState, before: dict[str, Any], after: dict[str, float],
-            targets: dict[str, float]) -> VoiceState | None:  # fmt: skip
+            targets: dict[str, float], response: float = 1.0) -> VoiceState | None:  # fmt: skip
     """The emotion's controls moved by what its renders missed (``after`` against the
-    base voice's ``before``), or None if close enough."""
+    base voice's ``before``), or None if close enough. The speed moves by the pace missed
+    over ``response`` (how the renders' pace has followed the speed control: the log
+    ratio of their pace changes over that of the speeds, see :func:`pace_response`)."""
     info = dict(emotion.info)
     pace = ratio(after["pace"], before["pace"])
     f0 = ratio(after["f0_median"], before["f0_median"])
@@ -83,7 +86,7 @@ def correct(emotion: VoiceState, before: dict[str, Any], after: dict[str, float]
     miss_f0 = np.log(targets["f0_median"] / f0) if f0 and targets.get("f0_median") else 0.0
     if abs(miss_pace) <= PACE_TOLERANCE and abs(miss_f0) <= PITCH_TOLERANCE:
         return None
-    info["speed"] = round(float(np.clip(info.get("speed", 1.0) * np.exp(miss_pace),
+    info["speed"] = round(float(np.clip(info.get("speed", 1.0) * np.exp(miss_pace / response),
                                         *SPEED_LIMITS)), 4)
     info["pitch_shift"] = round(float(info.get("pitch_shift", 0.0) + miss_f0), 4)
     spread = ratio(after["f0_range"], before["f0_range"])
@@ -98,6 +101,15 @@ def correct(emotion: VoiceState, before: dict[str, Any], after: dict[str, float]
     if info == emotion.info:  # at a limit: another render would not move
         return None
     return VoiceState(engine=emotion.engine, arrays=emotion.arrays, info=info)
+
+
+def pace_response(speeds: tuple[float, float], paces: tuple[float, float]) -> float:
+    """How the pace of renders followed a change of speed (1: one for one), from two
+    renders, within :data:`RESPONSE_LIMITS`; 1 when the speeds were too close to tell."""
+    moved = np.log(speeds[1] / speeds[0])
+    if abs(moved) < 0.02 or min(paces) <= 0:
+        return 1.0
+    return float(np.clip(np.log(paces[1] / paces[0]) / moved, *RESPONSE_LIMITS))
 
 
 def shrink_emotion(emotion: VoiceState, base: VoiceState, pace: float,
