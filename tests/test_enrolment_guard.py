@@ -42,7 +42,7 @@ class Simulated:
         self.clips: dict[int, str] = {}
         self.renders = 0
         self.long_pace = UNDERSTOOD_PACE
-        """The pace up to which sentences of more than 20 words are followed."""
+        """The pace up to which sentences of more than 15 words are followed."""
 
     def speak(self, voice: VoiceState, text: str, language: str) -> np.ndarray:
         self.renders += 1
@@ -78,7 +78,7 @@ class Simulated:
         assert found, "nothing the simulated engine said"
         words = []
         for _, (text, pace, pitch) in found:
-            limit = self.long_pace if len(text.split()) > 20 else UNDERSTOOD_PACE
+            limit = self.long_pace if len(text.split()) > 15 else UNDERSTOOD_PACE
             clear = pace <= limit and pitch <= UNDERSTOOD_PITCH
             words += text.split() if clear else text.split()[::2]
         return " ".join(words), language

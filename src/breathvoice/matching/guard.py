@@ -51,17 +51,17 @@ __all__ = ["GUARD_SENTENCES", "Guard", "Hear", "Listener", "Speak"]
 
 SAMPLE_RATE = 24000
 GUARD_SENTENCES: dict[str, tuple[str, ...]] = {
-    "zh": ("我们明天早上八点在学校门口见面，别迟到了。",
-           "这家银行的行长说他明年还会还清所有的贷款。",
-           "他买了一些梨卖给隔壁的老李，价钱很便宜。"),
-    "en": ("We will meet at the school gate at eight tomorrow, so please do not be late.",
-           "Peter put a big brown bag of peppers by the back door of the cabin.",
+    "zh": ("这家银行的行长说他明年还会还清所有的贷款。",
+           "我们明天早上八点在学校门口见面，别迟到了。"),
+    "en": ("Peter put a big brown bag of peppers by the back door of the cabin.",
            "The tired driver parked his truck near the old bridge and walked back to town "
-           "to find a cheap bed for the night."),
+           "before dark."),
 }
 """Not the probe's sentences (the search fits those) nor the benchmark's held-out ones.
-Chinese: all four tones, and polyphones (行 háng/xíng, 长 zhǎng, 还 hái/huán, 卖/买);
-English: plosives, and a long sentence without a comma."""
+Chinese: all four tones, and polyphones (行 háng/xíng, 长 zhǎng, 还 hái/huán); English:
+plosives, and a long sentence without a comma. Two a language: rendering them is most of
+a check's time (about 30 s of speech cost 29 CPU seconds on the benchmark's machine, the
+two recognitions 4)."""
 ERROR_TOLERANCE = 0.02
 CORRECTIONS = 2
 """Corrective renders of an emotion's move at most (the model's pace does not follow its
