@@ -58,8 +58,7 @@ from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import InvalidRequest
 from breathvoice.matching.analysis import FINE_BANDS, band_spectrum, prosody
 from breathvoice.matching.gradient import gradient_available, refine_timbre, warm_up
-from breathvoice.matching.guard import Guard, Listener
-from breathvoice.matching.moves import RANGE_LIMITS, emotion_move
+from breathvoice.matching.guard import RANGE_LIMITS, Guard, Listener, emotion_move
 from breathvoice.matching.probe import ProbeRenderer
 from breathvoice.matching.search import (
     Cancelled,
@@ -134,11 +133,9 @@ def _guard(engine: Any, workers: int, guard: Guard | Sequence[str] | None) -> Gu
             renderer = _renderer(engine, workers)
 
             def speak(voice: VoiceState, text: str, language: str) -> FloatAudio:
-                return renderer.speak(renderer.phonemes(text, language), voice,
-                                      tonal=language == "zh")
+                return renderer.speak(renderer.phonemes(text, language), voice)
 
-            _guards[languages] = Guard(speak, Listener.shared().hear, languages,
-                                       workers=workers)
+            _guards[languages] = Guard(speak, Listener.shared().hear, languages)
         return _guards[languages]
 
 
