@@ -288,3 +288,15 @@ def test_serve_run_refuses_a_public_proxy_without_keys(
     monkeypatch.delenv("BREATHVOICE_API_KEYS")
     monkeypatch.setattr(deployments, "proxy_host", lambda: "127.0.0.1")
     assert isinstance(deployments.build(args), Application)
+
+
+def test_a_progress_read_never_leaves_the_progress_folder(tmp_path: Path) -> None:
+    """Group details read progress before the group is looked up: a name such as ``../x``
+    from a URL must not name a file outside the board's folder."""
+    board = ProgressBoard(tmp_path / "board")
+    (tmp_path / "outside.json").write_text('{"progress": 0.5}')
+    assert board.read("../outside") is None
+    board.clear("../outside")
+    assert (tmp_path / "outside.json").exists()
+    board.write("Hero", 0.25)
+    assert board.read("Hero") == 0.25

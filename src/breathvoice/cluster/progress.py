@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from breathvoice.settings import Settings
+from breathvoice.voices.manifest import is_valid_group_id
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class ProgressBoard:
         return cls(settings.data_dir / FOLDER)
 
     def _path(self, voice_group_id: str) -> Path:
+        """The group's file; a name that is no group id (``../x``) names no file."""
+        if not is_valid_group_id(voice_group_id):
+            raise ValueError("not a voice group id")
         return self.folder / f"{voice_group_id}.json"
 
     def write(self, voice_group_id: str, fraction: float) -> None:
@@ -63,8 +67,8 @@ class ProgressBoard:
 
     def read(self, voice_group_id: str) -> float | None:
         """The group's published progress, or None if none is published or it is stale."""
-        path = self._path(voice_group_id)
         try:
+            path = self._path(voice_group_id)
             if time.time() - path.stat().st_mtime > self.stale_seconds:
                 return None
             fraction = json.loads(path.read_text())["progress"]
@@ -73,7 +77,7 @@ class ProgressBoard:
         return float(fraction) if isinstance(fraction, int | float) else None
 
     def clear(self, voice_group_id: str) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self._path(voice_group_id).unlink()
 
 
