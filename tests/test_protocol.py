@@ -30,7 +30,7 @@ from multi_ws_tts_sdk.protocol import (
     serialize_server_message,
 )
 
-PROTOCOL_SOURCE = Path(protocol.__file__)
+PROTOCOL_PACKAGE = Path(protocol.__file__).parent
 ALIGNMENT = Alignment(("H", "i"), (0, 120), (120, 80))
 
 CLIENT_MESSAGES = [
@@ -219,8 +219,11 @@ def test_malformed_server_messages_raise_protocol_error(frame: object) -> None:
         parse_server_message(frame)  # type: ignore[arg-type]
 
 
-def test_protocol_module_is_python_3_8_syntax() -> None:
-    ast.parse(PROTOCOL_SOURCE.read_text(), feature_version=(3, 8))
+def test_protocol_modules_are_python_3_8_syntax() -> None:
+    sources = sorted(PROTOCOL_PACKAGE.glob("*.py"))
+    assert len(sources) >= 2
+    for source in sources:
+        ast.parse(source.read_text(), str(source), feature_version=(3, 8))
 
 
 def _python38() -> str | None:
@@ -233,8 +236,9 @@ def _python38() -> str | None:
 
 @pytest.mark.skipif(_python38() is None, reason="no Python 3.8 interpreter here")
 def test_protocol_module_runs_on_python_3_8(tmp_path: Path) -> None:
-    # A copy of the module alone: the rest of the SDK needs packages 3.8 lacks here.
-    shutil.copy(PROTOCOL_SOURCE, tmp_path / "wire.py")
+    # A copy of the protocol package alone: the rest of the SDK needs packages 3.8 lacks here.
+    shutil.copytree(PROTOCOL_PACKAGE, tmp_path / "wire",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     script = """
 import sys
 import typing

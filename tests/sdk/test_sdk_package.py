@@ -67,7 +67,7 @@ def test_rest_clients_have_the_guide_methods_sync_and_async() -> None:
 
 
 def test_every_module_parses_as_python_3_8() -> None:
-    files = sorted(SOURCE.glob("*.py"))
+    files = sorted(SOURCE.rglob("*.py"))
     assert len(files) >= 8
     for path in files:
         ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=(3, 8))
@@ -96,7 +96,7 @@ def test_typed_and_depends_on_websockets_only() -> None:
     assert project["dependencies"] == ["websockets>=12.0"]
     assert project["requires-python"] == ">=3.8"
     imported: set[str] = set()
-    for path in SOURCE.glob("*.py"):
+    for path in SOURCE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
