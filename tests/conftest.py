@@ -22,6 +22,7 @@ import requests
 # 127.0.0.1 only (Ray reads this when it is imported).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from breathvoice.app import create_app
 from breathvoice.db.engine import open_database
@@ -147,6 +148,16 @@ AppFactory = Callable[..., TestClient]
 """Builds an in-process app on a tone engine (or the one given) with these settings.
 
 Job takes are not checked unless a test asks (``job_qa=True``): tones are not speech."""
+
+
+def socket_refusal(client: TestClient, url: str, **headers: str) -> tuple[dict[str, Any], int]:
+    """The error message an in-process app's socket handshake at ``url`` gets, and the close
+    code that follows it."""
+    with client.websocket_connect(url, headers=headers) as ws:
+        message = json.loads(ws.receive_text())
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    return message, closed.value.code
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from breathvoice.keys import KeyStore
 from breathvoice.settings import Settings
-from conftest import AppFactory
+from conftest import AppFactory, socket_refusal
 from tone_engine import ToneEngine
 from zips import good_zip
 
@@ -59,14 +59,6 @@ def speak(ws: Any, context: str, text: str) -> None:
     """Send a context's whole text and close it, so it ends with ``isFinal``."""
     ws.send_text(json.dumps({"text": text, "context_id": context, "flush": True}))
     ws.send_text(json.dumps({"context_id": context, "close_context": True}))
-
-
-def socket_refusal(client: TestClient, url: str, **headers: str) -> tuple[dict[str, Any], int]:
-    with client.websocket_connect(url, headers=headers) as ws:
-        message = json.loads(ws.receive_text())
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
-    return message, closed.value.code
 
 
 @pytest.mark.parametrize("header", ["xi-api-key", "api-key", "authorization"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 import pytest
 
@@ -45,6 +45,30 @@ class Recorder:
                                 options=SynthesisOptions(), on_chunk=on_chunk, on_done=on_done)
 
 
+def submit_quietly(scheduler: SynthesisScheduler,
+                   jobs: Sequence[tuple[str, SynthesisOptions, bool]]) -> Callable[[float], None]:
+    """Submit each ``(text, options, background)`` as its own owner, chunks dropped.
+
+    Returns a function that waits until every one of them has ended (``timeout`` each).
+    """
+    done = threading.Semaphore(0)
+    for text, options, background in jobs:
+        scheduler.submit(owner=text, text=text, voice=scheduler.engine.default_voice(),
+                         options=options, on_chunk=lambda chunk: None,
+                         on_done=lambda error: done.release(), background=background)
+
+    def wait(timeout: float) -> None:
+        for _ in jobs:
+            assert done.acquire(timeout=timeout)
+
+    return wait
+
+
+def asked_options(engine: ToneEngine) -> dict[str, SynthesisOptions]:
+    """The options the engine was asked to speak each text with."""
+    return dict(zip(engine.calls, engine.options, strict=True))
+
+
 def test_chunks_of_a_job_arrive_in_order_and_done_fires_once() -> None:
     scheduler = SynthesisScheduler(ToneEngine(), workers=2)
     rec = Recorder()
@@ -75,15 +99,11 @@ def test_first_chunk_of_a_new_job_goes_before_old_jobs_chunks() -> None:
 def test_classic_policy_drops_the_early_cut_while_new_jobs_wait() -> None:
     engine = ToneEngine(seconds_per_chunk=0.2)
     scheduler = SynthesisScheduler(engine, workers=1, policy="classic")
-    done = threading.Semaphore(0)
     early = SynthesisOptions(early_first_chunk=True)
-    for name, options in (("busy, still busy.", SynthesisOptions()),
-                          ("queued, behind another.", early), ("last, alone.", early)):
-        scheduler.submit(owner=name, text=name, voice=engine.default_voice(), options=options,
-                         on_chunk=lambda chunk: None, on_done=lambda error: done.release())
-    for _ in range(3):
-        assert done.acquire(timeout=10)
-    asked = dict(zip(engine.calls, engine.options, strict=True))
+    submit_quietly(scheduler, [("busy, still busy.", SynthesisOptions(), False),
+                               ("queued, behind another.", early, False),
+                               ("last, alone.", early, False)])(10)
+    asked = asked_options(engine)
     # "queued" started while "last" waited and no worker was free: its first sentence is whole
     assert asked["queued, behind another."].early_first_chunk is False
     # "last" started with no new job behind it: the early cut stands
@@ -94,14 +114,9 @@ def test_classic_policy_drops_the_early_cut_while_new_jobs_wait() -> None:
 def test_responsive_policy_keeps_every_first_chunk_short() -> None:
     engine = ToneEngine(seconds_per_chunk=0.1)
     scheduler = SynthesisScheduler(engine, workers=1)
-    done = threading.Semaphore(0)
     names = ("busy, still busy.", "queued, behind another.", "last, alone.")
-    for name in names:
-        scheduler.submit(owner=name, text=name, voice=engine.default_voice(),
-                         options=SynthesisOptions(early_first_chunk=True),
-                         on_chunk=lambda chunk: None, on_done=lambda error: done.release())
-    for _ in names:
-        assert done.acquire(timeout=10)
+    early = SynthesisOptions(early_first_chunk=True)
+    submit_quietly(scheduler, [(name, early, False) for name in names])(10)
     assert [options.early_first_chunk for options in engine.options] == [True] * 3
     scheduler.close()
 
@@ -109,13 +124,9 @@ def test_responsive_policy_keeps_every_first_chunk_short() -> None:
 def test_jobs_that_free_workers_take_at_once_keep_the_early_cut() -> None:
     engine = ToneEngine(seconds_per_chunk=0.2)
     scheduler = SynthesisScheduler(engine, workers=2)
-    done = threading.Semaphore(0)
-    for name in ("first, of two.", "second, of two."):
-        scheduler.submit(owner=name, text=name, voice=engine.default_voice(),
-                         options=SynthesisOptions(early_first_chunk=True),
-                         on_chunk=lambda chunk: None, on_done=lambda error: done.release())
-    for _ in range(2):
-        assert done.acquire(timeout=10)
+    early = SynthesisOptions(early_first_chunk=True)
+    submit_quietly(scheduler, [(name, early, False)
+                               for name in ("first, of two.", "second, of two.")])(10)
     assert [options.early_first_chunk for options in engine.options] == [True, True]
     scheduler.close()
 
@@ -382,14 +393,9 @@ def test_live_work_asks_the_engine_for_bounded_chunks(policy: SchedulerPolicy, l
                                                       job: bool) -> None:
     engine = ToneEngine()
     scheduler = SynthesisScheduler(engine, workers=1, policy=policy)
-    done = threading.Semaphore(0)
-    for text, background in (("live.", False), ("job.", True)):
-        scheduler.submit(owner=text, text=text, voice=engine.default_voice(),
-                         options=SynthesisOptions(), on_chunk=lambda chunk: None,
-                         on_done=lambda error: done.release(), background=background)
-    for _ in range(2):
-        assert done.acquire(timeout=5)
-    asked = dict(zip(engine.calls, engine.options, strict=True))
+    submit_quietly(scheduler, [("live.", SynthesisOptions(), False),
+                               ("job.", SynthesisOptions(), True)])(5)
+    asked = asked_options(engine)
     assert asked["live."].bounded_chunks is live
     assert asked["job."].bounded_chunks is job
     scheduler.close()
@@ -398,18 +404,13 @@ def test_live_work_asks_the_engine_for_bounded_chunks(policy: SchedulerPolicy, l
 def test_a_live_job_pauses_every_running_background_job() -> None:
     engine = ToneEngine(seconds_per_chunk=0.4)
     scheduler = SynthesisScheduler(engine, workers=2)
-    done = threading.Semaphore(0)
-    texts = ("first, line.", "second, line.")
-    for text in texts:
-        scheduler.submit(owner=text, text=text, voice=engine.default_voice(),
-                         options=SynthesisOptions(), on_chunk=lambda chunk: None,
-                         on_done=lambda error: done.release(), background=True)
+    wait_background = submit_quietly(
+        scheduler, [(text, SynthesisOptions(), True) for text in ("first, line.", "second, line.")])
     time.sleep(0.1)  # both chunks are being made, on both workers
     rec = Recorder()
     rec.submit(scheduler, "live", "hi.")
     assert rec.finished.wait(5)
-    for _ in texts:
-        assert done.acquire(timeout=10)
+    wait_background(10)
     # both paused first chunks were made again: no background chunk took CPU from "hi."
     assert engine.calls.count("first, line.") == 2
     assert engine.calls.count("second, line.") == 2

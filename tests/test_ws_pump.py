@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from breathvoice.engines.base import AudioChunk, SynthesisOptions, VoiceState
-from conftest import AppFactory
+from conftest import AppFactory, socket_refusal
 from tone_engine import ToneEngine
 
 V1 = "/v1/text-to-speech/Demo/multi-stream-input"
@@ -50,14 +49,6 @@ def until_final(ws: WebSocketTestSession, context: str) -> list[dict[str, Any]]:
         messages.append(json.loads(ws.receive_text()))
         if messages[-1].get("isFinal") and messages[-1].get("contextId") == context:
             return messages
-
-
-def refusal(client: TestClient, url: str, **headers: str) -> tuple[dict[str, Any], int]:
-    with client.websocket_connect(url, headers=headers) as ws:
-        message = json.loads(ws.receive_text())
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
-    return message, closed.value.code
 
 
 @pytest.mark.parametrize("path", [V1, ENTERPRISE])
@@ -100,11 +91,11 @@ def test_an_emotion_chosen_by_a_context_is_looked_up_and_spoken(app: AppFactory)
 
 def test_refusals_name_the_problem_and_close_with_1008(app: AppFactory) -> None:
     with app() as client:
-        assert refusal(client, "/v1/text-to-speech/Nobody/multi-stream-input") == (
+        assert socket_refusal(client, "/v1/text-to-speech/Nobody/multi-stream-input") == (
             {"error": "VOICE_NOT_FOUND", "message": "Voice group 'Nobody' not found"}, 1008)
-        message, code = refusal(client, f"{V1}?output_format=wav_12345")
+        message, code = socket_refusal(client, f"{V1}?output_format=wav_12345")
         assert (message["error"], code) == ("INVALID_REQUEST", 1008)
-        message, code = refusal(client, f"{V1}?emotion=furious")
+        message, code = socket_refusal(client, f"{V1}?emotion=furious")
         assert (message["error"], code) == ("INVALID_REQUEST", 1008)
         assert "greeting" in message["message"]
 
@@ -112,9 +103,10 @@ def test_refusals_name_the_problem_and_close_with_1008(app: AppFactory) -> None:
 def test_with_keys_configured_only_a_known_key_gets_in(app: AppFactory) -> None:
     with app(api_keys=["k-123"]) as client:
         for headers in ({}, {"xi-api-key": "nope"}, {"api-key": "k-12"}):
-            message, code = refusal(client, V1, **headers)
+            message, code = socket_refusal(client, V1, **headers)
             assert (message["error"], code) == ("INVALID_API_KEY", 1008)
-        message, code = refusal(client, f"{V1}?output_format=nope")  # the key is checked first
+        # the key is checked first
+        message, code = socket_refusal(client, f"{V1}?output_format=nope")
         assert (message["error"], code) == ("INVALID_API_KEY", 1008)
         for url, headers in ((V1, {"xi-api-key": "k-123"}), (ENTERPRISE, {"api-key": "k-123"}),
                              (f"{V1}?authorization=Bearer%20k-123", {})):
