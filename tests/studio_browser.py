@@ -11,7 +11,8 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import LiveServer, start_server
+from conftest import LiveServer, start_server, stop_server
 
 CHROMIUM = os.environ.get("BREATHVOICE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
@@ -89,6 +90,18 @@ def require_browser() -> None:
         pytest.skip(message)
 
 
+@contextmanager
+def serving(start: Callable[[Path], LiveServer], root: Path) -> Iterator[LiveServer]:
+    """A server started by ``start`` in the folder ``root``, stopped at the end (the browser
+    tests are skipped first, without a server, where no browser can run)."""
+    require_browser()
+    live = start(root)
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
 @dataclass
 class Watched:
     """What a page did that a user would notice: console errors, dialogs, outside requests."""
@@ -115,6 +128,22 @@ def browser_fixture() -> Iterator[Any]:
                                               args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module", name="server")
+def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A tone-engine server for the module (import this fixture into a test module)."""
+    with serving(start_tone_server, tmp_path_factory.mktemp("studio")) as live:
+        yield live
+
+
+@pytest.fixture(name="page")
+def page_fixture(browser: Any, server: LiveServer) -> Iterator[tuple[Any, Watched]]:
+    """A fresh desktop page on the module's ``server`` and what it did, closed after the test
+    (import this fixture into a test module)."""
+    page, watched = open_page(browser, server.base_url)
+    yield page, watched
+    page.context.close()
 
 
 def open_page(browser: Any, base_url: str, viewport: dict[str, int] = DESKTOP

@@ -7,23 +7,23 @@ no dialog and no request leaving the server (the machine is treated as offline).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from conftest import LiveServer, start_server, stop_server
-from studio_browser import (  # noqa: F401 (browser_fixture is the `browser` fixture)
+from conftest import LiveServer, start_server
+from studio_browser import (  # noqa: F401 (the *_fixture names are the fixtures)
     DESKTOP,
     PHONE,
     Watched,
     browser_fixture,
     drop_file,
     open_page,
-    require_browser,
-    start_tone_server,
+    page_fixture,
+    server_fixture,
+    serving,
     wait_line_decided,
 )
 from zips import make_zip, voice_wav
@@ -39,22 +39,6 @@ Demo_impact_04.wav,Take that!,Demo
 Demo_B5_05.wav,That was wonderful.,Demo
 Demo_B2_sigh_06.wav,"Oh, not again.",Demo
 """
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_browser()
-    root = tmp_path_factory.mktemp("studio")
-    live = start_tone_server(root)
-    yield live
-    stop_server(live)
-
-
-@pytest.fixture
-def page(browser: Any, server: LiveServer) -> Iterator[tuple[Any, Watched]]:
-    page, watched = open_page(browser, server.base_url)
-    yield page, watched
-    page.context.close()
 
 
 def drop_zip(page: Any, filename: str, data: bytes) -> None:
@@ -238,12 +222,11 @@ def test_redoc_renders_offline(page: tuple[Any, Watched], server: LiveServer) ->
 def test_screenshots(browser: Any, tmp_path: Path) -> None:
     """Writes a picture of each screen to $BREATHVOICE_SCREENSHOTS (docs/images), made on
     the real engine (Kokoro) so they show its stock voices."""
-    server = start_server(tmp_path / "data", tmp_path / "server.log",
-                          BREATHVOICE_QA_PRELOAD="on")
-    try:
+    def start(root: Path) -> LiveServer:
+        return start_server(root / "data", root / "server.log", BREATHVOICE_QA_PRELOAD="on")
+
+    with serving(start, tmp_path) as server:
         take_screenshots(browser, server)
-    finally:
-        stop_server(server)
 
 
 def take_screenshots(browser: Any, server: LiveServer) -> None:

@@ -19,16 +19,17 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import LiveServer, stop_server
-from studio_browser import (  # noqa: F401 (browser_fixture is the `browser` fixture)
+from conftest import LiveServer
+from studio_browser import (  # noqa: F401 (the *_fixture names are the fixtures)
     PHONE,
     Watched,
     browser_fixture,
     drop_file,
     open_page,
-    require_browser,
+    page_fixture,
+    server_fixture,
+    serving,
     start_matching_server,
-    start_tone_server,
     wait_line_decided,
 )
 from zips import make_zip, voice_wav
@@ -58,26 +59,9 @@ SCRIPT_CSV = ("filename,text,voice_group_id\n" + "".join(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_browser()
-    live = start_tone_server(tmp_path_factory.mktemp("studio-script"))
-    yield live
-    stop_server(live)
-
-
-@pytest.fixture(scope="module")
 def matching_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    require_browser()
-    live = start_matching_server(tmp_path_factory.mktemp("studio-journey"))
-    yield live
-    stop_server(live)
-
-
-@pytest.fixture
-def page(browser: Any, server: LiveServer) -> Iterator[tuple[Any, Watched]]:
-    page, watched = open_page(browser, server.base_url)
-    yield page, watched
-    page.context.close()
+    with serving(start_matching_server, tmp_path_factory.mktemp("studio-journey")) as live:
+        yield live
 
 
 def lines_of(server: LiveServer, job_id: str) -> dict[str, dict[str, Any]]:
