@@ -14,9 +14,28 @@ CPUs). Prints, from one run:
 
     .venv/bin/python bench/scale.py     (the 'ray' extra; several minutes on 2 idle cores)
 
+Each node's "1 CPU" is a physical core (Linux, 2 cores or more): every process of a node
+(raylet, agents, and the workers the raylet starts: Serve's actors, the replicas) may run
+on its core only (CPU affinity, inherited from this process while the node starts).
+
+- core 0, the head node: GCS, raylet, Serve's controller and proxy, the ingress (it runs
+  beside the proxy) and, with 2 replicas, the second engine replica. This client goes
+  there too: a real client is on another machine, but this one has two cores, and the
+  head is where its traffic lands anyway.
+- core 1, the second node: its raylet and agents, and the first engine replica. An idle
+  actor holds the head's CPU while 1 replica runs, so that replica always has a core of its
+  own: the 2-over-1 ratio then counts in full what the head's processes take from the
+  second replica.
+- single-process mode: the server and this client on both cores, no other pinning.
+
+After each throughput wave it prints the CPU time of every process (Serve's proxy,
+controller, ingress and engine replicas, raylets, GCS, agents, this client) and how busy
+each core was; a core's time not spent by these was spent by other users of the machine.
+
 With ``--tone SECONDS``, the tests' tone engine speaks instead, sleeping SECONDS per chunk
 and using no CPU: the figures then show what the Ray path and its routing allow apart
-from the cores the engine needs (about a minute).
+from the cores the engine needs, and the CPU tables show what Ray itself spends (about a
+minute).
 """
 
 from __future__ import annotations
@@ -199,6 +218,8 @@ def main() -> None:
     parser.add_argument("--tone", type=float, metavar="SECONDS",
                         help="the tone engine, sleeping SECONDS per chunk, instead of Kokoro")
     tone = parser.parse_args().tone
+    if not {HEAD_CORE, NODE_CORE} <= os.sched_getaffinity(0):
+        parser.error(f"needs cores {HEAD_CORE} and {NODE_CORE}: one for each simulated node")
     with tempfile.TemporaryDirectory() as tmp:
         ray_figures = measure_ray(Path(tmp) / "ray", tone)
         single = measure_single(Path(tmp) / "single", Path(tmp) / "single.log", tone)
