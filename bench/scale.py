@@ -14,9 +14,28 @@ CPUs). Prints, from one run:
 
     .venv/bin/python bench/scale.py     (the 'ray' extra; several minutes on 2 idle cores)
 
+Each node's "1 CPU" is a physical core (Linux, 2 cores or more): every process of a node
+(raylet, agents, and the workers the raylet starts: Serve's actors, the replicas) may run
+on its core only (CPU affinity, inherited from this process while the node starts).
+
+- core 0, the head node: GCS, raylet, Serve's controller and proxy, the ingress (it runs
+  beside the proxy) and, with 2 replicas, the second engine replica. This client goes
+  there too: a real client is on another machine, but this one has two cores, and the
+  head is where its traffic lands anyway.
+- core 1, the second node: its raylet and agents, and the first engine replica. An idle
+  actor holds the head's CPU while 1 replica runs, so that replica always has a core of its
+  own: the 2-over-1 ratio then counts in full what the head's processes take from the
+  second replica.
+- single-process mode: the server and this client on both cores, no other pinning.
+
+After each throughput wave it prints the CPU time of every process (Serve's proxy,
+controller, ingress and engine replicas, raylets, GCS, agents, this client) and how busy
+each core was; a core's time not spent by these was spent by other users of the machine.
+
 With ``--tone SECONDS``, the tests' tone engine speaks instead, sleeping SECONDS per chunk
 and using no CPU: the figures then show what the Ray path and its routing allow apart
-from the cores the engine needs (about a minute).
+from the cores the engine needs, and the CPU tables show what Ray itself spends (about a
+minute).
 """
 
 from __future__ import annotations
@@ -36,6 +55,8 @@ import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from cores import CpuLedger, pinned, placement  # noqa: E402
+
 from breathvoice.settings import Settings  # noqa: E402
 from conftest import free_port, start_server, stop_server  # noqa: E402
 
@@ -99,53 +120,96 @@ def engine_env(tone: float | None) -> dict[str, str]:
     return env
 
 
+HEAD_CORE, NODE_CORE = 0, 1
+SHOWN = ("Engine replica", "BreathVOICE replica", "ProxyActor", "ServeController")
+
+
+def timed_wave(ws_url: str, texts: list[str], label: str) -> tuple[list[float], float]:
+    """:func:`wave`, then the CPU time each process spent on it."""
+    ledger = CpuLedger()
+    ledger.start()
+    start = time.perf_counter()
+    ttfas, throughput = asyncio.run(wave(ws_url, texts))
+    usage, cores = ledger.stop()
+    print(f"{label}: {throughput:.2f} audio s per s", flush=True)
+    print(usage.report(throughput * (time.perf_counter() - start), cores), flush=True)
+    return ttfas, throughput
+
+
 def measure_ray(data: Path, tone: float | None) -> dict[str, float]:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes on loopback only
     import ray
     from ray import serve
     from ray.cluster_utils import Cluster
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from breathvoice.cluster.deployments import APP_NAME, application
+    from breathvoice.cluster.launch import connect, node_options, set_node_environment, start_serve
 
     os.environ.update(engine_env(tone))  # the nodes' processes inherit it
+    set_node_environment()
     port = free_port()
     base = {"data_dir": data, "port": port, "engine_workers": 1, "onnx_threads": 1,
             "engine_warmup_tokens": 0, "enrolment": False}
-    cluster = Cluster(initialize_head=True, connect=True,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False})
-    figures: dict[str, float] = {}
-    try:
-        cluster.add_node(num_cpus=1)
+    settings = Settings(**base)  # type: ignore[arg-type]
+    # The head node (GCS, raylet, Serve's controller, proxy and ingress) and this client on
+    # one core, the second node on the other: each node's processes inherit its core.
+    with pinned({HEAD_CORE}):
+        cluster = Cluster(initialize_head=True, connect=False,
+                          head_node_args={**node_options(settings), "num_cpus": 1})
+        with pinned({NODE_CORE}):
+            cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
-        ws_url = f"ws://127.0.0.1:{port}"
-        for replicas in (1, 2):
-            settings = Settings(**base, ray_engine_replicas=replicas)  # type: ignore[arg-type]
-            serve.run(application(settings), name=APP_NAME, route_prefix="/")
-            asyncio.run(one_context(ws_url, SENTENCE))  # warm every path once
-            _, figures[f"throughput_{replicas}"] = asyncio.run(wave(ws_url, LOAD))
-            print(f"ray, {replicas} engine replica(s): "
-                  f"{figures[f'throughput_{replicas}']:.2f} audio s per s", flush=True)
-        figures["idle_ttfa"] = asyncio.run(idle_ttfa(ws_url))
-        crowd, _ = asyncio.run(wave(ws_url, [SENTENCE] * CROWD))
-        figures["p95_ttfa"] = p95(crowd)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-        cluster.shutdown()
+        figures: dict[str, float] = {}
+        try:
+            connect(settings, cluster.address)
+            start_serve(settings)
+            # The one replica of the first run goes to the second node, where it has a core
+            # to itself; an idle actor holds the head's CPU meanwhile, then leaves it to the
+            # second replica, which shares its core with the head's processes and the client.
+            head = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(),
+                                                  soft=False)
+            hold = ray.remote(num_cpus=1)(Holder).options(scheduling_strategy=head).remote()
+            ray.get(hold.ready.remote())
+            ws_url = f"ws://127.0.0.1:{port}"
+            for replicas in (1, 2):
+                if replicas == 2:
+                    ray.kill(hold)
+                serve.run(application(settings.model_copy(
+                    update={"ray_engine_replicas": replicas})), name=APP_NAME, route_prefix="/")
+                asyncio.run(one_context(ws_url, SENTENCE))  # warm every path once
+                print(f"ray, {replicas} engine replica(s), cores: {placement(SHOWN)}")
+                _, figures[f"throughput_{replicas}"] = timed_wave(
+                    ws_url, LOAD, f"ray, {replicas} engine replica(s)")
+            figures["idle_ttfa"] = asyncio.run(idle_ttfa(ws_url))
+            crowd, _ = asyncio.run(wave(ws_url, [SENTENCE] * CROWD))
+            figures["p95_ttfa"] = p95(crowd)
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+            cluster.shutdown()
     return figures
 
 
+class Holder:
+    """An idle actor that holds a node's CPU."""
+
+    def ready(self) -> bool:
+        return True
+
+
 def measure_single(data: Path, log: Path, tone: float | None) -> dict[str, float]:
-    server = start_server(data, log, BREATHVOICE_ENGINE_WORKERS="2",
-                          BREATHVOICE_ONNX_THREADS="1", **engine_env(tone))
-    try:
-        asyncio.run(one_context(server.ws_url, SENTENCE))
-        _, throughput = asyncio.run(wave(server.ws_url, LOAD))
-        idle = asyncio.run(idle_ttfa(server.ws_url))
-        crowd, _ = asyncio.run(wave(server.ws_url, [SENTENCE] * CROWD))
-    finally:
-        stop_server(server)
+    # the server and this client share both cores, as the cluster and client do above
+    with pinned({HEAD_CORE, NODE_CORE}):
+        server = start_server(data, log, BREATHVOICE_ENGINE_WORKERS="2",
+                              BREATHVOICE_ONNX_THREADS="1", **engine_env(tone))
+        try:
+            asyncio.run(one_context(server.ws_url, SENTENCE))
+            _, throughput = timed_wave(server.ws_url, LOAD, "single process, 2 engine threads")
+            idle = asyncio.run(idle_ttfa(server.ws_url))
+            crowd, _ = asyncio.run(wave(server.ws_url, [SENTENCE] * CROWD))
+        finally:
+            stop_server(server)
     return {"throughput": throughput, "idle_ttfa": idle, "p95_ttfa": p95(crowd)}
 
 
@@ -154,12 +218,13 @@ def main() -> None:
     parser.add_argument("--tone", type=float, metavar="SECONDS",
                         help="the tone engine, sleeping SECONDS per chunk, instead of Kokoro")
     tone = parser.parse_args().tone
+    if not {HEAD_CORE, NODE_CORE} <= os.sched_getaffinity(0):
+        parser.error(f"needs cores {HEAD_CORE} and {NODE_CORE}: one for each simulated node")
     with tempfile.TemporaryDirectory() as tmp:
         ray_figures = measure_ray(Path(tmp) / "ray", tone)
         single = measure_single(Path(tmp) / "single", Path(tmp) / "single.log", tone)
     scaling = ray_figures["throughput_2"] / ray_figures["throughput_1"]
     ttfa = ray_figures["idle_ttfa"] / single["idle_ttfa"]
-    print(f"single process, 2 engine threads: {single['throughput']:.2f} audio s per s")
     print(f"1. throughput, 2 engine replicas over 1:      {scaling:.2f}   (target >= 1.6)")
     print(f"2. median TTFA, Ray over single-process:      {ttfa:.2f}   (target <= 1.15; "
           f"{ray_figures['idle_ttfa'] * 1000:.0f} ms vs {single['idle_ttfa'] * 1000:.0f} ms)")

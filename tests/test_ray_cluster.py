@@ -8,6 +8,7 @@ context getting audio. Multi-node on SQLite is refused with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
@@ -123,6 +125,21 @@ def read_until(ws: ClientConnection, done: Any, messages: list[dict[str, Any]]) 
 def test_engine_replicas_run_on_both_nodes(keyed: tuple[LiveServer, dict[str, str]]) -> None:
     stats = replica_stats()
     assert len({s["node"] for s in stats.values()}) == 2
+
+
+def test_the_ingress_runs_beside_the_proxy_on_the_head_node(
+        keyed: tuple[LiveServer, dict[str, str]]) -> None:
+    """Both are workers of the same raylet (the head's: Serve's proxy runs there only), so a
+    message crosses no node between them."""
+    raylets = {}
+    for process in psutil.Process().children(recursive=True):  # this test's cluster only
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(process.cmdline())
+            for name in ("ray::ProxyActor", "ray::ServeReplica:breathvoice:BreathVOICE"):
+                if title.startswith(name):
+                    raylets.setdefault(name, set()).add(process.ppid())
+    assert len(raylets) == 2, raylets
+    assert raylets["ray::ServeReplica:breathvoice:BreathVOICE"] == raylets["ray::ProxyActor"]
 
 
 def test_a_dropped_socket_stops_synthesis_on_the_replica(

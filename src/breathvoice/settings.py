@@ -155,6 +155,8 @@ class Settings(BaseSettings):
                                     "ingress replica (it mostly waits on engine replicas)")
     ray_matching_cpus: float = Field(1.0, ge=0, le=64, description="CPUs reserved by the "
                                      "voice-matching replica")
+    ray_metrics: bool = Field(False, description="Ray's and Serve's metrics (for Prometheus) "
+                              "on the cluster `serve --ray` starts; off saves CPU on each node")
 
     @property
     def voices_dir(self) -> Path:

@@ -3,7 +3,8 @@
 - **Ingress** (``BreathVOICE``): the same FastAPI app as single-process mode (REST, both
   WebSocket paths, OpenAI and ElevenLabs routes, studio), built on each replica with a
   :class:`~breathvoice.cluster.remote_engine.RemoteEngine`, so nothing synthesises there.
-  Autoscaled on ongoing requests (an open socket is one).
+  Autoscaled on ongoing requests (an open socket is one). Its replicas run on the head
+  node, beside Serve's only proxy, so a message crosses no node between the two.
 - **Engine**: :class:`~breathvoice.cluster.replica.EngineReplica`, ``num_cpus`` = its
   threads (``engine_workers``), autoscaled on ongoing requests.
 - **VoiceMatcher** (only when the engine can match voices and matching is on): one replica
@@ -36,6 +37,11 @@ MAX_REQUESTS_PER_ENGINE_THREAD = 16
 so a new context waits for the chunks being made, not for whole texts queued before it."""
 MAX_SOCKETS_PER_INGRESS = 1000
 MAX_INGRESS_WORKERS = 64
+ON_HEAD_NODE = {"node:__internal_head__": 0.001}
+"""A sliver of the resource only Ray's head node has: an actor asking for it runs there."""
+INTERNAL_CALLS = {"enable_access_log": False}
+"""Logging of deployments only the ingress calls: no access line per call (the ingress logs
+the request), warnings and errors as usual."""
 
 
 @serve.ingress()
@@ -111,7 +117,7 @@ def application(settings: Settings) -> Application:
     values = settings.model_dump(mode="json")
     engine = _deployment(EngineReplica).options(
         name="Engine",
-        ray_actor_options={"num_cpus": threads},
+        ray_actor_options={"num_cpus": threads}, logging_config=INTERNAL_CALLS,
         max_ongoing_requests=threads * MAX_REQUESTS_PER_ENGINE_THREAD,
         autoscaling_config={"min_replicas": least, "initial_replicas": least,
                             "max_replicas": most, "target_ongoing_requests": threads},
@@ -123,6 +129,7 @@ def application(settings: Settings) -> Application:
         matcher = _deployment(VoiceMatcher).options(
             name="VoiceMatcher", num_replicas=1,
             ray_actor_options={"num_cpus": settings.ray_matching_cpus},
+            logging_config=INTERNAL_CALLS,
         ).bind(values)
     # The ingress's scheduler threads only wait on replicas: one per request the replicas
     # hold, so every new context reaches a replica at once and is served first there.
@@ -131,7 +138,7 @@ def application(settings: Settings) -> Application:
                       "engine_warmup_tokens": 0, "enrolment": matcher is not None}
     return _deployment(Ingress).options(
         name="BreathVOICE",
-        ray_actor_options={"num_cpus": settings.ray_ingress_cpus},
+        ray_actor_options={"num_cpus": settings.ray_ingress_cpus, "resources": ON_HEAD_NODE},
         max_ongoing_requests=MAX_SOCKETS_PER_INGRESS,
         autoscaling_config={"min_replicas": 1, "max_replicas": settings.ray_ingress_max_replicas,
                             "target_ongoing_requests": MAX_SOCKETS_PER_INGRESS // 2},
