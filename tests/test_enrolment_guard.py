@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from breathvoice.engines.base import VoiceState
-from breathvoice.matching.analysis import prosody, syllable_count
+from breathvoice.matching.analysis import prosody, speaking_seconds, syllable_count
 from breathvoice.matching.enrolment import enrol
-from breathvoice.matching.guard import ERROR_TOLERANCE, Guard, shrink_voice
+from breathvoice.matching.guard import ERROR_TOLERANCE, GUARD_SENTENCES, Guard
+from breathvoice.matching.moves import shrink_voice
 from test_enrolment import RATE, syllables
 from test_enrolment_jobs import ClipMatcher, open_library, runners, settings, upload
 from zips import good_zip
@@ -36,10 +37,12 @@ class Simulated:
     """A speak function and a recogniser over the simulated speech above."""
 
     def __init__(self) -> None:
-        self.spoken: dict[int, tuple[str, float, float]] = {}
+        self.spoken: dict[bytes, tuple[str, float, float]] = {}
         self.kept: list[np.ndarray] = []
         self.clips: dict[int, str] = {}
         self.renders = 0
+        self.long_pace = UNDERSTOOD_PACE
+        """The pace up to which sentences of more than 15 words are followed."""
 
     def speak(self, voice: VoiceState, text: str, language: str) -> np.ndarray:
         self.renders += 1
@@ -47,8 +50,9 @@ class Simulated:
         pitch = 150.0 * np.exp(float(voice.info.get("pitch_shift", 0.0)))
         audio = self.clip(syllable_count(text, language), pace, pitch)
         audio *= np.float32(10 ** (float(voice.info.get("gain_db", 0.0)) / 20))
-        self.spoken[id(audio)] = (text, pace, pitch)
-        self.kept.append(audio)
+        # an inaudible mark of the text, so that renders of sentences as long differ
+        audio[0] = np.float32(1e-6 * (1 + sum(map(ord, text)) % 997))
+        self.spoken[audio.tobytes()] = (text, pace, pitch)
         return audio
 
     @staticmethod
@@ -65,12 +69,19 @@ class Simulated:
         return audio
 
     def hear(self, samples: Any, rate: int, language: str | None) -> tuple[str, str]:
+        """Each render found in ``samples``, in order: word for word if it was clear."""
         if language is None:
             return self.clips[id(samples)], "en"
-        text, pace, pitch = self.spoken[id(samples)]
-        words = text.split()
-        clear = pace <= UNDERSTOOD_PACE and pitch <= UNDERSTOOD_PITCH
-        return " ".join(words if clear else words[::2]), language
+        heard = np.asarray(samples, np.float32).tobytes()
+        found = sorted((heard.find(audio), said) for audio, said in self.spoken.items()
+                       if audio in heard)
+        assert found, "nothing the simulated engine said"
+        words = []
+        for _, (text, pace, pitch) in found:
+            limit = self.long_pace if len(text.split()) > 15 else UNDERSTOOD_PACE
+            clear = pace <= limit and pitch <= UNDERSTOOD_PITCH
+            words += text.split() if clear else text.split()[::2]
+        return " ".join(words), language
 
 
 def base_voice(clip: np.ndarray, pace: float) -> VoiceState:
@@ -122,6 +133,26 @@ def test_an_overshooting_move_shrinks_pace_first_until_understood(
     assert rushed.info["pitch_shift"] == pytest.approx(np.log(180 / 150), abs=0.03)
 
 
+def test_a_move_only_the_long_sentence_trips_on_is_caught_and_shrunk() -> None:
+    simulated = Simulated()
+    simulated.long_pace = 4.6
+    every = Guard(simulated.speak, simulated.hear, ("en",))
+    first = Guard(simulated.speak, simulated.hear, ("en",),
+                  sentences={"en": GUARD_SENTENCES["en"][:1]})
+    main = simulated.say(24, 4.0, 150.0)
+    base = every.protect_voice(base_voice(main, every.clip_pace(main, RATE)[0]),
+                               base_voice(main, 0.0), "stock")
+    clip = simulated.say(24, 4.8, 150.0)  # 1.2x: too fast for the long sentence only
+    checked = enrol(None, clip, RATE, base=base, guard=every).info["intelligibility"]
+    assert checked["shrink"] == {"pace": 0.5, "pitch": 1.0}
+    assert checked["error"]["en"] <= checked["stock_error"]["en"] + ERROR_TOLERANCE
+    assert 1.0 < checked["pace_ratio"] < 1.15
+    # one short sentence would have let the whole move through
+    missed = enrol(None, clip, RATE, base=base, guard=first).info["intelligibility"]
+    assert missed["shrink"] == {"pace": 1.0, "pitch": 1.0}
+    assert missed["pace_ratio"] == pytest.approx(1.2, rel=0.05)
+
+
 def test_a_main_voice_harder_to_understand_than_stock_moves_toward_stock(
         world: tuple[Simulated, Guard]) -> None:
     simulated, guard = world
@@ -163,3 +194,13 @@ def test_the_group_s_details_show_each_emotion_s_check(settings: Any,
     assert checks["greeting"]["shrink"]["pace"] == 1.0
     assert checks["B3_B4"]["shrink"]["pace"] == 0.5
     assert checks["B3_B4"]["error"] == {"en": 0.05, "zh": 0.1}
+
+
+def test_pace_leaves_out_the_silence_before_and_after_speech() -> None:
+    speech = syllables(3.0, 150.0, 4.0)
+    for pad in (0.05, 0.2, 0.6):
+        quiet = np.zeros(int(pad * RATE), np.float32)
+        padded = np.concatenate([quiet, speech, quiet])
+        assert speaking_seconds(padded, RATE) == pytest.approx(speaking_seconds(speech, RATE),
+                                                               abs=0.03)
+    assert speaking_seconds(speech, RATE) == pytest.approx(3.0, abs=0.15)
