@@ -5,11 +5,13 @@ The simulated engine speaks a sentence as a buzzy tone: one loudness bump per sy
 whose pace does not follow its speed control exactly), at 150 Hz times the voice's pitch
 shift. The simulated recogniser hears the script word for word unless the speech is
 faster than :data:`UNDERSTOOD_PACE` or higher than :data:`UNDERSTOOD_PITCH`, then only
-every other word.
+every other word; a test may have it mishear the last word of every sentence at some paces
+(``Simulated.misses``), as Whisper mishears a unit here and there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ import pytest
 from breathvoice.engines.base import VoiceState
 from breathvoice.matching.analysis import prosody, speaking_seconds, syllable_count
 from breathvoice.matching.enrolment import enrol
-from breathvoice.matching.guard import ERROR_TOLERANCE, GUARD_SENTENCES, Guard
+from breathvoice.matching.guard import ERROR_TOLERANCE, GUARD_SENTENCES, NOISE_SPEED, Guard
 from breathvoice.matching.moves import shrink_voice
 from test_enrolment import RATE, syllables
 from test_enrolment_jobs import ClipMatcher, open_library, runners, settings, upload
@@ -43,6 +45,8 @@ class Simulated:
         self.renders = 0
         self.long_pace = UNDERSTOOD_PACE
         """The pace up to which sentences of more than 15 words are followed."""
+        self.misses: Callable[[float], bool] = lambda pace: False
+        """Whether the last word of each sentence spoken at a pace is misheard."""
 
     def speak(self, voice: VoiceState, text: str, language: str) -> np.ndarray:
         self.renders += 1
@@ -80,7 +84,8 @@ class Simulated:
         for _, (text, pace, pitch) in found:
             limit = self.long_pace if len(text.split()) > 15 else UNDERSTOOD_PACE
             clear = pace <= limit and pitch <= UNDERSTOOD_PITCH
-            words += text.split() if clear else text.split()[::2]
+            said = text.split() if clear else text.split()[::2]
+            words += said[:-1] + ["um"] if self.misses(pace) else said
         return " ".join(words), language
 
 
@@ -151,6 +156,49 @@ def test_a_move_only_the_long_sentence_trips_on_is_caught_and_shrunk() -> None:
     missed = enrol(None, clip, RATE, base=base, guard=first).info["intelligibility"]
     assert missed["shrink"] == {"pace": 1.0, "pitch": 1.0}
     assert missed["pace_ratio"] == pytest.approx(1.2, rel=0.05)
+
+
+def test_the_tolerance_is_two_points_where_the_guard_s_text_can_measure_them() -> None:
+    guard = Guard(Simulated().speak, Simulated().hear, ("zh", "en"))
+    # 39 characters and 32 words: one misheard unit is 2.6 and 3.1 points
+    assert guard.tolerance_for("zh") == pytest.approx(1 / 39, abs=0.001)
+    assert guard.tolerance_for("en") == pytest.approx(1 / 32, abs=0.001)
+    assert guard.tolerance_for("en", noise=0.09) == pytest.approx(0.09)
+    long = Guard(guard.speak, guard.hear, ("en",), sentences={"en": (" ".join(["word"] * 60),)})
+    assert long.tolerance_for("en") == ERROR_TOLERANCE
+
+
+def test_a_rise_within_the_stock_voice_s_own_noise_keeps_the_move() -> None:
+    def emotion_at(pace: float, noisy_stock: bool) -> dict[str, Any]:
+        simulated = Simulated()
+        # the last word of each sentence is misheard 10 % faster than the main voice, and
+        # (noisy_stock) when the stock voice speaks a little slower than its own pace
+        slower = BASE_PACE * NOISE_SPEED ** SPEED_RESPONSE
+        simulated.misses = lambda said: (said > 1.1 * BASE_PACE
+                                         or noisy_stock and said <= slower + 1e-6)
+        guard = Guard(simulated.speak, simulated.hear, ("en",))
+        main = simulated.say(24, BASE_PACE, 150.0)
+        base = guard.protect_voice(base_voice(main, guard.clip_pace(main, RATE)[0]),
+                                   base_voice(main, 0.0), "stock")
+        clip = simulated.say(24, BASE_PACE * pace, 150.0)
+        checked: dict[str, Any] = enrol(None, clip, RATE, base=base,
+                                        guard=guard).info["intelligibility"]
+        return checked
+
+    # two words of 32 (6.2 points) above a stock voice heard as well at 0.93 of its pace
+    tight = emotion_at(1.2, noisy_stock=False)
+    assert tight["stock_noise"] == {"en": 0.0}
+    assert tight["tolerance"] == {"en": pytest.approx(1 / 32, abs=0.001)}
+    assert tight["shrink"] == {"pace": 0.5, "pitch": 1.0}
+    assert tight["error"]["en"] <= tight["stock_error"]["en"] + tight["tolerance"]["en"]
+    assert 1.05 < tight["pace_ratio"] < 1.1
+    # the same rise is no more than the stock voice's own errors move by: the move stays
+    noisy = emotion_at(1.2, noisy_stock=True)
+    assert noisy["stock_noise"] == {"en": pytest.approx(2 / 32, abs=0.0001)}
+    assert noisy["tolerance"] == {"en": pytest.approx(2 / 32, abs=0.001)}
+    assert noisy["shrink"] == {"pace": 1.0, "pitch": 1.0}
+    assert noisy["error"]["en"] == pytest.approx(2 / 32, abs=0.0001)
+    assert noisy["pace_ratio"] == pytest.approx(1.2, rel=0.05)
 
 
 def test_a_main_voice_harder_to_understand_than_stock_moves_toward_stock(
