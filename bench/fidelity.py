@@ -145,16 +145,21 @@ def score_speaker(
 def print_table(rows: list[dict[str, object]], costs: dict[str, dict[str, object]]) -> None:
     print("\n## Per speaker x emotion x language (held-out sentences)")
     print("| speaker | emotion | lang | similarity optimised (stock) | independent (stock) "
-          "| error % (stock) | pace ratio / clip's | pitch ratio / clip's | guard shrink |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| error % (stock) | pace ratio / clip's | pitch ratio / clip's | guard shrink "
+          "| guard error % (stock, tolerance) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         s, t = row["similarity"], row["stock_similarity"]
         check = costs[str(row["speaker"])]["checks"][row["emotion"]]  # type: ignore[index]
         shrink = ",".join(f"{v:g}" for v in check.get("shrink", {}).values()) or "-"
+        lang = str(row["language"])
+        heard = [check.get(k, {}).get(lang) for k in ("error", "stock_error", "tolerance")]
+        guard = ("{:.1f} ({:.1f}, {:.1f})".format(*(100 * v for v in heard))
+                 if None not in heard else "-")
         print(f"| {row['speaker']} | {row['emotion']} | {row['language']} "
               f"| {s[0]:.3f} ({t[0]:.3f}) | {s[1]:.3f} ({t[1]:.3f}) "  # type: ignore[index]
               f"| {100 * row['error']:.1f} ({100 * row['stock_error']:.1f}) "  # type: ignore[operator]
-              f"| {row['pace']:.3f} | {row['pitch']:.3f} | {shrink} |")
+              f"| {row['pace']:.3f} | {row['pitch']:.3f} | {shrink} | {guard} |")
     print("\n## Summary")
     worst = max(float(r["error"]) - float(r["stock_error"]) for r in rows)  # type: ignore[arg-type]
     misses = [r for r in rows if abs(float(r["pace"]) - 1) > 0.10]  # type: ignore[arg-type]
