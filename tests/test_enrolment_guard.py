@@ -119,6 +119,7 @@ def test_an_emotion_s_pace_and_pitch_land_on_its_clip_s(world: tuple[Simulated, 
     assert faster.info["pitch_shift"] == pytest.approx(0.25 * np.log(2), abs=0.03)
     assert checked["shrink"] == {"pace": 1.0, "pitch": 1.0}
     assert checked["error"] == {"en": 0.0} and checked["stock_error"] == {"en": 0.0}
+    assert "stock_noise" not in checked  # nothing failed: the stock voice was heard once
 
 
 def test_an_overshooting_move_shrinks_pace_first_until_understood(

@@ -162,7 +162,7 @@ def test_an_upload_speaks_at_once_and_is_matched_in_the_background(
         for check in enrolment["intelligibility"].values():
             assert sorted(check["error"]) == ["en", "zh"]
             for lang, unit in (("en", 1 / 32), ("zh", 1 / 39)):
-                tolerance = max(0.02, unit, check["stock_noise"][lang])
+                tolerance = max(0.02, unit, check.get("stock_noise", {}).get(lang, 0.0))
                 assert check["tolerance"][lang] == pytest.approx(tolerance, abs=0.001)
                 assert check["error"][lang] <= check["stock_error"][lang] + tolerance + 1e-3
         assert sorted(enrolment["intelligibility"]) == ["B1_B2", "greeting"]

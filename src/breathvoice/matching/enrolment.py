@@ -58,7 +58,7 @@ from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import InvalidRequest
 from breathvoice.matching.analysis import FINE_BANDS, band_spectrum, prosody
 from breathvoice.matching.gradient import gradient_available, refine_timbre, warm_up
-from breathvoice.matching.guard import Guard, Listener
+from breathvoice.matching.guard import Guard
 from breathvoice.matching.moves import RANGE_LIMITS, emotion_move
 from breathvoice.matching.probe import ProbeRenderer
 from breathvoice.matching.search import (
@@ -69,6 +69,7 @@ from breathvoice.matching.search import (
     screen_stock,
 )
 from breathvoice.matching.space import refine
+from breathvoice.qa.recognise import Listener
 
 __all__ = ["EnrolmentCancelled", "enrol", "prepare_gradients", "uses_gradients", "ENGINE_NAME"]
 

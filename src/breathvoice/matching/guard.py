@@ -29,12 +29,10 @@ while the next language renders.
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -50,7 +48,7 @@ from breathvoice.matching.moves import (
 )
 from breathvoice.qa.score import normalise, score
 
-__all__ = ["GUARD_SENTENCES", "Baseline", "Guard", "Hear", "Listener", "Speak"]
+__all__ = ["GUARD_SENTENCES", "Baseline", "Guard", "Hear", "Speak"]
 
 SAMPLE_RATE = 24000
 GUARD_SENTENCES: dict[str, tuple[str, ...]] = {
@@ -69,11 +67,10 @@ ERROR_TOLERANCE = 0.02
 """The rise over the stock voice's error allowed where the guard can measure it (see
 :meth:`Guard.tolerance_for`)."""
 NOISE_SPEED = 0.93
-"""The stock voice is heard a second time this much slower, a change no listener hears as
-less clear: how far its error moves is the recogniser's noise on that voice and text
-(Kokoro renders and Whisper's decoding are deterministic, so the same render twice would
-show none). A Japanese stock voice reading the Chinese sentences: 2 characters misheard
-at its pace, 4 at 0.93."""
+"""When a voice would fail, the stock voice is heard again this much slower, a change no
+listener hears as less clear: how far its error moves is the recogniser's noise on that
+voice and text (renders and decoding are deterministic: the same render twice shows none).
+The Japanese stock voice reading the Chinese sentences: 2 characters misheard, 4 at 0.93."""
 CORRECTIONS = 2
 """Corrective renders of an emotion's move at most (the model's pace does not follow its
 speed control one for one)."""
@@ -93,32 +90,6 @@ Renders = dict[str, list[FloatAudio]]
 """Each language's sentences as a voice speaks them."""
 
 
-class Listener:
-    """:data:`Hear` on the process's one recogniser for matching (loaded on first use)."""
-
-    _lock = threading.Lock()
-    _shared: Listener | None = None
-
-    def __init__(self) -> None:
-        from breathvoice.qa.recognise import Recogniser
-
-        # no niceness of its own: its thread, made by the first caller (the matching's
-        # niced worker on a server), inherits that caller's
-        self.recogniser = Recogniser(threads=min(2, os.cpu_count() or 1), nice=0)
-
-    @classmethod
-    def shared(cls) -> Listener:
-        with cls._lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
-
-    def hear(self, samples: FloatAudio, sample_rate: int,
-             language: str | None) -> tuple[str, str]:  # fmt: skip
-        heard = self.recogniser.transcribe(samples, sample_rate, language)
-        return heard.text, heard.language
-
-
 class Guard:
     """Renders, recognises and scores the guard sentences in ``languages``."""
 
@@ -134,6 +105,7 @@ class Guard:
                                 .encode()).hexdigest()[:8]  # fmt: skip
         """Names the sentences a measure was taken on."""
         self._stock: dict[str, Baseline] = {}
+        self._stock_voices: dict[str, VoiceState] = {}
 
     def tolerance_for(self, language: str, noise: float = 0.0) -> float:
         """How far above the stock voice's error a voice's may be in ``language``: the
@@ -171,18 +143,35 @@ class Guard:
         heard = self.hear(joined, SAMPLE_RATE, language)[0]
         return score(script, heard, language, tones=True).error_rate
 
+    def tolerances(self, errors: dict[str, float],
+                   noise: dict[str, float] | None = None) -> dict[str, float]:  # fmt: skip
+        return {lang: self.tolerance_for(lang, (noise or {}).get(lang, 0.0)) for lang in errors}
+
     def stock_errors(self, name: str, voice: VoiceState) -> Baseline:
-        """The stock voice's errors and, from its noise, the tolerances (kept per voice:
-        stock voices never change)."""
+        """The stock voice's errors and tolerances, its noise not yet measured (kept per
+        voice: stock voices never change)."""
         if name not in self._stock:
             errors = self.listen(voice)[1]
+            self._stock[name] = Baseline(errors, self.tolerances(errors), None, name)
+            self._stock_voices[name] = voice
+        return self._stock[name]
+
+    def with_noise(self, baseline: Baseline) -> Baseline:
+        """``baseline`` with the stock voice's noise in its tolerances: the stock voice
+        heard again at :data:`NOISE_SPEED` of its pace, once per stock voice, only when a
+        voice fails without it (as it is if this guard never heard that stock voice)."""
+        known, voice = self._stock.get(baseline.stock), self._stock_voices.get(baseline.stock)
+        if baseline.noise is not None or known is None or voice is None:
+            return baseline
+        if known.noise is None:
             speed = float(voice.info.get("speed", 1.0)) * NOISE_SPEED
             slower = self.listen(VoiceState(voice.engine, voice.arrays,
                                             {**voice.info, "speed": speed}))[1]  # fmt: skip
-            noise = {lang: abs(slower[lang] - errors[lang]) for lang in errors}
-            self._stock[name] = Baseline(errors, noise, {
-                lang: self.tolerance_for(lang, noise[lang]) for lang in errors})
-        return self._stock[name]
+            noise = {lang: abs(slower[lang] - known.errors[lang]) for lang in known.errors}
+            known = replace(known, noise=noise, tolerance=self.tolerances(known.errors, noise))
+            self._stock[baseline.stock] = known
+        return replace(baseline, noise=known.noise,
+                       tolerance=self.tolerances(baseline.errors, known.noise))
 
     def clip_pace(self, samples: FloatAudio, sample_rate: int) -> tuple[float, str]:
         """Syllables per second of speech in a clip (from what the recogniser heard), and
@@ -210,6 +199,8 @@ class Guard:
         voice, chosen = matched, 1.0
         audio, errors = self.listen(voice)
         for share in (*VOICE_STEPS, 0.0):
+            if not baseline.passes(errors):
+                baseline = self.with_noise(baseline)
             if baseline.passes(errors):
                 break
             voice, chosen = shrink_voice(matched, stock, share), share
@@ -246,6 +237,8 @@ class Guard:
         baseline = self.baseline(recorded, errors)
         chosen, shares = emotion, (1.0, 1.0)
         for step in (*EMOTION_STEPS, (0.0, 0.0)):
+            if not baseline.passes(errors):
+                baseline = self.with_noise(baseline)
             if baseline.passes(errors):
                 break
             shares = step
@@ -263,22 +256,24 @@ class Guard:
 
 
     def baseline(self, recorded: dict[str, Any], errors: dict[str, float]) -> Baseline:
-        """The stock voice's errors and tolerances the main voice's check ``recorded``
-        (without them: ``errors``, and tolerances without noise)."""
+        """The stock voice's errors, tolerances and noise (if measured) the main voice's
+        check ``recorded`` (without them: ``errors``, and tolerances without noise)."""
         stock = recorded.get("stock_error") or errors
-        noise = recorded.get("stock_noise") or {lang: 0.0 for lang in stock}
-        tolerance = recorded.get("tolerance") or {
-            lang: self.tolerance_for(lang, noise[lang]) for lang in stock}
-        return Baseline(stock, noise, tolerance)
+        noise = recorded.get("stock_noise")
+        tolerance = recorded.get("tolerance") or self.tolerances(stock, noise)
+        return Baseline(stock, tolerance, noise, str(recorded.get("stock_voice", "")))
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """The stock voice's error per language, its noise and the tolerance it sets."""
+    """The stock voice's error per language and the tolerance, with its noise once
+    measured."""
 
     errors: dict[str, float]
-    noise: dict[str, float]
     tolerance: dict[str, float]
+    noise: dict[str, float] | None
+    stock: str
+    """The stock voice's name."""
 
     def passes(self, errors: dict[str, float]) -> bool:
         """No language's error above the stock voice's by more than its tolerance (with
@@ -288,8 +283,9 @@ class Baseline:
 
     def record(self, errors: dict[str, float], shrink: dict[str, float],
                started: float) -> dict[str, object]:  # fmt: skip
+        noise = {} if self.noise is None else {
+            "stock_noise": {k: round(v, 4) for k, v in self.noise.items()}}
         return {"error": {k: round(v, 4) for k, v in errors.items()},
                 "stock_error": {k: round(v, 4) for k, v in self.errors.items()},
-                "stock_noise": {k: round(v, 4) for k, v in self.noise.items()},
-                "tolerance": dict(self.tolerance),
+                "stock_voice": self.stock, **noise, "tolerance": dict(self.tolerance),
                 "shrink": shrink, "seconds": round(time.perf_counter() - started, 2)}
