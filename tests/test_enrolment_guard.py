@@ -196,6 +196,8 @@ def test_a_rise_within_the_stock_voice_s_own_noise_keeps_the_move() -> None:
     # the same rise is no more than the stock voice's own errors move by: the move stays
     noisy = emotion_at(1.2, noisy_stock=True)
     assert noisy["stock_noise"] == {"en": pytest.approx(2 / 32, abs=0.0001)}
+    # the stock voice's error: the mean of its two hearings (none misheard, then two)
+    assert noisy["stock_error"] == {"en": pytest.approx(1 / 32, abs=0.0001)}
     assert noisy["tolerance"] == {"en": pytest.approx(2 / 32, abs=0.001)}
     assert noisy["shrink"] == {"pace": 1.0, "pitch": 1.0}
     assert noisy["error"]["en"] == pytest.approx(2 / 32, abs=0.0001)

@@ -32,7 +32,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -157,9 +157,10 @@ class Guard:
         return self._stock[name]
 
     def with_noise(self, baseline: Baseline) -> Baseline:
-        """``baseline`` with the stock voice's noise in its tolerances: the stock voice
-        heard again at :data:`NOISE_SPEED` of its pace, once per stock voice, only when a
-        voice fails without it (as it is if this guard never heard that stock voice)."""
+        """``baseline`` once the stock voice was heard again at :data:`NOISE_SPEED` of its
+        pace (once per stock voice, only when a voice fails without it): its error the mean
+        of its two hearings, their difference its noise, in the tolerances (as it is if this
+        guard never heard that stock voice)."""
         known, voice = self._stock.get(baseline.stock), self._stock_voices.get(baseline.stock)
         if baseline.noise is not None or known is None or voice is None:
             return baseline
@@ -168,10 +169,10 @@ class Guard:
             slower = self.listen(VoiceState(voice.engine, voice.arrays,
                                             {**voice.info, "speed": speed}))[1]  # fmt: skip
             noise = {lang: abs(slower[lang] - known.errors[lang]) for lang in known.errors}
-            known = replace(known, noise=noise, tolerance=self.tolerances(known.errors, noise))
+            mean = {lang: (slower[lang] + known.errors[lang]) / 2 for lang in known.errors}
+            known = Baseline(mean, self.tolerances(mean, noise), noise, baseline.stock)
             self._stock[baseline.stock] = known
-        return replace(baseline, noise=known.noise,
-                       tolerance=self.tolerances(baseline.errors, known.noise))
+        return known
 
     def clip_pace(self, samples: FloatAudio, sample_rate: int) -> tuple[float, str]:
         """Syllables per second of speech in a clip (from what the recogniser heard), and
