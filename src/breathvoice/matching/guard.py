@@ -14,13 +14,11 @@ them) against the stock voice's error on the same sentences:
   corrective steps follow while a move misses its clip's by more than
   :data:`~breathvoice.matching.moves.PACE_TOLERANCE` or
   :data:`~breathvoice.matching.moves.PITCH_TOLERANCE`;
-- when a voice's error in any language rises above the stock voice's by more than that
-  language's tolerance (:meth:`Guard.tolerance_for`: :data:`ERROR_TOLERANCE`, one unit of
-  the guard's text, or the stock voice's own noise, whichever is most), its move
-  shrinks: an emotion's pace first, then its pitch; the main voice's whole match (style,
-  timbre offsets, tone correction, pitch) toward the stock voice. The voice's
-  ``info["intelligibility"]`` records the measured errors, the stock voice's errors and
-  noise, the tolerances and the shrink factors (1: the move as chosen).
+- when a voice's error in any language rises above the stock voice's by more than the
+  language's tolerance (:meth:`Guard.tolerance_for`), its move shrinks: an emotion's pace
+  first (the largest share that passes), then its pitch; the main voice's whole match
+  toward the stock voice. ``info["intelligibility"]`` records the errors, the stock
+  voice's errors and noise, the tolerances and the shrink factors (1: the move as chosen).
 
 A language's sentences are rendered side by side (``workers`` at once) and recognised
 while the next language renders.
@@ -58,25 +56,25 @@ GUARD_SENTENCES: dict[str, tuple[str, ...]] = {
            "The tired driver parked his truck near the old bridge and walked back to town "
            "before dark."),
 }
-"""Not the probe's sentences (the search fits those) nor the benchmark's held-out ones.
-Chinese: all four tones, and polyphones (行 háng/xíng, 长 zhǎng, 还 hái/huán); English:
-plosives, and a long sentence without a comma. Two a language: rendering them is most of
-a check's time (about 30 s of speech cost 29 CPU seconds on the benchmark's machine, the
-two recognitions 4)."""
+"""Not the probe's sentences nor the benchmark's held-out ones. Chinese: all four tones, and
+polyphones (行, 长, 还); English: plosives, and a long sentence without a comma. Two a
+language: rendering them is most of a check's time."""
 ERROR_TOLERANCE = 0.02
 """The rise over the stock voice's error allowed where the guard can measure it (see
 :meth:`Guard.tolerance_for`)."""
 NOISE_SPEED = 0.93
 """When a voice would fail, the stock voice is heard again this much slower, a change no
 listener hears as less clear: how far its error moves is the recogniser's noise on that
-voice and text (renders and decoding are deterministic: the same render twice shows none).
-The Japanese stock voice reading the Chinese sentences: 2 characters misheard, 4 at 0.93."""
+voice and text (renders and decoding are deterministic: the same render twice shows none)."""
 CORRECTIONS = 2
 """Corrective renders of an emotion's move at most (the model's pace does not follow its
 speed control one for one)."""
-EMOTION_STEPS = ((0.5, 1.0), (0.25, 1.0), (0.0, 1.0), (0.0, 0.5))
-"""(pace, pitch) shares of an emotion's move tried, in order, while it is too hard to
-understand; past the last, the emotion speaks as the main voice (which passed)."""
+PACE_HALVINGS = 3
+"""An emotion too hard to understand keeps the largest share of its pace move that passes,
+found by halving (to an eighth: 1/2, then 1/4 or 3/4, ...)."""
+PITCH_STEPS = ((0.0, 1.0), (0.0, 0.5))
+"""(pace, pitch) shares tried, in order, when no pace share passed; past the last, the
+emotion speaks as the main voice (which passed)."""
 VOICE_STEPS = (0.6, 0.3)
 """Shares of the main voice's match tried; past the last, the stock voice's own sound."""
 GAP_SECONDS = 0.3
@@ -109,12 +107,9 @@ class Guard:
 
     def tolerance_for(self, language: str, noise: float = 0.0) -> float:
         """How far above the stock voice's error a voice's may be in ``language``: the
-        most of :data:`ERROR_TOLERANCE`, one unit of the language's guard text (a
-        character in zh, a word in en) and the stock voice's ``noise``, rounded up to a
-        tenth of a point. An error counts units: on fewer than 50 a single misheard unit
-        is more than 2 points, and a true rise of 2 points or less is heard as none or as
-        one unit, so one unit must pass; nor is a rise within what the recogniser's errors
-        on the stock voice itself move by (:data:`NOISE_SPEED`) a loss of clarity."""
+        most of :data:`ERROR_TOLERANCE`, one unit of the guard text (a true rise of 2
+        points is heard as none or one unit) and the stock voice's ``noise`` (see
+        :data:`NOISE_SPEED`), rounded up to a tenth of a point."""
         units = len(normalise(("" if language == "zh" else " ").join(self.sentences[language]),
                               language))  # fmt: skip
         most = max(ERROR_TOLERANCE, 1 / max(units, 1), noise)
@@ -200,9 +195,8 @@ class Guard:
         voice, chosen = matched, 1.0
         audio, errors = self.listen(voice)
         for share in (*VOICE_STEPS, 0.0):
-            if not baseline.passes(errors):
-                baseline = self.with_noise(baseline)
-            if baseline.passes(errors):
+            passed, baseline = self.judge(baseline, errors)
+            if passed:
                 break
             voice, chosen = shrink_voice(matched, stock, share), share
             audio, errors = self.listen(voice, recognise=share != 0.0)
@@ -237,15 +231,23 @@ class Guard:
         errors = self.errors(audio)
         baseline = self.baseline(recorded, errors)
         chosen, shares = emotion, (1.0, 1.0)
-        for step in (*EMOTION_STEPS, (0.0, 0.0)):
-            if not baseline.passes(errors):
-                baseline = self.with_noise(baseline)
-            if baseline.passes(errors):
-                break
-            shares = step
-            chosen = shrink_emotion(emotion, base, *step)
+        passed, baseline = self.judge(baseline, errors)
+        low, high = 0.0, 1.0  # pace shares: the largest that passed, the smallest that did not
+        for _ in range(0 if passed else PACE_HALVINGS):
+            share = (low + high) / 2
+            trial = shrink_emotion(emotion, base, share, 1.0)
+            heard = self.listen(trial)
+            ok, baseline = self.judge(baseline, heard[1])
+            if ok:
+                low, chosen, shares, (audio, errors), passed = share, trial, (share, 1.0), heard, ok
+            else:
+                high = share
+        for step in () if passed else (*PITCH_STEPS, (0.0, 0.0)):
+            shares, chosen = step, shrink_emotion(emotion, base, *step)
             audio, errors = self.listen(chosen, recognise=step != (0.0, 0.0))
             errors = errors or baseline.errors
+            if self.judge(baseline, errors)[0]:
+                break
         measured = self.measure(audio)
         info = dict(chosen.info)
         info["intelligibility"] = {
@@ -255,6 +257,12 @@ class Guard:
         }
         return VoiceState(engine=chosen.engine, arrays=chosen.arrays, info=info)
 
+    def judge(self, baseline: Baseline, errors: dict[str, float]) -> tuple[bool, Baseline]:
+        """Whether ``errors`` pass, and the baseline (with the stock voice's noise once a
+        voice failed without it)."""
+        if not baseline.passes(errors):
+            baseline = self.with_noise(baseline)
+        return baseline.passes(errors), baseline
 
     def baseline(self, recorded: dict[str, Any], errors: dict[str, float]) -> Baseline:
         """The stock voice's errors, tolerances and noise (if measured) the main voice's
