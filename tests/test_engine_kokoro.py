@@ -301,3 +301,16 @@ def test_the_server_warms_the_engine_up_as_configured(
                                   engine_factory=lambda _: kokoro_engine)
     services.scheduler.close()
     assert asked == ([(2, tokens)] if tokens else [])
+
+
+def test_chinese_keeps_a_tonal_pitch_range_however_flat_the_voice_asks(
+        kokoro_engine: KokoroEngine) -> None:
+    stock = kokoro_engine.default_voice()
+
+    def spoken(text: str, pitch_range: float) -> np.ndarray:
+        voice = VoiceState(stock.engine, stock.arrays, {**stock.info, "pitch_range": pitch_range})
+        return joined(list(kokoro_engine.synthesize(text, voice, SynthesisOptions())))
+
+    # below the floor Chinese sounds the same as at it; English keeps the flatter range
+    assert np.array_equal(spoken("妈妈骑马。", 0.5), spoken("妈妈骑马。", 0.8))
+    assert not np.array_equal(spoken("Good day.", 0.5), spoken("Good day.", 0.8))

@@ -114,3 +114,11 @@ def test_the_worst_fault_decides_and_is_told_first() -> None:
     assert result == FAIL
     assert reasons == [clip.message, pause.message]
     assert verdict("hello there", "hello there", "en", pause) == (WARN, [pause.message])
+
+
+def test_chinese_heard_in_another_tone_is_an_error_only_when_tones_count() -> None:
+    # 买 mǎi (buy) heard as 卖 mài (sell): the same syllable in another tone
+    assert score("我买了梨。", "我卖了梨。", "zh").errors == 0
+    assert score("我买了梨。", "我卖了梨。", "zh", tones=True).errors == 1
+    # a homophone in the same tone is still no error
+    assert score("他来了。", "她来了。", "zh", tones=True).errors == 0

@@ -216,9 +216,15 @@ def syllable_count(text: str, language: str) -> int:
 
 
 def speaking_seconds(samples: FloatArray, sample_rate: int) -> float:
-    """Seconds of speech: frames within 30 dB of the loudest, pauses over 0.25 s left out."""
+    """Seconds of speech: frames within 30 dB of the loudest from the first to the last,
+    pauses over 0.25 s left out (the silence before and after is no part of the pace:
+    renders and clips have more or less of it)."""
     levels = frame_levels(np.asarray(samples, np.float32), sample_rate)
     speech = levels > np.percentile(levels, 95) - 30
+    spoken = np.flatnonzero(speech)
+    if not len(spoken):
+        return 0.0
+    speech = speech[spoken[0] : spoken[-1] + 1]
     active, gap = 0, 0
     for on in speech:
         gap = 0 if on else gap + 1

@@ -58,7 +58,8 @@ from breathvoice.engines.speaker import EMBEDDER_NAME, SpeakerEmbedder
 from breathvoice.errors import InvalidRequest
 from breathvoice.matching.analysis import FINE_BANDS, band_spectrum, prosody
 from breathvoice.matching.gradient import gradient_available, refine_timbre, warm_up
-from breathvoice.matching.guard import RANGE_LIMITS, Guard, Listener, emotion_move
+from breathvoice.matching.guard import Guard
+from breathvoice.matching.moves import RANGE_LIMITS, emotion_move
 from breathvoice.matching.probe import ProbeRenderer
 from breathvoice.matching.search import (
     Cancelled,
@@ -68,6 +69,7 @@ from breathvoice.matching.search import (
     screen_stock,
 )
 from breathvoice.matching.space import refine
+from breathvoice.qa.recognise import Listener
 
 __all__ = ["EnrolmentCancelled", "enrol", "prepare_gradients", "uses_gradients", "ENGINE_NAME"]
 
@@ -133,9 +135,11 @@ def _guard(engine: Any, workers: int, guard: Guard | Sequence[str] | None) -> Gu
             renderer = _renderer(engine, workers)
 
             def speak(voice: VoiceState, text: str, language: str) -> FloatAudio:
-                return renderer.speak(renderer.phonemes(text, language), voice)
+                return renderer.speak(renderer.phonemes(text, language), voice,
+                                      tonal=language == "zh")
 
-            _guards[languages] = Guard(speak, Listener.shared().hear, languages)
+            _guards[languages] = Guard(speak, Listener.shared().hear, languages,
+                                       workers=workers)
         return _guards[languages]
 
 

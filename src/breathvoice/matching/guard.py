@@ -1,127 +1,173 @@
 """Matched voices that stay intelligible, and emotions whose moves land where their clips are.
 
 After a group's main voice is matched, and after each emotion's controls are chosen, the
-guard renders its sentences (one per language the group is expected to speak) as the
-engine serves the voice, recognises them (:class:`breathvoice.qa.recognise.Recogniser`)
-and scores them (:func:`breathvoice.qa.score.score`) against the stock voice's error on
-the same sentences:
+guard renders its sentences (:data:`GUARD_SENTENCES`, a few per language the group is
+expected to speak) as the engine serves the voice, recognises each language's renders
+in one pass (:class:`breathvoice.qa.recognise.Recogniser`) and scores them
+(:func:`breathvoice.qa.score.score`, Chinese with tones: a flattened pitch range costs
+them) against the stock voice's error on the same sentences:
 
 - an emotion's pace, pitch and loudness are measured on those renders the same way as on
   the clips (pace: syllables per second of speech, the clip's syllables from what the
   recogniser heard; pitch and loudness: :func:`~breathvoice.matching.analysis.prosody`),
-  relative to the main voice's renders and the main clip; one corrective step follows
-  when a move misses its clip's by more than :data:`PACE_TOLERANCE` or
-  :data:`PITCH_TOLERANCE`;
-- when a voice's error in any language rises more than :data:`ERROR_TOLERANCE` above the
-  stock voice's, its move shrinks: an emotion's pace first, then its pitch; the main
-  voice's whole match (style, timbre offsets, tone correction, pitch) toward the stock
-  voice. The voice's ``info["intelligibility"]`` records the measured errors and the
-  shrink factors (1: the move as chosen).
+  relative to the main voice's renders and the main clip; up to :data:`CORRECTIONS`
+  corrective steps follow while a move misses its clip's by more than
+  :data:`~breathvoice.matching.moves.PACE_TOLERANCE` or
+  :data:`~breathvoice.matching.moves.PITCH_TOLERANCE`;
+- when a voice's error in any language rises above the stock voice's by more than the
+  language's tolerance (:meth:`Guard.tolerance_for`), its move shrinks: an emotion's pace
+  first (the largest share that passes), then its pitch; the main voice's whole match
+  toward the stock voice. ``info["intelligibility"]`` records the errors, the stock
+  voice's errors and noise, the tolerances and the shrink factors (1: the move as chosen).
+
+A language's sentences are rendered side by side (``workers`` at once) and recognised
+while the next language renders.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+import hashlib
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from breathvoice.engines.base import FloatAudio, VoiceState
-from breathvoice.engines.kokoro.controls import TIMBRE_OFFSETS_INPUT
-from breathvoice.matching.analysis import Prosody, level_gain, prosody, speaking_rate
-from breathvoice.qa.score import score
+from breathvoice.matching.analysis import prosody, speaking_rate
+from breathvoice.matching.moves import (
+    correct,
+    pace_response,
+    ratio,
+    shrink_emotion,
+    shrink_voice,
+)
+from breathvoice.qa.score import normalise, score
 
-__all__ = ["GUARD_SENTENCES", "Guard", "Hear", "Listener", "Speak", "emotion_move",
-           "shrink_emotion", "shrink_voice"]
+__all__ = ["GUARD_SENTENCES", "Baseline", "Guard", "Hear", "Speak"]
 
 SAMPLE_RATE = 24000
-GUARD_SENTENCES = {
-    "zh": "我们明天早上八点在学校门口见面，别迟到了。",
-    "en": "We will meet at the school gate at eight tomorrow, so please do not be late.",
+GUARD_SENTENCES: dict[str, tuple[str, ...]] = {
+    "zh": ("这家银行的行长说他明年还会还清所有的贷款。",
+           "我们明天早上八点在学校门口见面，别迟到了。"),
+    "en": ("Peter put a big brown bag of peppers by the back door of the cabin.",
+           "The tired driver parked his truck near the old bridge and walked back to town "
+           "before dark."),
 }
-"""Not the probe's sentences (the search fits those) nor the benchmark's held-out ones."""
+"""Not the probe's sentences nor the benchmark's held-out ones. Chinese: all four tones, and
+polyphones (行, 长, 还); English: plosives, and a long sentence without a comma. Two a
+language: rendering them is most of a check's time."""
 ERROR_TOLERANCE = 0.02
-PACE_TOLERANCE = 0.04
-"""A pace ratio within 4 % of the clip's needs no corrective render."""
-PITCH_TOLERANCE = 0.03
-"""About half a semitone (log ratio)."""
-EMOTION_STEPS = ((0.5, 1.0), (0.0, 1.0), (0.0, 0.5))
-"""(pace, pitch) shares of an emotion's move tried, in order, while it is too hard to
-understand; past the last, the emotion speaks as the main voice (which passed)."""
-RATE_GAIN = 1.7
-"""Without a pace from the recogniser, the rhythm measure's ratio (which moves about as
-the true rate**0.6) is undone with this."""
-SPEED_LIMITS = (0.7, 1.4)
-RANGE_LIMITS = (0.5, 2.0)
-"""Flatter than half the model's range cost intelligibility in the benchmark."""
+"""The rise over the stock voice's error allowed where the guard can measure it (see
+:meth:`Guard.tolerance_for`)."""
+NOISE_SPEED = 0.93
+"""When a voice would fail, the stock voice is heard again this much slower, a change no
+listener hears as less clear: how far its error moves is the recogniser's noise on that
+voice and text (renders and decoding are deterministic: the same render twice shows none)."""
+CORRECTIONS = 2
+"""Corrective renders of an emotion's move at most (the model's pace does not follow its
+speed control one for one)."""
+PACE_HALVINGS = 3
+"""An emotion too hard to understand keeps the largest share of its pace move that passes,
+found by halving (to an eighth: 1/2, then 1/4 or 3/4, ...)."""
+PITCH_STEPS = ((0.0, 1.0), (0.0, 0.5))
+"""(pace, pitch) shares tried, in order, when no pace share passed; past the last, the
+emotion speaks as the main voice (which passed)."""
 VOICE_STEPS = (0.6, 0.3)
 """Shares of the main voice's match tried; past the last, the stock voice's own sound."""
+GAP_SECONDS = 0.3
+"""Silence between a language's sentences when they are recognised together."""
 
 Speak = Callable[[VoiceState, str, str], FloatAudio]
 """Renders a sentence in a language with a voice, as served, at :data:`SAMPLE_RATE`."""
 Hear = Callable[[FloatAudio, int, str | None], tuple[str, str]]
 """What was said in a clip and in which language (detected when None is given)."""
-
-
-@dataclass(frozen=True)
-class Listened:
-    errors: dict[str, float]
-    """Error rate per language (CER zh, WER en)."""
-    audio: dict[str, FloatAudio]
-
-
-class Listener:
-    """:data:`Hear` on the process's one recogniser for matching (loaded on first use)."""
-
-    _lock = threading.Lock()
-    _shared: Listener | None = None
-
-    def __init__(self) -> None:
-        from breathvoice.qa.recognise import Recogniser
-
-        # no niceness of its own: its thread, made by the first caller (the matching's
-        # niced worker on a server), inherits that caller's
-        self.recogniser = Recogniser(threads=min(2, os.cpu_count() or 1), nice=0)
-
-    @classmethod
-    def shared(cls) -> Listener:
-        with cls._lock:
-            if cls._shared is None:
-                cls._shared = cls()
-            return cls._shared
-
-    def hear(self, samples: FloatAudio, sample_rate: int,
-             language: str | None) -> tuple[str, str]:  # fmt: skip
-        heard = self.recogniser.transcribe(samples, sample_rate, language)
-        return heard.text, heard.language
+Renders = dict[str, list[FloatAudio]]
+"""Each language's sentences as a voice speaks them."""
 
 
 class Guard:
     """Renders, recognises and scores the guard sentences in ``languages``."""
 
     def __init__(self, speak: Speak, hear: Hear, languages: Sequence[str] = ("zh", "en"),
-                 sentences: dict[str, str] | None = None) -> None:
+                 sentences: dict[str, tuple[str, ...]] | None = None,
+                 workers: int = 1) -> None:  # fmt: skip
         self.speak = speak
         self.hear = hear
         self.sentences = sentences or GUARD_SENTENCES
         self.languages = tuple(lang for lang in languages if lang in self.sentences)
-        self._stock: dict[str, dict[str, float]] = {}
+        self.workers = max(1, workers)
+        self.key = hashlib.sha1(repr([self.sentences[lang] for lang in self.languages])
+                                .encode()).hexdigest()[:8]  # fmt: skip
+        """Names the sentences a measure was taken on."""
+        self._stock: dict[str, Baseline] = {}
+        self._stock_voices: dict[str, VoiceState] = {}
 
-    def render(self, voice: VoiceState) -> dict[str, FloatAudio]:
-        return {lang: self.speak(voice, self.sentences[lang], lang) for lang in self.languages}
+    def tolerance_for(self, language: str, noise: float = 0.0) -> float:
+        """How far above the stock voice's error a voice's may be in ``language``: the
+        most of :data:`ERROR_TOLERANCE`, one unit of the guard text (a true rise of 2
+        points is heard as none or one unit) and the stock voice's ``noise`` (see
+        :data:`NOISE_SPEED`), rounded up to a tenth of a point."""
+        units = len(normalise(("" if language == "zh" else " ").join(self.sentences[language]),
+                              language))  # fmt: skip
+        most = max(ERROR_TOLERANCE, 1 / max(units, 1), noise)
+        return float(np.ceil(most * 1e3 - 1e-6) / 1e3)
 
-    def errors(self, audio: dict[str, FloatAudio]) -> dict[str, float]:
-        return {lang: score(self.sentences[lang], self.hear(clip, SAMPLE_RATE, lang)[0],
-                            lang).error_rate for lang, clip in audio.items()}  # fmt: skip
+    def listen(self, voice: VoiceState, recognise: bool = True) -> tuple[Renders, dict[str, float]]:
+        """The voice's renders, and (with ``recognise``) its error per language (CER zh,
+        with tones; WER en)."""
+        audio: Renders = {}
+        with ThreadPoolExecutor(self.workers + 1) as pool:
+            pending = {}
+            for lang in self.languages:
+                audio[lang] = list(pool.map(lambda text, lang=lang: self.speak(voice, text, lang),
+                                            self.sentences[lang]))  # fmt: skip
+                if recognise:
+                    pending[lang] = pool.submit(self._error, lang, audio[lang])
+            return audio, {lang: future.result() for lang, future in pending.items()}
 
-    def stock_errors(self, name: str, voice: VoiceState) -> dict[str, float]:
-        """The stock voice's errors (kept per voice: stock voices never change)."""
+    def errors(self, audio: Renders) -> dict[str, float]:
+        return {lang: self._error(lang, pieces) for lang, pieces in audio.items()}
+
+    def _error(self, language: str, pieces: list[FloatAudio]) -> float:
+        gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), np.float32)
+        joined = np.concatenate([part for piece in pieces for part in (piece, gap)])
+        script = ("" if language == "zh" else " ").join(self.sentences[language])
+        heard = self.hear(joined, SAMPLE_RATE, language)[0]
+        return score(script, heard, language, tones=True).error_rate
+
+    def tolerances(self, errors: dict[str, float],
+                   noise: dict[str, float] | None = None) -> dict[str, float]:  # fmt: skip
+        return {lang: self.tolerance_for(lang, (noise or {}).get(lang, 0.0)) for lang in errors}
+
+    def stock_errors(self, name: str, voice: VoiceState) -> Baseline:
+        """The stock voice's errors and tolerances, its noise not yet measured (kept per
+        voice: stock voices never change)."""
         if name not in self._stock:
-            self._stock[name] = self.errors(self.render(voice))
+            errors = self.listen(voice)[1]
+            self._stock[name] = Baseline(errors, self.tolerances(errors), None, name)
+            self._stock_voices[name] = voice
         return self._stock[name]
+
+    def with_noise(self, baseline: Baseline) -> Baseline:
+        """``baseline`` once the stock voice was heard again at :data:`NOISE_SPEED` of its
+        pace (once per stock voice, only when a voice fails without it): its error the mean
+        of its two hearings, their difference its noise, in the tolerances (as it is if this
+        guard never heard that stock voice)."""
+        known, voice = self._stock.get(baseline.stock), self._stock_voices.get(baseline.stock)
+        if baseline.noise is not None or known is None or voice is None:
+            return baseline
+        if known.noise is None:
+            speed = float(voice.info.get("speed", 1.0)) * NOISE_SPEED
+            slower = self.listen(VoiceState(voice.engine, voice.arrays,
+                                            {**voice.info, "speed": speed}))[1]  # fmt: skip
+            noise = {lang: abs(slower[lang] - known.errors[lang]) for lang in known.errors}
+            mean = {lang: (slower[lang] + known.errors[lang]) / 2 for lang in known.errors}
+            known = Baseline(mean, self.tolerances(mean, noise), noise, baseline.stock)
+            self._stock[baseline.stock] = known
+        return known
 
     def clip_pace(self, samples: FloatAudio, sample_rate: int) -> tuple[float, str]:
         """Syllables per second of speech in a clip (from what the recogniser heard), and
@@ -129,14 +175,15 @@ class Guard:
         text, language = self.hear(samples, sample_rate, None)
         return speaking_rate(samples, sample_rate, text, language), language
 
-    def pace(self, audio: dict[str, FloatAudio]) -> float:
-        rates = [speaking_rate(clip, SAMPLE_RATE, self.sentences[lang], lang)
-                 for lang, clip in audio.items()]  # fmt: skip
+    def pace(self, audio: Renders) -> float:
+        rates = [speaking_rate(clip, SAMPLE_RATE, text, lang) for lang, pieces in audio.items()
+                 for text, clip in zip(self.sentences[lang], pieces, strict=True)]  # fmt: skip
         return float(np.exp(np.mean(np.log(rates)))) if rates and min(rates) > 0 else 0.0
 
-    def measure(self, audio: dict[str, FloatAudio]) -> dict[str, float]:
+    def measure(self, audio: Renders) -> dict[str, float]:
         """Pace, pitch and loudness of a voice's renders, as measured on clips."""
-        heard = prosody(np.concatenate(list(audio.values())), SAMPLE_RATE)
+        heard = prosody(np.concatenate([p for pieces in audio.values() for p in pieces]),
+                        SAMPLE_RATE)  # fmt: skip
         return {**heard.as_dict(), "pace": round(self.pace(audio), 3)}
 
     def protect_voice(self, matched: VoiceState, stock: VoiceState,
@@ -144,19 +191,19 @@ class Guard:
         """The main voice, its match shrunk toward the stock voice while it is too hard
         to understand; ``info["guard_measure"]`` keeps what its renders measured."""
         started = time.perf_counter()
-        allowed = self.stock_errors(stock_name, stock)
+        baseline = self.stock_errors(stock_name, stock)
         voice, chosen = matched, 1.0
-        audio = self.render(voice)
-        errors = self.errors(audio)
+        audio, errors = self.listen(voice)
         for share in (*VOICE_STEPS, 0.0):
-            if _passes(errors, allowed):
+            passed, baseline = self.judge(baseline, errors)
+            if passed:
                 break
             voice, chosen = shrink_voice(matched, stock, share), share
-            audio = self.render(voice)
-            errors = allowed if share == 0.0 else self.errors(audio)
+            audio, errors = self.listen(voice, recognise=share != 0.0)
+            errors = errors or baseline.errors
         info = dict(voice.info)
-        info["guard_measure"] = self.measure(audio)
-        info["intelligibility"] = _record(errors, allowed, {"voice": chosen}, started)
+        info["guard_measure"] = {**self.measure(audio), "sentences": self.key}
+        info["intelligibility"] = baseline.record(errors, {"voice": chosen}, started)
         return VoiceState(engine=voice.engine, arrays=voice.arrays, info=info)
 
     def fit_emotion(self, emotion: VoiceState, base: VoiceState,
@@ -165,135 +212,89 @@ class Guard:
         from the base voice's as ``targets`` say (ratios ``pace``, ``f0_median``,
         ``f0_range``; ``level_db`` difference), then shrunk while too hard to understand."""
         started = time.perf_counter()
-        allowed = base.info.get("intelligibility", {}).get("stock_error")
-        before = base.info.get("guard_measure") or self.measure(self.render(base))
-        audio = self.render(emotion)
-        corrected = _correct(emotion, before, self.measure(audio), targets)
-        if corrected is not None:
-            emotion = corrected
-            audio = self.render(emotion)
-        errors = self.errors(audio)
-        allowed = allowed or errors
-        chosen, shares = emotion, (1.0, 1.0)
-        for step in (*EMOTION_STEPS, (0.0, 0.0)):
-            if _passes(errors, allowed):
+        recorded = base.info.get("intelligibility", {})
+        before: dict[str, Any] = base.info.get("guard_measure") or {}
+        if before.get("sentences") != self.key:  # measured on other sentences (or never)
+            before = self.measure(self.listen(base, recognise=False)[0])
+        audio, errors = self.listen(emotion, recognise=False)
+        # (speed, pace) of the last two renders: the base voice's, then the emotion's
+        tried = [(float(base.info.get("speed", 1.0)), float(before["pace"]))]
+        for _ in range(CORRECTIONS):
+            after = self.measure(audio)
+            tried = [tried[-1], (float(emotion.info.get("speed", 1.0)), after["pace"])]
+            speeds, paces = zip(*tried, strict=True)
+            corrected = correct(emotion, before, after, targets, pace_response(speeds, paces))
+            if corrected is None:
                 break
-            shares = step
-            chosen = shrink_emotion(emotion, base, *step)
-            audio = self.render(chosen)
-            errors = self.errors(audio) if step != (0.0, 0.0) else allowed
+            emotion = corrected
+            audio, _ = self.listen(emotion, recognise=False)
+        errors = self.errors(audio)
+        baseline = self.baseline(recorded, errors)
+        chosen, shares = emotion, (1.0, 1.0)
+        passed, baseline = self.judge(baseline, errors)
+        low, high = 0.0, 1.0  # pace shares: the largest that passed, the smallest that did not
+        for _ in range(0 if passed else PACE_HALVINGS):
+            share = (low + high) / 2
+            trial = shrink_emotion(emotion, base, share, 1.0)
+            heard = self.listen(trial)
+            ok, baseline = self.judge(baseline, heard[1])
+            if ok:
+                low, chosen, shares, (audio, errors), passed = share, trial, (share, 1.0), heard, ok
+            else:
+                high = share
+        for step in () if passed else (*PITCH_STEPS, (0.0, 0.0)):
+            shares, chosen = step, shrink_emotion(emotion, base, *step)
+            audio, errors = self.listen(chosen, recognise=step != (0.0, 0.0))
+            errors = errors or baseline.errors
+            if self.judge(baseline, errors)[0]:
+                break
         measured = self.measure(audio)
         info = dict(chosen.info)
         info["intelligibility"] = {
-            **_record(errors, allowed, {"pace": shares[0], "pitch": shares[1]}, started),
-            "pace_ratio": _ratio(measured["pace"], before["pace"]),
+            **baseline.record(errors, {"pace": shares[0], "pitch": shares[1]}, started),
+            "pace_ratio": ratio(float(measured["pace"]), float(before["pace"])),
             "pace_target": round(targets.get("pace", 1.0), 3),
         }
         return VoiceState(engine=chosen.engine, arrays=chosen.arrays, info=info)
 
+    def judge(self, baseline: Baseline, errors: dict[str, float]) -> tuple[bool, Baseline]:
+        """Whether ``errors`` pass, and the baseline (with the stock voice's noise once a
+        voice failed without it)."""
+        if not baseline.passes(errors):
+            baseline = self.with_noise(baseline)
+        return baseline.passes(errors), baseline
 
-def emotion_move(base: VoiceState, measured: Prosody, pace: float,
-                 started: float) -> tuple[VoiceState, dict[str, float]]:  # fmt: skip
-    """The base voice with its prosody moved as far as this clip (``measured``, ``pace``
-    in syllables per second, 0 if unknown) is from the base clip, and the targets: ratios
-    of ``pace``, ``f0_median`` and ``f0_range``, ``level_db`` difference."""
-    before = base.info["reference_prosody"]
-    targets = {"level_db": measured.level_db - before["level_db"]}
-    if pace > 0 and float(base.info.get("reference_pace", 0.0)) > 0:
-        targets["pace"] = pace / float(base.info["reference_pace"])
-    elif measured.rate > 0 and before["rate"] > 0:
-        targets["pace"] = (measured.rate / before["rate"]) ** RATE_GAIN
-    if measured.f0_median > 0 and before["f0_median"] > 0:
-        targets["f0_median"] = measured.f0_median / before["f0_median"]
-    if measured.f0_range > 0.5 and before["f0_range"] > 0.5:
-        targets["f0_range"] = measured.f0_range / before["f0_range"]
-    info = dict(base.info)
-    for key in ("intelligibility", "guard_measure"):
-        info.pop(key, None)
-    info.update(
-        method="matched_prosody",
-        pitch_shift=round(float(info.get("pitch_shift", 0.0))
-                          + float(np.log(targets.get("f0_median", 1.0))), 4),
-        pitch_range=round(float(np.clip(float(info.get("pitch_range", 1.0))
-                                        * targets.get("f0_range", 1.0), *RANGE_LIMITS)), 4),
-        speed=round(float(np.clip(float(info.get("speed", 1.0)) * targets.get("pace", 1.0),
-                                  *SPEED_LIMITS)), 4),
-        gain_db=round(level_gain(float(info.get("gain_db", 0.0)) + targets["level_db"]), 2),
-        reference_prosody=measured.as_dict(),
-        reference_pace=round(pace, 3),
-        seconds=round(time.perf_counter() - started, 2),
-    )  # fmt: skip
-    return VoiceState(engine=base.engine, arrays=dict(base.arrays), info=info), targets
+    def baseline(self, recorded: dict[str, Any], errors: dict[str, float]) -> Baseline:
+        """The stock voice's errors, tolerances and noise (if measured) the main voice's
+        check ``recorded`` (without them: ``errors``, and tolerances without noise)."""
+        stock = recorded.get("stock_error") or errors
+        noise = recorded.get("stock_noise")
+        tolerance = recorded.get("tolerance") or self.tolerances(stock, noise)
+        return Baseline(stock, tolerance, noise, str(recorded.get("stock_voice", "")))
 
 
-def _passes(errors: dict[str, float], allowed: dict[str, float]) -> bool:
-    return all(errors[lang] <= allowed.get(lang, 0.0) + ERROR_TOLERANCE for lang in errors)
+@dataclass(frozen=True)
+class Baseline:
+    """The stock voice's error per language and the tolerance, with its noise once
+    measured."""
 
+    errors: dict[str, float]
+    tolerance: dict[str, float]
+    noise: dict[str, float] | None
+    stock: str
+    """The stock voice's name."""
 
-def _ratio(value: float, reference: float) -> float:
-    return round(value / reference, 3) if value > 0 and reference > 0 else 0.0
+    def passes(self, errors: dict[str, float]) -> bool:
+        """No language's error above the stock voice's by more than its tolerance (with
+        the rounding of recorded errors)."""
+        return all(errors[lang] <= self.errors.get(lang, 0.0) + self.tolerance.get(lang, 0.0)
+                   + 1e-4 for lang in errors)  # fmt: skip
 
-
-def _record(errors: dict[str, float], allowed: dict[str, float], shrink: dict[str, float],
-            started: float) -> dict[str, object]:  # fmt: skip
-    return {"error": {k: round(v, 4) for k, v in errors.items()},
-            "stock_error": {k: round(v, 4) for k, v in allowed.items()},
-            "shrink": shrink, "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _correct(emotion: VoiceState, before: dict[str, float], after: dict[str, float],
-             targets: dict[str, float]) -> VoiceState | None:  # fmt: skip
-    """The emotion's controls moved by what its renders missed, or None if close enough."""
-    info = dict(emotion.info)
-    pace = _ratio(after["pace"], before["pace"])
-    f0 = _ratio(after["f0_median"], before["f0_median"])
-    miss_pace = np.log(targets["pace"] / pace) if pace and targets.get("pace") else 0.0
-    miss_f0 = np.log(targets["f0_median"] / f0) if f0 and targets.get("f0_median") else 0.0
-    if abs(miss_pace) <= PACE_TOLERANCE and abs(miss_f0) <= PITCH_TOLERANCE:
-        return None
-    info["speed"] = round(float(np.clip(info.get("speed", 1.0) * np.exp(miss_pace),
-                                        *SPEED_LIMITS)), 4)
-    info["pitch_shift"] = round(float(info.get("pitch_shift", 0.0) + miss_f0), 4)
-    spread = _ratio(after["f0_range"], before["f0_range"])
-    if spread and targets.get("f0_range"):
-        info["pitch_range"] = round(float(np.clip(float(info.get("pitch_range", 1.0))
-                                                  * targets["f0_range"] / spread,
-                                                  *RANGE_LIMITS)), 4)  # fmt: skip
-    if "level_db" in targets:
-        heard = after["level_db"] - before["level_db"]
-        info["gain_db"] = round(level_gain(float(info.get("gain_db", 0.0))
-                                           + targets["level_db"] - heard), 2)  # fmt: skip
-    return VoiceState(engine=emotion.engine, arrays=emotion.arrays, info=info)
-
-
-def shrink_emotion(emotion: VoiceState, base: VoiceState, pace: float,
-                   pitch: float) -> VoiceState:  # fmt: skip
-    """``emotion`` with ``pace`` of its speed change and ``pitch`` of its pitch change
-    (level and range) from ``base`` (log-linear shares)."""
-    info = dict(emotion.info)
-
-    def part(key: str, default: float, share: float) -> float:
-        here, there = float(info.get(key, default)), float(base.info.get(key, default))
-        return float(there * (here / there) ** share)
-
-    info["speed"] = round(part("speed", 1.0, pace), 4)
-    info["pitch_range"] = round(part("pitch_range", 1.0, pitch), 4)
-    shift = float(info.get("pitch_shift", 0.0))
-    there = float(base.info.get("pitch_shift", 0.0))
-    info["pitch_shift"] = round(there + pitch * (shift - there), 4)
-    return VoiceState(engine=emotion.engine, arrays=emotion.arrays, info=info)
-
-
-def shrink_voice(matched: VoiceState, stock: VoiceState, share: float) -> VoiceState:
-    """``share`` of the way from the stock voice to ``matched``: style, timbre offsets,
-    tone correction, pitch shift and range (the gain stays)."""
-    arrays = dict(matched.arrays)
-    stock_style = np.asarray(stock.arrays["style"], np.float32)
-    arrays["style"] = (stock_style + share * (arrays["style"] - stock_style)).astype(np.float32)
-    for key in (TIMBRE_OFFSETS_INPUT, "eq"):
-        if key in arrays:
-            arrays[key] = (share * arrays[key]).astype(np.float32)
-    info = dict(matched.info)
-    info["pitch_shift"] = round(share * float(info.get("pitch_shift", 0.0)), 4)
-    info["pitch_range"] = round(float(info.get("pitch_range", 1.0)) ** share, 4)
-    return VoiceState(engine=matched.engine, arrays=arrays, info=info)
+    def record(self, errors: dict[str, float], shrink: dict[str, float],
+               started: float) -> dict[str, object]:  # fmt: skip
+        noise = {} if self.noise is None else {
+            "stock_noise": {k: round(v, 4) for k, v in self.noise.items()}}
+        return {"error": {k: round(v, 4) for k, v in errors.items()},
+                "stock_error": {k: round(v, 4) for k, v in self.errors.items()},
+                "stock_voice": self.stock, **noise, "tolerance": dict(self.tolerance),
+                "shrink": shrink, "seconds": round(time.perf_counter() - started, 2)}

@@ -36,7 +36,7 @@ from breathvoice.matching.enrolment import (
 )
 from breathvoice.matching.gradient import gradient_available, return_freed_memory
 from breathvoice.matching.groups import EnrolFunction, GroupMatcher, MatchJob
-from breathvoice.matching.guard import Listener
+from breathvoice.qa.recognise import Listener
 from breathvoice.settings import Settings
 from breathvoice.voices.library import VoiceLibrary
 

@@ -117,13 +117,14 @@ class ProbeRenderer:
         spans = self._phonemizer.phonemize(text, 0, len(text), language)
         return [self._vocab[p] for span in spans for p in span.phonemes]
 
-    def speak(self, tokens: list[int], voice: VoiceState) -> FloatAudio:
-        """One sentence as the engine serves ``voice``: its style row, controls, speed,
-        tone correction and gain (on this renderer's own, niced, session)."""
+    def speak(self, tokens: list[int], voice: VoiceState, tonal: bool = False) -> FloatAudio:
+        """One sentence as the engine serves ``voice``: its style row, controls (``tonal``:
+        for Chinese), speed, tone correction and gain (on this renderer's own, niced,
+        session)."""
         table = voice.arrays["style"].reshape(-1, voice.arrays["style"].shape[-1])
         inputs = {**self._inputs(tokens, table[min(len(tokens), len(table)) - 1],
                                  float(voice.info.get("speed", 1.0))),
-                  **(voice_inputs(voice) or control_inputs(0.0, 1.0))}
+                  **(voice_inputs(voice, tonal) or control_inputs(0.0, 1.0))}
         try:
             (audio,) = self._session.run([AUDIO_OUTPUT], inputs)
         except Exception as exc:

@@ -30,8 +30,8 @@ from breathvoice.engines.base import FloatAudio
 from breathvoice.errors import EngineError
 from breathvoice.settings import Settings
 
-__all__ = ["LANGUAGES", "RECOGNISERS", "Recogniser", "Transcriber", "Transcript",
-           "lower_priority", "make_recogniser"]
+__all__ = ["LANGUAGES", "RECOGNISERS", "Listener", "Recogniser", "Transcriber",
+           "Transcript", "lower_priority", "make_recogniser"]
 
 MODEL_RATE = 16000
 LANGUAGES = ("zh", "en", "ja")
@@ -139,6 +139,31 @@ RECOGNISERS: dict[str, Callable[[Settings], Transcriber]] = {
     "whisper": lambda settings: Recogniser(threads=settings.qa_threads),
 }
 """Name → factory (``BREATHVOICE_QA_RECOGNISER``); tests add their own here."""
+
+
+class Listener:
+    """What was said and in which language, on the process's one recogniser for voice
+    matching (loaded on first use; see :data:`breathvoice.matching.guard.Hear`)."""
+
+    _lock = threading.Lock()
+    _shared: Listener | None = None
+
+    def __init__(self) -> None:
+        # no niceness of its own: its thread, made by the first caller (the matching's
+        # niced worker on a server), inherits that caller's
+        self.recogniser = Recogniser(threads=min(2, os.cpu_count() or 1), nice=0)
+
+    @classmethod
+    def shared(cls) -> Listener:
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def hear(self, samples: FloatAudio, sample_rate: int,
+             language: str | None) -> tuple[str, str]:  # fmt: skip
+        heard = self.recogniser.transcribe(samples, sample_rate, language)
+        return heard.text, heard.language
 
 
 def make_recogniser(settings: Settings) -> Transcriber:

@@ -103,18 +103,21 @@ class Score:
     differences: tuple[Difference, ...]
 
 
-def _readings(units: list[str]) -> list[str]:
-    """Each Chinese character as its toneless pinyin; other units as they are."""
+def _readings(units: list[str], tones: bool = False) -> list[str]:
+    """Each Chinese character as its pinyin (toneless unless ``tones``); other units as
+    they are."""
     from pypinyin import Style, lazy_pinyin
+
+    style = Style.TONE3 if tones else Style.NORMAL
 
     out: list[str] = []
     run: list[str] = []
 
     def flush() -> None:
         if run:
-            read = lazy_pinyin("".join(run), style=Style.NORMAL, errors="default")
+            read = lazy_pinyin("".join(run), style=style, errors="default")
             if len(read) != len(run):  # a character without a reading: one at a time
-                read = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run]
+                read = [lazy_pinyin(ch, style=style)[0] for ch in run]
             out.extend(read)
             run.clear()
 
@@ -128,10 +131,14 @@ def _readings(units: list[str]) -> list[str]:
     return out
 
 
-def score(script: str, heard: str, language: str) -> Score:
-    """Compare what was ``heard`` with the ``script``, in ``language`` ('zh', 'en', 'ja')."""
+def score(script: str, heard: str, language: str, tones: bool = False) -> Score:
+    """Compare what was ``heard`` with the ``script``, in ``language`` ('zh', 'en', 'ja').
+
+    With ``tones``, a Chinese character heard in another tone is an error (a homophone in
+    the same tone still is not)."""
     ref, hyp = normalise(script, language), normalise(heard, language)
-    ref_keys, hyp_keys = (_readings(ref), _readings(hyp)) if language == "zh" else (ref, hyp)
+    ref_keys, hyp_keys = ((_readings(ref, tones), _readings(hyp, tones)) if language == "zh"
+                          else (ref, hyp))
     differences = []
     for op in Levenshtein.opcodes(ref_keys, hyp_keys):
         if op.tag != "equal":

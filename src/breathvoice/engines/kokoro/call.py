@@ -31,7 +31,7 @@ from breathvoice.engines.kokoro.controls import (
 )
 from breathvoice.engines.kokoro.g2p import PhonemeSpan
 from breathvoice.engines.kokoro.model import SAMPLE_RATE, IntArray, KokoroModel
-from breathvoice.engines.kokoro.text import Pause, pause_after
+from breathvoice.engines.kokoro.text import Pause, has_han, pause_after
 from breathvoice.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class Controls:
     speed: float
     inputs: dict[str, Any] | None
     """Control inputs of the model (pitch, timbre); None keeps the stock model's."""
+    tonal_inputs: dict[str, Any] | None
+    """The same for Chinese speech (at least the tonal minimum of pitch range)."""
     coloured: bool
     """The voice asks for a tone correction or gain on its audio."""
 
@@ -61,6 +63,7 @@ class Controls:
             style=style,
             speed=min(MAX_SPEED, max(MIN_SPEED, speed)),
             inputs=voice_inputs(voice),
+            tonal_inputs=voice_inputs(voice, tonal=True),
             coloured="eq" in voice.arrays or bool(float(info.get("gain_db", 0.0))),
         )
 
@@ -94,7 +97,9 @@ def speak(
     vocab = model.vocab
     tokens = [vocab[p] for span in window for p in span.phonemes]
     speed = controls.speed
-    result = _run(model, tokens, controls.style, speed, options.cancel, controls.inputs)
+    start, end = window[0].start, window[-1].end
+    inputs = controls.tonal_inputs if has_han(clean[start:end]) else controls.inputs
+    result = _run(model, tokens, controls.style, speed, options.cancel, inputs)
     if result is None:
         return None
     raw, duration = result
@@ -103,7 +108,6 @@ def speak(
         voiced, head = raw, 0
     if controls.coloured:
         voiced = apply_colour(voiced, SAMPLE_RATE, controls.voice)
-    start, end = window[0].start, window[-1].end
     pause = int(PAUSE_SECONDS[pause_after(clean[start:end])] / speed * SAMPLE_RATE)
     samples = np.concatenate([voiced, np.zeros(pause, dtype=np.float32)])
     alignment = None

@@ -86,6 +86,10 @@ def is_speakable(text: str) -> bool:
     return _SPEAKABLE.search(text) is not None
 
 
+def has_han(text: str) -> bool:
+    return re.search(f"[{_HAN}]", text) is not None
+
+
 def has_kana(text: str) -> bool:
     return re.search(f"[{_KANA}]", text) is not None
 
