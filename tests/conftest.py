@@ -36,6 +36,31 @@ DATABASE_NAME = "breathvoice.sqlite3"
 TESTS_DIR = Path(__file__).resolve().parent
 
 
+RUN_TOGETHER = {
+    # two Ray clusters never run at once
+    "test_ray_cluster.py": "ray", "test_ray_serve.py": "ray",
+    # voice matching on the real engine takes every core it is given, for a time budget
+    "test_gradient_matching.py": "matching", "test_enrolment_live.py": "matching",
+}
+"""Test files that run one after the other on one worker under ``-n N``."""
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N --dist loadfile`` (``make test``): each test file runs whole on one worker, so
+    its module fixtures (servers, engines) start once, and the files of a ``RUN_TOGETHER``
+    group run on one worker, one after the other."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return RUN_TOGETHER.get(Path(path).name, path)
+
+    return FilesAndGroups(config, log)
+
+
 @dataclass
 class LiveServer:
     base_url: str
