@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +54,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    config.option.loadscopereorder = False  # the workers' order: see the hook below
+
     class FilesAndGroups(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return RUN_TOGETHER.get(Path(path).name, path)
 
     return FilesAndGroups(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker of ``-n N``: the ``RUN_TOGETHER`` groups (the longest runs) first, then
+    the files with the most tests, so that the end of the run has only short files left to
+    share out rather than one long group running alone."""
+    if not hasattr(config, "workerinput"):
+        return
+    scope = {item: RUN_TOGETHER.get(item.path.name, str(item.path)) for item in items}
+    tests = Counter(scope.values())
+    items.sort(key=lambda item: (item.path.name not in RUN_TOGETHER, -tests[scope[item]]))
 
 
 @dataclass
