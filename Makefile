@@ -40,10 +40,13 @@ system:
 
 chromium postgres: system
 
+# The tests run on TEST_WORKERS processes (pytest-xdist), each test file whole on one of them
+# (tests/conftest.py): much of the suite waits on servers starting and sockets, not the CPU.
+TEST_WORKERS ?= 2
 test: $(STAMP) system
 	$(BIN)/ruff check src packages/multi-ws-tts-sdk/src tests bench examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # A picture of each studio screen and of /docs, in docs/images/.
 screenshots: $(STAMP) system

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,44 @@ STARTUP_SECONDS = 180
 DATABASE_NAME = "breathvoice.sqlite3"
 """The database's file in a data folder (Settings.database_url unset)."""
 TESTS_DIR = Path(__file__).resolve().parent
+
+
+RUN_TOGETHER = {
+    # two Ray clusters never run at once
+    "test_ray_cluster.py": "ray", "test_ray_serve.py": "ray",
+    # voice matching on the real engine takes every core it is given, for a time budget
+    "test_gradient_matching.py": "matching", "test_enrolment_live.py": "matching",
+}
+"""Test files that run one after the other on one worker under ``-n N``."""
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N --dist loadfile`` (``make test``): each test file runs whole on one worker, so
+    its module fixtures (servers, engines) start once, and the files of a ``RUN_TOGETHER``
+    group run on one worker, one after the other."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False  # the workers' order: see the hook below
+
+    class FilesAndGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return RUN_TOGETHER.get(Path(path).name, path)
+
+    return FilesAndGroups(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker of ``-n N``: the ``RUN_TOGETHER`` groups (the longest runs) first, then
+    the files with the most tests, so that the end of the run has only short files left to
+    share out rather than one long group running alone."""
+    if not hasattr(config, "workerinput"):
+        return
+    scope = {item: RUN_TOGETHER.get(item.path.name, str(item.path)) for item in items}
+    tests = Counter(scope.values())
+    items.sort(key=lambda item: (item.path.name not in RUN_TOGETHER, -tests[scope[item]]))
 
 
 @dataclass

@@ -450,5 +450,7 @@ def test_a_dropped_connection_frees_the_engine_at_once(live_server: LiveServer) 
 
     idle = run(first_audio_after(nothing))
     after_drop = run(first_audio_after(busy_then_drop))
-    # Without cancellation the query waits for a long model call (several seconds here).
-    assert after_drop < idle + 1.0, (after_drop, idle)
+    # Without cancellation the query waits for a long model call (several seconds here, many
+    # times the idle first audio). Relative to the idle time: a loaded machine (the suite on
+    # several processes) slows both alike.
+    assert after_drop < 1.5 * idle + 1.0, (after_drop, idle)
