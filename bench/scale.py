@@ -8,6 +8,10 @@ CPUs). Prints, from one run:
 
   1. throughput (audio seconds per wall second), 2 engine replicas over 1, same load
                                                                          target >= 1.6
+     in a steady state: 8 clients each open one context after another, and the audio
+     that arrives in a 40 s window after 10 s of warm-up counts. The figure for one
+     batch of the 8 contexts run to its end is printed beside it; it also counts the
+     drain, when one replica has finished its share and waits for the other.
   2. median time to first audio of one context on an idle server, Ray over single-process,
      same text                                                           target <= 1.15
   3. p95 time to first audio with 20 contexts opened at once, both modes
@@ -28,7 +32,7 @@ on its core only (CPU affinity, inherited from this process while the node start
   second replica.
 - single-process mode: the server and this client on both cores, no other pinning.
 
-After each throughput wave it prints the CPU time of every process (Serve's proxy,
+After each steady throughput run it prints the CPU time of every process (Serve's proxy,
 controller, ingress and engine replicas, raylets, GCS, agents, this client) and how busy
 each core was; a core's time not spent by these was spent by other users of the machine.
 
@@ -69,11 +73,14 @@ LOAD = ["今天天气很好，我们去散步吧。这个周末我想在家里�
         "还有问题的话，欢迎随时联系我们。祝您生活愉快，再见。",
         "我们明天早上再见。今天辛苦了，早点休息吧。"] * 2
 IDLE_ROUNDS = 7
+WARM, WINDOW = 10.0, 40.0  # seconds of the steady throughput measure
 CROWD = 20
 
 
-async def one_context(ws_url: str, text: str) -> tuple[float, float]:
-    """(seconds to first audio, audio seconds) of one context on its own socket."""
+async def one_context(ws_url: str, text: str,
+                      heard: list[tuple[float, int]] | None = None) -> tuple[float, float]:
+    """(seconds to first audio, audio seconds) of one context on its own socket; each audio
+    message's arrival time and samples are added to ``heard`` if given."""
     async with websockets.connect(f"{ws_url}{PATH}?{QUERY}", max_size=None,
                                   open_timeout=120) as ws:
         start = time.perf_counter()
@@ -86,7 +93,10 @@ async def one_context(ws_url: str, text: str) -> tuple[float, float]:
                 raise RuntimeError(message)
             if message.get("audio"):
                 first = first or time.perf_counter() - start
-                samples += len(base64.b64decode(message["audio"])) // 2
+                got = len(base64.b64decode(message["audio"])) // 2
+                samples += got
+                if heard is not None:
+                    heard.append((time.perf_counter(), got))
             if message.get("isFinal"):
                 return first, samples / RATE
     raise RuntimeError("socket closed before the context ended")
@@ -98,6 +108,27 @@ async def wave(ws_url: str, texts: list[str]) -> tuple[list[float], float]:
     results = await asyncio.gather(*(one_context(ws_url, text) for text in texts))
     wall = time.perf_counter() - start
     return [ttfa for ttfa, _ in results], sum(audio for _, audio in results) / wall
+
+
+async def steady(ws_url: str, texts: list[str]) -> tuple[float, float]:
+    """Audio seconds per second in a steady state: each text's client opens one context
+    after another (a new one as soon as its last ends), and only the audio that arrives
+    between WARM and WARM + WINDOW seconds counts, so neither the start nor the drain at
+    the end (one replica idle while the other finishes) weighs on the figure. Also returns
+    all the audio heard, drain included."""
+    heard: list[tuple[float, int]] = []
+    start = time.perf_counter()
+    stop = start + WARM + WINDOW
+
+    async def client(first: int) -> None:
+        turn = first
+        while time.perf_counter() < stop:
+            await one_context(ws_url, texts[turn % len(texts)], heard)
+            turn += 1
+
+    await asyncio.gather(*(client(index) for index in range(len(texts))))
+    counted = sum(got for at, got in heard if start + WARM <= at < stop)
+    return counted / RATE / WINDOW, sum(got for _, got in heard) / RATE
 
 
 async def idle_ttfa(ws_url: str) -> float:
@@ -124,16 +155,18 @@ HEAD_CORE, NODE_CORE = 0, 1
 SHOWN = ("Engine replica", "BreathVOICE replica", "ProxyActor", "ServeController")
 
 
-def timed_wave(ws_url: str, texts: list[str], label: str) -> tuple[list[float], float]:
-    """:func:`wave`, then the CPU time each process spent on it."""
+def timed_wave(ws_url: str, texts: list[str], label: str) -> float:
+    """The steady throughput of :func:`steady`, and the CPU time each process spent on it,
+    after one :func:`wave` of the same texts (printed too: a batch run to its end)."""
+    _, batch = asyncio.run(wave(ws_url, texts))
     ledger = CpuLedger()
     ledger.start()
-    start = time.perf_counter()
-    ttfas, throughput = asyncio.run(wave(ws_url, texts))
+    throughput, audio = asyncio.run(steady(ws_url, texts))
     usage, cores = ledger.stop()
-    print(f"{label}: {throughput:.2f} audio s per s", flush=True)
-    print(usage.report(throughput * (time.perf_counter() - start), cores), flush=True)
-    return ttfas, throughput
+    print(f"{label}: {throughput:.2f} audio s per s steady ({batch:.2f} for one batch of "
+          f"{len(texts)} contexts run to its end)", flush=True)
+    print(usage.report(audio, cores), flush=True)
+    return throughput
 
 
 def measure_ray(data: Path, tone: float | None) -> dict[str, float]:
@@ -179,7 +212,7 @@ def measure_ray(data: Path, tone: float | None) -> dict[str, float]:
                     update={"ray_engine_replicas": replicas})), name=APP_NAME, route_prefix="/")
                 asyncio.run(one_context(ws_url, SENTENCE))  # warm every path once
                 print(f"ray, {replicas} engine replica(s), cores: {placement(SHOWN)}")
-                _, figures[f"throughput_{replicas}"] = timed_wave(
+                figures[f"throughput_{replicas}"] = timed_wave(
                     ws_url, LOAD, f"ray, {replicas} engine replica(s)")
             figures["idle_ttfa"] = asyncio.run(idle_ttfa(ws_url))
             crowd, _ = asyncio.run(wave(ws_url, [SENTENCE] * CROWD))
@@ -205,7 +238,7 @@ def measure_single(data: Path, log: Path, tone: float | None) -> dict[str, float
                               BREATHVOICE_ONNX_THREADS="1", **engine_env(tone))
         try:
             asyncio.run(one_context(server.ws_url, SENTENCE))
-            _, throughput = timed_wave(server.ws_url, LOAD, "single process, 2 engine threads")
+            throughput = timed_wave(server.ws_url, LOAD, "single process, 2 engine threads")
             idle = asyncio.run(idle_ttfa(server.ws_url))
             crowd, _ = asyncio.run(wave(server.ws_url, [SENTENCE] * CROWD))
         finally:
