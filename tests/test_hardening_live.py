@@ -110,7 +110,9 @@ def test_quota_on_the_socket(keyed: tuple[LiveServer, dict[str, str]]) -> None:
 def test_over_concurrency_is_429_with_both_headers(
         keyed: tuple[LiveServer, dict[str, str]]) -> None:
     server, keys = keyed
-    text = "One sentence after another keeps the engine busy for a while. " * 4
+    # long enough that the generation still holds its slot while the request below crosses
+    # a loaded machine (the socket's close then cancels the rest)
+    text = "One sentence after another keeps the engine busy for a while. " * 30
     with connect(f"{server.ws_url}{V1}?output_format=pcm_24000",
                  additional_headers={"xi-api-key": keys["single"]}, open_timeout=30) as ws:
         ws.send(json.dumps({"text": text, "context_id": "a", "flush": True}))
