@@ -110,8 +110,7 @@ class Guard:
         most of :data:`ERROR_TOLERANCE`, one unit of the guard text (a true rise of 2
         points is heard as none or one unit) and the stock voice's ``noise`` (see
         :data:`NOISE_SPEED`), rounded up to a tenth of a point."""
-        units = len(normalise(("" if language == "zh" else " ").join(self.sentences[language]),
-                              language))  # fmt: skip
+        units = len(normalise(self.script(language), language))
         most = max(ERROR_TOLERANCE, 1 / max(units, 1), noise)
         return float(np.ceil(most * 1e3 - 1e-6) / 1e3)
 
@@ -134,9 +133,12 @@ class Guard:
     def _error(self, language: str, pieces: list[FloatAudio]) -> float:
         gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), np.float32)
         joined = np.concatenate([part for piece in pieces for part in (piece, gap)])
-        script = ("" if language == "zh" else " ").join(self.sentences[language])
         heard = self.hear(joined, SAMPLE_RATE, language)[0]
-        return score(script, heard, language, tones=True).error_rate
+        return score(self.script(language), heard, language, tones=True).error_rate
+
+    def script(self, language: str) -> str:
+        """The language's guard sentences as one text (Chinese without spaces)."""
+        return ("" if language == "zh" else " ").join(self.sentences[language])
 
     def tolerances(self, errors: dict[str, float],
                    noise: dict[str, float] | None = None) -> dict[str, float]:  # fmt: skip
