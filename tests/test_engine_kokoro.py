@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, VoiceState
+from breathvoice.engines.kokoro.crop import LEAD_MARGIN, TRAIL_MARGIN
 from breathvoice.engines.kokoro.engine import KokoroEngine
 from breathvoice.engines.kokoro.model import SAMPLES_PER_FRAME
 from breathvoice.engines.registry import available_engines, load_engine
@@ -82,6 +83,54 @@ def test_durations_add_up_to_the_audio(kokoro_engine: KokoroEngine) -> None:
     assert int(duration.sum()) * SAMPLES_PER_FRAME == len(audio)
     faster, fast_duration = model.run(tokens, style, 2.0)
     assert int(fast_duration.sum()) * SAMPLES_PER_FRAME == len(faster) < len(audio)
+
+
+@pytest.mark.slow
+def test_a_cropped_call_decodes_fewer_frames_and_keeps_the_speech(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    from kokoro_onnx.trim import trim
+
+    model = kokoro_engine.model
+    tokens = [model.vocab[p] for p in "θˈæŋk jˈuː"]
+    style = kokoro_engine.default_voice().arrays["style"]
+    whole, duration = model.run(tokens, style, 1.0)
+    cropped, same_duration, first = model.run_cropped(tokens, style, 1.0)
+    assert (same_duration == duration).all()
+    frames = int(duration.sum())
+    lead = int(duration[0]) - LEAD_MARGIN
+    assert first == lead > 0
+    tail = int(duration[-1]) - TRAIL_MARGIN
+    assert len(cropped) == (frames - lead - max(0, tail)) * SAMPLES_PER_FRAME < len(whole)
+    # the speech is where it was in the whole call, as long and as loud
+    kept, (head, end) = trim(whole)
+    part = cropped[head - first * SAMPLES_PER_FRAME:end - first * SAMPLES_PER_FRAME]
+    assert len(part) == len(kept)
+    level = 10 * np.log10(np.mean(part**2) / np.mean(kept**2))
+    assert abs(level) < 2.5, level  # a little quieter: see crop.py
+    spoken, _ = trim(cropped)
+    assert abs(len(spoken) - len(kept)) < 0.1 * len(kept)
+    envelope = [np.abs(np.fft.rfft(x[: len(kept)]))[:4000] for x in (kept, part)]
+    assert np.corrcoef(*envelope)[0, 1] > 0.9
+
+
+@pytest.mark.slow
+def test_a_streams_first_chunk_is_timed_like_the_same_words_uncropped(
+    kokoro_engine: KokoroEngine,
+) -> None:
+    text = "Thank you for calling our support line today I can check your order."
+    first = next(kokoro_engine.synthesize(text, kokoro_engine.default_voice(),
+                                          SynthesisOptions(early_first_chunk=True,
+                                                           with_alignment=True)))
+    alone = speak(kokoro_engine, first.text, with_alignment=True)
+    assert len(alone) == 1 and first.text == "Thank you "
+    check_speech([first], min_seconds=0.6)
+    assert abs(first.duration - alone[0].duration) < 0.1
+    ours, theirs = first.alignment, alone[0].alignment
+    assert ours is not None and theirs is not None
+    for mine, uncropped in zip(ours.char_start_times_ms, theirs.char_start_times_ms,
+                               strict=True):
+        assert abs(mine - uncropped) <= 60
 
 
 @pytest.mark.slow

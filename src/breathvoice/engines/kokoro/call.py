@@ -30,7 +30,12 @@ from breathvoice.engines.kokoro.controls import (
     voice_inputs,
 )
 from breathvoice.engines.kokoro.g2p import PhonemeSpan
-from breathvoice.engines.kokoro.model import SAMPLE_RATE, IntArray, KokoroModel
+from breathvoice.engines.kokoro.model import (
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    IntArray,
+    KokoroModel,
+)
 from breathvoice.engines.kokoro.text import Pause, has_han, pause_after
 from breathvoice.errors import EngineError
 
@@ -88,8 +93,10 @@ def speak(
     window: list[PhonemeSpan],
     controls: Controls,
     options: SynthesisOptions,
+    crop: bool = False,
 ) -> AudioChunk | None:
-    """One model call; None when cancelled meanwhile."""
+    """One model call; None when cancelled meanwhile. With ``crop``, only the frames near
+    the speech are decoded (a stream's first chunk: :mod:`~.crop`)."""
     # kokoro_onnx imports onnxruntime: only once the model loader has set it up
     from kokoro_onnx.sliding import token_edges
     from kokoro_onnx.trim import trim as trim_silence
@@ -99,10 +106,10 @@ def speak(
     speed = controls.speed
     start, end = window[0].start, window[-1].end
     inputs = controls.tonal_inputs if has_han(clean[start:end]) else controls.inputs
-    result = _run(model, tokens, controls.style, speed, options.cancel, inputs)
+    result = _run(model, tokens, controls.style, speed, options.cancel, inputs, crop)
     if result is None:
         return None
-    raw, duration = result
+    raw, duration, first_frame = result
     voiced, (head, _) = trim_silence(raw)
     if len(voiced) == 0:
         voiced, head = raw, 0
@@ -112,7 +119,9 @@ def speak(
     samples = np.concatenate([voiced, np.zeros(pause, dtype=np.float32)])
     alignment = None
     if options.with_alignment:
-        edges = token_edges(duration, len(raw)) - int(head)
+        frames = int(duration.sum())
+        edges = token_edges(duration, frames * SAMPLES_PER_FRAME)
+        edges = edges - first_frame * SAMPLES_PER_FRAME - int(head)
         alignment = char_alignment(text, window, edges, len(voiced), len(samples))
     return AudioChunk(samples, SAMPLE_RATE, text=text[start:end], alignment=alignment)
 
@@ -124,7 +133,8 @@ def _run(
     speed: float,
     cancel: CancelToken | None,
     inputs: dict[str, Any] | None = None,
-) -> tuple[FloatAudio, IntArray] | None:
+    crop: bool = False,
+) -> tuple[FloatAudio, IntArray, int] | None:
     run_options = model.new_run_options()
 
     def abort() -> None:
@@ -133,7 +143,7 @@ def _run(
     if cancel is not None:
         cancel.on_cancel(abort)
     try:
-        return model.run(tokens, style, speed, run_options, inputs)
+        return model.run_cropped(tokens, style, speed, run_options, inputs, crop)
     except Exception as exc:
         if cancel is not None and cancel.cancelled:
             return None

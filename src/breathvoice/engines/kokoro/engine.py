@@ -204,7 +204,9 @@ class KokoroEngine:
                     continue
                 if cancel is not None and cancel.cancelled:
                     return
-                chunk = speak(self._model, text, clean, window, controls, options)
+                # a live stream's first chunk: decode only near its speech (crop.py)
+                first = options.early_first_chunk and not options.background and not spoken
+                chunk = speak(self._model, text, clean, window, controls, options, first)
                 if chunk is None or (cancel is not None and cancel.cancelled):
                     return
                 spoken = True

@@ -10,7 +10,9 @@ least one frame and cast to int64, just before they are expanded into the alignm
 matrix) are added as a second output, ``duration``. Each frame is
 :data:`SAMPLES_PER_FRAME` samples of audio, so ``sum(duration) * 600 == len(audio)``.
 The controls of :mod:`breathvoice.engines.kokoro.controls` (pitch, per-layer timbre) are
-added too: their inputs default to the stock model's, and a matched voice sets them.
+added too: their inputs default to the stock model's, and a matched voice sets them. The
+engine's session can also decode only the frames near the speech
+(:mod:`breathvoice.engines.kokoro.crop`, :meth:`KokoroModel.run_cropped`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from breathvoice.engines.kokoro.controls import (
     add_pitch_controls,
     add_timbre_offsets,
 )
+from breathvoice.engines.kokoro.crop import DECODE_START_OUTPUT, add_decoder_crop, crop_inputs
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
 
@@ -109,7 +112,7 @@ def add_duration_output(model_bytes: bytes) -> bytes:
 
 
 def served_graph(model_bytes: bytes) -> bytes:
-    """The graph as served: with the ``duration`` output and the voice controls."""
+    """The graph with the ``duration`` output and the voice controls."""
     return add_pitch_controls(add_timbre_offsets(add_duration_output(model_bytes)))
 
 
@@ -143,6 +146,21 @@ class KokoroModel:
         (:func:`~breathvoice.engines.kokoro.controls.voice_inputs`); left out, the graph's
         defaults (the stock model) apply.
         """
+        audio, duration, _ = self.run_cropped(tokens, style, speed, run_options, controls,
+                                              crop=False)
+        return audio, duration
+
+    def run_cropped(
+        self,
+        tokens: list[int],
+        style: FloatArray,
+        speed: float,
+        run_options: Any = None,
+        controls: Mapping[str, npt.NDArray[np.float32]] | None = None,
+        crop: bool = True,
+    ) -> tuple[FloatArray, IntArray, int]:
+        """:meth:`run`, with only the frames near the speech decoded when ``crop``
+        (:mod:`~breathvoice.engines.kokoro.crop`); also the first frame decoded."""
         rows = style.reshape(-1, style.shape[-1])
         row = rows[min(len(tokens), len(rows)) - 1].reshape(1, -1).astype(np.float32)
         inputs = {
@@ -150,12 +168,14 @@ class KokoroModel:
             "style": row,
             "speed": np.array([speed], dtype=np.float32),
             **(controls or {}),
+            **(crop_inputs() if crop else {}),
         }
-        outputs = [AUDIO_OUTPUT, DURATION_OUTPUT]
-        audio, duration = self.session.run(outputs, inputs, run_options)
+        outputs = [AUDIO_OUTPUT, DURATION_OUTPUT, DECODE_START_OUTPUT]
+        audio, duration, start = self.session.run(outputs, inputs, run_options)
         return (
             np.asarray(audio, dtype=np.float32).ravel(),
             np.asarray(duration, dtype=np.int64).ravel(),
+            int(start),
         )
 
 
@@ -174,7 +194,7 @@ def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
     """Build the session from the installed packages (about 1-2 s on 2 cores)."""
     started = time.perf_counter()
     ort = import_onnxruntime()
-    graph = served_graph(read_model_bytes())
+    graph = add_decoder_crop(served_graph(read_model_bytes()), DURATION_OUTPUT)
     options = session_options(ort, onnx_threads)
     # Every input length has its own memory pattern, so patterns are rarely reused and only
     # add large blocks to the arena: without them RSS is ~50-90 MiB lower, speed the same
