@@ -20,7 +20,8 @@ import pytest
 from breathvoice.engines.base import VoiceState
 from breathvoice.matching.analysis import prosody, speaking_seconds, syllable_count
 from breathvoice.matching.enrolment import enrol
-from breathvoice.matching.guard import ERROR_TOLERANCE, GUARD_SENTENCES, NOISE_SPEED, Guard
+from breathvoice.matching.guard import Guard
+from breathvoice.matching.guard_hearing import ERROR_TOLERANCE, GUARD_SENTENCES, NOISE_SPEED
 from breathvoice.matching.moves import shrink_voice
 from test_enrolment import RATE, syllables
 from test_enrolment_jobs import ClipMatcher, open_library, runners, settings, upload

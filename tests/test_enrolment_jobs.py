@@ -28,7 +28,8 @@ from breathvoice.matching.jobs import EnrolmentJobs
 from breathvoice.settings import Settings
 from breathvoice.voices.importer import ImportResult, import_voice_group_zip
 from breathvoice.voices.library import VoiceLibrary
-from breathvoice.voices.manifest import Conditioning, load_manifest, save_manifest
+from breathvoice.voices.manifest import load_manifest, save_manifest
+from breathvoice.voices.manifest_records import Conditioning
 from conftest import AppFactory
 from tone_engine import ToneEngine
 from zips import MeasuringEngine, good_zip, make_zip, upload_group, voice_wav

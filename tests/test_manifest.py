@@ -12,16 +12,15 @@ import pytest
 
 from breathvoice.engines.base import VoiceState
 from breathvoice.voices.manifest import (
-    Conditioning,
     GroupDeclaration,
     Manifest,
     ManifestError,
-    RuleSpec,
     load_manifest,
     manifest_json,
     parse_manifest,
     save_manifest,
 )
+from breathvoice.voices.manifest_records import Conditioning, RuleSpec
 
 
 def reference(emotion: str, file: str | None = None) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import pytest
 from breathvoice.engines.base import AudioChunk, SynthesisOptions
 from breathvoice.errors import EngineError, ServerBusy
 from breathvoice.streaming.admission import Admission
-from breathvoice.streaming.scheduler import SchedulerPolicy, SynthesisScheduler
+from breathvoice.streaming.scheduler import SynthesisScheduler
+from breathvoice.streaming.workers import SchedulerPolicy
 from tone_engine import ToneEngine
 
 LONG = "one, two, three, four, five, six, seven, eight."

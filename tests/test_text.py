@@ -9,9 +9,9 @@ from importlib import resources
 import pytest
 
 from breathvoice.engines.kokoro.first_chunk import RAMP, estimated_seconds, ramped_cuts
-from breathvoice.engines.kokoro.g2p import (
+from breathvoice.engines.kokoro.g2p import Phonemizer
+from breathvoice.engines.kokoro.phoneme_spans import (
     PhonemeSpan,
-    Phonemizer,
     chinese_number,
     english_words,
     fit_window,

@@ -32,7 +32,7 @@ from breathvoice.pronunciation.rules import (
     without_rules,
 )
 from breathvoice.pronunciation.store import Dictionary, PronunciationStore, locators_of
-from breathvoice.voices.manifest import DictionaryRef
+from breathvoice.voices.manifest_records import DictionaryRef
 
 PREFIX = "/v1/pronunciation-dictionaries"
 router = APIRouter(tags=["pronunciation dictionaries"], dependencies=[RequireApiKey])

@@ -2,7 +2,7 @@
 
 A render-only search measures how the speaker embedding answers along a handful of the
 128 timbre dimensions, one timbre for the whole decoder. Here the decoder
-(:func:`~breathvoice.matching.probe.decoder_cut`) and the speaker embedder run in
+(:func:`~breathvoice.matching.probe_graphs.decoder_cut`) and the speaker embedder run in
 torch, so one forward and backward pass over a probe sentence gives the gradient of the
 similarity along all 128 dimensions of each of the decoder's 58 style layers at once (its
 timbre offsets, see :func:`~breathvoice.engines.kokoro.controls.add_timbre_offsets`): the
@@ -45,7 +45,8 @@ from breathvoice.engines.kokoro.controls import (
 )
 from breathvoice.engines.kokoro.model import SAMPLE_RATE, read_model_bytes
 from breathvoice.engines.speaker import EmbedderConfig, slaney_mel_filters
-from breathvoice.matching.probe import ProbeRenderer, decoder_cut
+from breathvoice.matching.probe import ProbeRenderer
+from breathvoice.matching.probe_graphs import decoder_cut
 from breathvoice.matching.search import Cancelled, Search, timbre_spread
 
 if TYPE_CHECKING:

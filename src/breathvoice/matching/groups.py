@@ -26,15 +26,8 @@ from breathvoice.engines.base import CancelToken, Engine, FloatAudio, VoiceState
 from breathvoice.errors import InvalidRequest
 from breathvoice.matching.enrolment import EnrolmentCancelled
 from breathvoice.voices.library import VoiceLibrary
-from breathvoice.voices.manifest import (
-    MATCHED_DIR,
-    MATCHED_METHODS,
-    Conditioning,
-    Manifest,
-    load_manifest,
-    save_manifest,
-    utc_now,
-)
+from breathvoice.voices.manifest import Manifest, load_manifest, save_manifest, utc_now
+from breathvoice.voices.manifest_records import MATCHED_DIR, MATCHED_METHODS, Conditioning
 
 log = logging.getLogger(__name__)
 

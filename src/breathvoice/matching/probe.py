@@ -7,9 +7,9 @@ they are phonemised once. The session is Kokoro with its pitch controls (see
 The decoder is about 95 % of a render. A second session holds only the graph up to the
 predicted pitch curve, so a style's own pitch on the probe costs a few milliseconds.
 
-The main session also outputs what the decoder reads besides the timbre half of the style
-(see :func:`decoder_cut`), so the decoder can be re-run on its own with gradients
-(:mod:`breathvoice.matching.gradient`).
+The main session also outputs what the decoder reads besides the timbre half of the style,
+so the decoder can be re-run on its own with gradients (:mod:`breathvoice.matching.gradient`).
+Both graphs are cut from the served model in :mod:`breathvoice.matching.probe_graphs`.
 """
 
 from __future__ import annotations
@@ -24,21 +24,15 @@ import numpy as np
 from breathvoice.engines.base import CancelToken, FloatAudio, VoiceState
 from breathvoice.engines.kokoro.controls import (
     F0_OUTPUT,
-    F0_SOURCE,
     apply_colour,
     control_inputs,
     pitch_inputs,
     voice_inputs,
 )
-from breathvoice.engines.kokoro.model import (
-    AUDIO_OUTPUT,
-    SAMPLE_RATE,
-    read_model_bytes,
-    served_graph,
-    session_options,
-)
+from breathvoice.engines.kokoro.model import AUDIO_OUTPUT, SAMPLE_RATE
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
+from breathvoice.matching.probe_graphs import probe_sessions
 
 PROBE_SENTENCES = (("很高兴认识你。", "zh"), ("Nice to meet you.", "en"))
 VOICED_HZ = 40.0
@@ -65,8 +59,9 @@ class Probe:
     """The pitch curve the decoder used, Hz, voiced frames only."""
     sentences: tuple[Sentence, ...] = ()
     """Per sentence, its untrimmed audio and what the decoder read besides the timbre (see
-    :func:`decoder_cut`): gradient steps start from the best probe's. About 15 MB a
-    sentence, so only probes that may still be needed keep them (see :meth:`Probe.light`)."""
+    :func:`~breathvoice.matching.probe_graphs.decoder_cut`): gradient steps start from the
+    best probe's. About 15 MB a sentence, so only probes that may still be needed keep them
+    (see :meth:`Probe.light`)."""
 
     def light(self) -> Probe:
         """This probe without its per-sentence audio and decoder inputs."""
@@ -80,18 +75,11 @@ class ProbeRenderer:
         from breathvoice.engines.kokoro.g2p import Phonemizer
 
         ort = import_onnxruntime()
-        options = session_options(ort, onnx_threads)
-        raw = read_model_bytes()
-        try:
-            graph, self.decoder_input_names = with_decoder_inputs(served_graph(raw))
-            self._session: Any = ort.InferenceSession(
-                graph, options, providers=["CPUExecutionProvider"]
-            )
-            self._pitch_session: Any = ort.InferenceSession(
-                pitch_only_graph(raw), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise EngineError("the Kokoro model could not be loaded") from exc
+        self._session: Any
+        self._pitch_session: Any
+        self._session, self._pitch_session, self.decoder_input_names = probe_sessions(
+            ort, onnx_threads
+        )
         self._ort = ort
         self.screened: OrderedDict[tuple[str, float], Probe] = OrderedDict()
         """Stock voices' probes by (voice, pitch shift), most recent last."""
@@ -231,69 +219,6 @@ class ProbeRenderer:
         with _lock:
             self.renders += 1
         return Probe(np.concatenate(pieces), np.concatenate(curves), tuple(sentences))
-
-
-def pitch_only_graph(model_bytes: bytes) -> bytes:
-    """Kokoro cut after its pitch predictor: inputs as the model's, output the F0 curve."""
-    import onnx
-
-    model = onnx.load_from_string(model_bytes)
-    graph = model.graph
-    needed = {F0_SOURCE}
-    kept = []
-    for node in reversed(graph.node):
-        if any(output in needed for output in node.output):
-            kept.append(node)
-            needed.update(name for name in node.input if name)
-    if not kept:
-        raise EngineError("unexpected Kokoro graph: pitch curve not found")
-    kept.reverse()
-    initializers = [tensor for tensor in graph.initializer if tensor.name in needed]
-    inputs = [value for value in graph.input if value.name in needed]
-    del graph.node[:], graph.initializer[:], graph.input[:], graph.output[:]
-    graph.node.extend(kept)
-    graph.initializer.extend(initializers)
-    graph.input.extend(inputs)
-    graph.output.append(onnx.helper.make_tensor_value_info(F0_SOURCE, onnx.TensorProto.FLOAT, None))
-    serialized: bytes = model.SerializeToString()
-    return serialized
-
-
-def decoder_cut(graph: Any) -> tuple[list[Any], list[str]]:
-    """The nodes that read the timbre half of the style, and their other inputs.
-
-    Kokoro splits its style into a decoder (timbre) half and a prosody half; the nodes
-    downstream of the timbre half are the decoder, which turns aligned text features,
-    the pitch and energy curves and that half into audio.
-    """
-    found = [node for node in graph.node if node.input and node.input[0] == "style"]
-    if len(found) != 1 or found[0].op_type != "Split":
-        raise EngineError("unexpected Kokoro graph: style split not found")
-    reached = {found[0].output[0]}
-    nodes = []
-    for node in graph.node:  # ONNX graphs are stored in topological order
-        if any(name in reached for name in node.input):
-            nodes.append(node)
-            reached.update(node.output)
-    constants = {tensor.name for tensor in graph.initializer}
-    constants |= {node.output[0] for node in graph.node if node.op_type == "Constant"}
-    inputs = {name for node in nodes for name in node.input}
-    outside = sorted(name for name in inputs if name and name not in reached | constants)
-    return nodes, [found[0].output[0], *outside]
-
-
-def with_decoder_inputs(model_bytes: bytes) -> tuple[bytes, list[str]]:
-    """The model with the decoder's non-style inputs as extra outputs, and their names."""
-    import onnx
-
-    model = onnx.load_from_string(model_bytes)
-    _, inputs = decoder_cut(model.graph)
-    for name in inputs[1:]:
-        model.graph.output.append(
-            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-        )
-    serialized: bytes = model.SerializeToString()
-    return serialized, inputs[1:]
 
 
 def quantised(shift: float) -> float:

@@ -143,7 +143,7 @@ RECOGNISERS: dict[str, Callable[[Settings], Transcriber]] = {
 
 class Listener:
     """What was said and in which language, on the process's one recogniser for voice
-    matching (loaded on first use; see :data:`breathvoice.matching.guard.Hear`)."""
+    matching (loaded on first use; see :data:`breathvoice.matching.guard_hearing.Hear`)."""
 
     _lock = threading.Lock()
     _shared: Listener | None = None

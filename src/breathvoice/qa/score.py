@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import zhconv
 from rapidfuzz.distance import Levenshtein
 
-from breathvoice.engines.kokoro.g2p import chinese_number
+from breathvoice.engines.kokoro.phoneme_spans import chinese_number
 
 __all__ = ["Difference", "Score", "guess_language", "normalise", "score"]
 

@@ -15,13 +15,8 @@ from breathvoice.audio.wav import wav_bytes
 from breathvoice.engines.base import Engine, SynthesisOptions, VoiceState
 from breathvoice.errors import EngineError, VoiceGroupExists
 from breathvoice.voices.library import VoiceLibrary, staging_area
-from breathvoice.voices.manifest import (
-    CONDITIONING_DIR,
-    Conditioning,
-    Manifest,
-    Reference,
-    save_manifest,
-)
+from breathvoice.voices.manifest import Manifest, save_manifest
+from breathvoice.voices.manifest_records import CONDITIONING_DIR, Conditioning, Reference
 from breathvoice.voices.selection import DEFAULT_EMOTIONS
 
 log = logging.getLogger(__name__)

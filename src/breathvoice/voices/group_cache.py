@@ -25,16 +25,14 @@ from breathvoice.audio.decode import decode_audio
 from breathvoice.engines.base import Engine, VoiceState
 from breathvoice.errors import EngineError, InvalidRequest, VoiceGroupNotFound
 from breathvoice.voices.manifest import (
-    CONDITIONING_DIR,
     MANIFEST_NAME,
-    Conditioning,
     Manifest,
     ManifestError,
-    Reference,
     load_manifest,
     save_manifest,
     utc_now,
 )
+from breathvoice.voices.manifest_records import CONDITIONING_DIR, Conditioning, Reference
 
 log = logging.getLogger(__name__)
 

@@ -35,15 +35,17 @@ from breathvoice.settings import Settings
 from breathvoice.voices.declaration import DeclarationCaps, read_declaration
 from breathvoice.voices.library import staging_area
 from breathvoice.voices.manifest import (
-    CONDITIONING_DIR,
     PRONUNCIATION_NAME,
-    Conditioning,
-    EnrolmentRecord,
     GroupDeclaration,
     Manifest,
-    Reference,
     is_valid_group_id,
     save_manifest,
+)
+from breathvoice.voices.manifest_records import (
+    CONDITIONING_DIR,
+    Conditioning,
+    EnrolmentRecord,
+    Reference,
 )
 from breathvoice.voices.selection import assign_reference_files, resolve_reference
 from breathvoice.voices.zip_upload import (

@@ -28,15 +28,13 @@ from breathvoice.voices.group_cache import GroupCache
 from breathvoice.voices.manifest import (
     MANIFEST_NAME,
     PRONUNCIATION_NAME,
-    DictionaryRef,
     Manifest,
     is_valid_group_id,
     load_manifest,
     manifest_json,
     save_manifest,
-    state_method,
-    voice_method,
 )
+from breathvoice.voices.manifest_records import DictionaryRef, state_method, voice_method
 from breathvoice.voices.selection import find_emotion, resolve_reference, select_emotion
 from breathvoice.voices.staging import in_use, staging_area, swapping
 

@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 from breathvoice.errors import InvalidRequest, PayloadTooLarge
 from breathvoice.settings import Settings
 from breathvoice.voices.declaration import is_declaration
-from breathvoice.voices.manifest import PRONUNCIATION_NAME, REFERENCE_FILE_PATTERN
+from breathvoice.voices.manifest import PRONUNCIATION_NAME
+from breathvoice.voices.manifest_records import REFERENCE_FILE_PATTERN
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".7z", ".rar", ".tar", ".gz", ".tgz", ".bz2", ".xz",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from breathvoice.engines.base import CharAlignment
-from breathvoice.engines.kokoro.g2p import PhonemeSpan
 from breathvoice.engines.kokoro.model import SAMPLE_RATE, IntArray
+from breathvoice.engines.kokoro.phoneme_spans import PhonemeSpan
 
 
 def char_alignment(

@@ -9,71 +9,31 @@ up in exactly one :class:`PhonemeSpan`, so timings can be mapped back onto the t
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 
 from breathvoice.engines.kokoro.lexicon import rule_phonemes
+from breathvoice.engines.kokoro.phoneme_spans import (
+    MAX_TOKENS,
+    OPENERS,
+    PUNCTUATION,
+    PhonemeSpan,
+    chinese_number,
+    english_words,
+    fit_window,
+    join_words,
+    token_languages,
+)
 from breathvoice.engines.kokoro.text import Token, normalize, tokenize
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.pronunciation.lexicon import Match
 
+# the engine imports the span names from here, with the phonemizer
+__all__ = ["MAX_TOKENS", "PUNCTUATION", "PhonemeSpan", "Phonemizer", "fit_window"]
+
 log = logging.getLogger(__name__)
-
-MAX_TOKENS = 510
-"""Phonemes per model call (Kokoro's context, less the two pad tokens)."""
-
-PUNCTUATION = {
-    "，": ",", "、": ",", ",": ",", "。": ".", "．": ".", ".": ".", "！": "!", "!": "!",
-    "？": "?", "?": "?", "；": ";", ";": ";", "：": ":", ":": ":", "…": "…", "—": "—",
-    "–": "—", '"': '"', "“": "“", "”": "”", "«": "“", "»": "”", "《": "“", "》": "”",
-    "「": "“", "」": "”", "『": "“", "』": "”", "【": "“", "】": "”", "(": "(", ")": ")",
-}  # fmt: skip
-_OPENERS = frozenset("“(")
-_EN_NUMBER_WORDS = {"%": "percent"}
-
-
-@dataclass(frozen=True)
-class PhonemeSpan:
-    """Phonemes spoken for ``text[start:end]`` (only characters of the model vocabulary)."""
-
-    start: int
-    end: int
-    phonemes: str
-    new_word: bool = False
-    """A word starts here: a space separates it from the word before."""
-
-
-def chinese_number(number: str, following: str = "") -> str:
-    """How a number inside Chinese text is read, in Han characters (2024年 → 二零二四)."""
-    import cn2an  # type: ignore[import-untyped]
-
-    digits = number.replace(",", "")
-    reading: str = cn2an.transform(digits + following, "an2cn")
-    if following and reading.endswith(following):
-        reading = reading[: -len(following)]
-    # Whatever cn2an left as digits (times, odd forms) is read digit group by group
-    reading = re.sub(r"\d+", lambda m: str(cn2an.an2cn(m.group())), reading)
-    return "".join(char for char in reading if "\u4e00" <= char <= "\u9fff")
-
-
-def english_words(token: str, is_number: bool) -> list[str]:
-    """The words espeak should read for one token: B1 → B 1, 3.5 → 3 point 5."""
-    if is_number:
-        words = []
-        body, percent = (token[:-1], True) if token.endswith("%") else (token, False)
-        body = re.sub(r"(?<=\d),(?=\d{3})", "", body)
-        for index, part in enumerate(re.split(r"[.:,]", body)):
-            if index and "." in body:
-                words.append("point")
-            words.append(part)
-        return [*words, _EN_NUMBER_WORDS["%"]] if percent else words
-    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]?", token):
-        return [letter for letter in token if letter.isalpha()]
-    return [word for word in re.split(r"(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])", token) if word]
 
 
 class Phonemizer:
@@ -105,7 +65,7 @@ class Phonemizer:
         """Spans of ``text[start:end]``; each of ``matches`` (in order, inside the range)
         is read as its rule says, as one span over the characters it matched."""
         if not matches:
-            return _join_words(self._spans(text, start, end, language))
+            return join_words(self._spans(text, start, end, language))
         tokens = tokenize(text, start, end)
         language = language or ("zh" if any(t.script == "zh" for t in tokens) else "en")
         rest = self._spans(text, start, end, language)
@@ -124,13 +84,13 @@ class Phonemizer:
             spans += self._spans(text, head, match.start, language)
             spans += self._ruled(text, match, language)
             rest = self._spans(text, match.end, tail, language) + rest[covered:]
-        return _join_words(spans + rest)
+        return join_words(spans + rest)
 
     def _ruled(self, text: str, match: Match, language: str) -> list[PhonemeSpan]:
         rule = match.rule
         if rule.type == "alias":
             alias = normalize(rule.alias or "")
-            said = _join_words(self._spans(alias, 0, len(alias), None))
+            said = join_words(self._spans(alias, 0, len(alias), None))
             phonemes = "".join(span.phonemes for span in said)
         else:
             phonemes = self._known(rule_phonemes(rule.alphabet or "", rule.phoneme or ""))
@@ -145,7 +105,7 @@ class Phonemizer:
         tokens = tokenize(text, start, end)
         has_kana = any(token.script == "ja" for token in tokens)
         default = language or ("zh" if any(t.script == "zh" for t in tokens) else "en")
-        langs = _token_languages(tokens, has_kana, default)
+        langs = token_languages(tokens, has_kana, default)
         spans: list[PhonemeSpan] = []
         index = 0
         while index < len(tokens):
@@ -168,7 +128,7 @@ class Phonemizer:
                 continue
             token = tokens[index]
             mark = PUNCTUATION.get(text[token.start : token.end], "")
-            spans.append(PhonemeSpan(token.start, token.end, mark, new_word=mark in _OPENERS))
+            spans.append(PhonemeSpan(token.start, token.end, mark, new_word=mark in OPENERS))
             index += 1
         return spans
 
@@ -240,45 +200,6 @@ class Phonemizer:
         return [PhonemeSpan(start, end, self._known(phonemes), new_word=True)]
 
 
-def _token_languages(tokens: list[Token], has_kana: bool, default: str) -> list[str]:
-    """Language of each token; numbers take the language of the nearest word."""
-    words = {"zh": "ja" if has_kana else "zh", "en": "en", "ja": "ja"}
-    langs = [words.get(token.script, token.script) for token in tokens]
-    for index, token in enumerate(tokens):
-        if token.script != "number":
-            continue
-        langs[index] = _neighbour_language(tokens, langs, index) or default
-        if langs[index] == "ja" and not has_kana:
-            langs[index] = "zh"
-    return langs
-
-
-def _neighbour_language(tokens: list[Token], langs: list[str], index: int) -> str | None:
-    def scan(order: range, adjacent: bool) -> str | None:
-        for other in order:
-            if langs[other] in ("zh", "en", "ja"):
-                return langs[other]
-            if adjacent and tokens[other].script != "space":
-                return None
-        return None
-
-    before, after = range(index - 1, -1, -1), range(index + 1, len(tokens))
-    return (scan(before, True) or scan(after, True) or scan(before, False)
-            or scan(after, False))  # fmt: skip
-
-
-def _join_words(spans: list[PhonemeSpan]) -> list[PhonemeSpan]:
-    """Put a space phoneme after each word that another word (or opening mark) follows."""
-    out = list(spans)
-    last: int | None = None
-    for index, span in enumerate(out):
-        if not span.phonemes:
-            continue
-        if span.new_word and last is not None and out[last].phonemes[-1] not in _OPENERS:
-            out[last] = replace(out[last], phonemes=out[last].phonemes + " ")
-        last = index
-    return out
-
 
 def _prepare_jieba() -> None:
     with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
@@ -300,36 +221,3 @@ def _load_japanese() -> Callable[[str], str] | None:
     g2p: Callable[[str], str] = JAG2P()
     return g2p
 
-
-def fit_window(
-    spans: list[PhonemeSpan], preferred_cuts: list[set[int]], limit: int = MAX_TOKENS
-) -> list[list[PhonemeSpan]]:
-    """Split spans into windows of at most ``limit`` phonemes.
-
-    A window ends where ``preferred_cuts`` (sets of text positions, best first) allow,
-    else at any span boundary; a single span longer than the window is truncated.
-    """
-    windows: list[list[PhonemeSpan]] = []
-    rest = list(spans)
-    while sum(len(span.phonemes) for span in rest) > limit:
-        fill, fits = 0, 0
-        for index, span in enumerate(rest):
-            fill += len(span.phonemes)
-            if fill > limit:
-                break
-            fits = index + 1
-        if fits == 0:
-            log.warning("a word longer than %d phonemes was cut short", limit)
-            rest[0] = replace(rest[0], phonemes=rest[0].phonemes[:limit])
-            fits = 1
-        cut = fits
-        for allowed in preferred_cuts:
-            choices = [i for i in range(1, fits + 1) if i < len(rest) and rest[i].start in allowed]
-            if choices:
-                cut = max(choices)
-                break
-        windows.append(rest[:cut])
-        rest = rest[cut:]
-    if rest:
-        windows.append(rest)
-    return windows
