@@ -29,13 +29,13 @@ from breathvoice.engines.kokoro.controls import (
     apply_colour,
     voice_inputs,
 )
-from breathvoice.engines.kokoro.g2p import PhonemeSpan
 from breathvoice.engines.kokoro.model import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
     IntArray,
     KokoroModel,
 )
+from breathvoice.engines.kokoro.phoneme_spans import PhonemeSpan
 from breathvoice.engines.kokoro.text import Pause, has_han, pause_after
 from breathvoice.errors import EngineError
 

@@ -28,14 +28,14 @@ from breathvoice.engines.base import (
 )
 from breathvoice.engines.kokoro.call import Controls, speak, style_of
 from breathvoice.engines.kokoro.first_chunk import ramped_cuts
-from breathvoice.engines.kokoro.g2p import (
+from breathvoice.engines.kokoro.g2p import Phonemizer
+from breathvoice.engines.kokoro.model import SAMPLE_RATE, KokoroModel, load_kokoro_model
+from breathvoice.engines.kokoro.phoneme_spans import (
     MAX_TOKENS,
     PUNCTUATION,
     PhonemeSpan,
-    Phonemizer,
     fit_window,
 )
-from breathvoice.engines.kokoro.model import SAMPLE_RATE, KokoroModel, load_kokoro_model
 from breathvoice.engines.kokoro.text import (
     TextPiece,
     clause_cuts,

@@ -16,22 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 
 from breathvoice.engines.kokoro.lexicon import rule_phonemes
 from breathvoice.engines.kokoro.phoneme_spans import (
-    MAX_TOKENS,
     OPENERS,
     PUNCTUATION,
     PhonemeSpan,
     chinese_number,
     english_words,
-    fit_window,
     join_words,
     token_languages,
 )
 from breathvoice.engines.kokoro.text import Token, normalize, tokenize
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.pronunciation.lexicon import Match
-
-# the engine imports the span names from here, with the phonemizer
-__all__ = ["MAX_TOKENS", "PUNCTUATION", "PhonemeSpan", "Phonemizer", "fit_window"]
 
 log = logging.getLogger(__name__)
 
