@@ -95,8 +95,8 @@ def install_probes() -> None:
     probe(SynthesisScheduler, "_step", "worker", None)
     probe(kokoro_engine, "plan_pieces", None, "cut")
     probe(Phonemizer, "phonemize", None, "G2P")
-    probe(KokoroModel, "run", None, "model")
-    probe(kokoro_engine.KokoroEngine, "_speak", None, "trim")
+    probe(KokoroModel, "run_cropped", None, "model")
+    probe(kokoro_engine, "speak", None, "trim")
     probe_encoders(speech)
     probe_encoders(audio_out)
 

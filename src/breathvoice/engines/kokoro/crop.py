@@ -1,4 +1,4 @@
-"""Decoding only the frames a stream's first chunk keeps.
+"""Decoding only the frames live speech keeps.
 
 Kokoro speaks a padding token at each edge of a call: about 0.3 s of silence before the
 first phoneme (12-13 frames) and a few frames after the last, which the engine trims off
@@ -12,10 +12,14 @@ frames before the first phoneme to ``decode_trail_margin`` frames after the last
 durations, the alignment and the pitch are still predicted over the whole call, so the
 words and their timing are the model's own; the lead margin keeps the first sound's onset
 (with fewer than 7 frames it starts later). What changes is the decoder's per-channel
-normalisation, which no longer averages over the cut silence: the chunk comes out about
-1-2 dB quieter, and its last sound fades out 30-40 ms sooner. ``bench/seam.py`` hears the
-same words with and without the crop (``docs/benchmarks.md``). Only a live stream's first
-chunk is cropped, where the 15-20 % it saves is time to first audio.
+normalisation, which no longer averages over the cut silence: a short chunk comes out
+about 1-2 dB quieter (a long one a few tenths), and its last sound fades out 30-40 ms
+sooner. ``bench/seam.py`` hears the same words with and without the crop
+(``docs/benchmarks.md``).
+
+The engine crops live speech (a stream's first chunk, and every chunk the responsive
+scheduler bounds): 15-20 % less model time for a short first chunk, a few per cent for a
+long one. Script job lines, and later chunks under the classic policy, decode whole calls.
 
 Both margins default to :data:`NO_CROP` (the whole call, bit for bit the stock model).
 Output ``decode_start`` is the first frame decoded: the audio starts

@@ -204,9 +204,10 @@ class KokoroEngine:
                     continue
                 if cancel is not None and cancel.cancelled:
                     return
-                # a live stream's first chunk: decode only near its speech (crop.py)
-                first = options.early_first_chunk and not options.background and not spoken
-                chunk = speak(self._model, text, clean, window, controls, options, first)
+                # live speech decodes only near the words (crop.py)
+                crop = not options.background and (
+                    options.bounded_chunks or (options.early_first_chunk and not spoken))
+                chunk = speak(self._model, text, clean, window, controls, options, crop)
                 if chunk is None or (cancel is not None and cancel.cancelled):
                     return
                 spoken = True
