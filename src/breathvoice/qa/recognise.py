@@ -125,14 +125,21 @@ class Recogniser:
 
     def _transcribe(self, audio: FloatAudio, language: str | None) -> Transcript:
         self._load()
+        prompt = _PROMPTS.get(language or "")
+        text, detected = self._recognise(audio, language, prompt)
+        if prompt and prompt.rstrip("。") in text:
+            # Whisper sometimes answers a clear sentence with its prompt: not what was said
+            text, detected = self._recognise(audio, language, None)
+        return Transcript(text=text, language=language or detected,
+                          seconds=len(audio) / MODEL_RATE)
+
+    def _recognise(self, audio: FloatAudio, language: str | None,
+                   prompt: str | None) -> tuple[str, str]:  # fmt: skip
         segments, info = self._model.transcribe(
-            audio, language=language, beam_size=self.beam_size,
-            initial_prompt=_PROMPTS.get(language or ""),
+            audio, language=language, beam_size=self.beam_size, initial_prompt=prompt,
             condition_on_previous_text=False, vad_filter=False,
         )
-        text = "".join(segment.text for segment in segments).strip()
-        return Transcript(text=text, language=language or str(info.language),
-                          seconds=len(audio) / MODEL_RATE)
+        return "".join(segment.text for segment in segments).strip(), str(info.language)
 
 
 RECOGNISERS: dict[str, Callable[[Settings], Transcriber]] = {
