@@ -1,4 +1,5 @@
-"""The recogniser does not take Whisper's echo of its own prompt for what was said."""
+"""What the recogniser writes, and what is measured on it: not Whisper's echo of its own
+prompt, and no words counted from a clip it could not make out."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 
-from breathvoice.qa.recognise import Recogniser
+from breathvoice.engines.base import VoiceState
+from breathvoice.matching.analysis import Prosody
+from breathvoice.matching.moves import RATE_GAIN, emotion_move
+from breathvoice.qa.recognise import Listener, Recogniser, Transcript
 
 
 class EchoingModel:
@@ -43,3 +48,38 @@ def test_english_is_recognised_once_without_a_prompt() -> None:
     model = EchoingModel("The train leaves every twenty minutes.")
     assert recognise(model, "en") == "The train leaves every twenty minutes."
     assert model.prompts == [None]
+
+
+class Unsure:
+    """A recogniser that writes words it is unsure of, as Whisper base does for speech in
+    a language it cannot make out."""
+
+    def __init__(self, log_probability: float) -> None:
+        self.log_probability = log_probability
+
+    def transcribe(self, samples: Any, sample_rate: int, language: str | None = None) -> Any:
+        return Transcript(text="may every country forn into the", language=language or "en",
+                          seconds=1.0, log_probability=self.log_probability)
+
+
+def test_a_clip_the_recogniser_cannot_make_out_has_no_words_to_count() -> None:
+    listener = Listener.__new__(Listener)
+    for sureness, expected in ((-0.3, "may every country forn into the"), (-0.8, "")):
+        listener.recogniser = Unsure(sureness)  # type: ignore[assignment]
+        assert listener.hear(np.zeros(16000, np.float32), 16000, None) == (expected, "en")
+    # renders in a language asked for are always written out (the guard scores them)
+    assert listener.hear(np.zeros(16000, np.float32), 16000, "en")[0]
+
+
+def test_the_pace_of_an_unclear_clip_comes_from_its_rhythm() -> None:
+    """An emotion clip whose words were counted moves the pace by their rate; one the
+    recogniser could not make out (pace 0) by its rhythm, not by made-up words."""
+    base = VoiceState(engine="kokoro", info={
+        "reference_prosody": Prosody(200.0, 6.0, 5.0, -20.0).as_dict(), "reference_pace": 4.0,
+        "speed": 1.0, "pitch_shift": 0.0, "pitch_range": 1.0, "gain_db": 0.0})
+    slower = Prosody(200.0, 6.0, 4.5, -20.0)  # its rhythm 0.9 of the main clip's
+    _, counted = emotion_move(base, slower, 3.0, 0.0)
+    assert counted["pace"] == pytest.approx(0.75)
+    moved, unclear = emotion_move(base, slower, 0.0, 0.0)
+    assert unclear["pace"] == pytest.approx(0.9 ** RATE_GAIN) and unclear["pace"] < 0.9
+    assert moved.info["speed"] == pytest.approx(round(0.9 ** RATE_GAIN, 4))

@@ -139,7 +139,8 @@ class Hearing:
 
     def clip_pace(self, samples: FloatAudio, sample_rate: int) -> tuple[float, str]:
         """Syllables per second of speech in a clip (from what the recogniser heard), and
-        the language it heard."""
+        the language it heard. 0 when it could not make the clip out: the clip's rhythm
+        stands in (:func:`~breathvoice.matching.moves.emotion_move`)."""
         text, language = self.hear(samples, sample_rate, None)
         return speaking_rate(samples, sample_rate, text, language), language
 

@@ -53,6 +53,10 @@ class Transcript:
     """The language it listened for (the one asked for, else the one it detected)."""
     seconds: float
     """Length of the audio it heard."""
+    log_probability: float = 0.0
+    """Mean log-probability of the tokens it wrote (Whisper's ``avg_logprob``; 0: sure).
+    Clear speech in a language it knows scores about -0.2 to -0.35; speech it cannot
+    make out, -0.6 and below."""
 
 
 def _model_files() -> dict[str, bytes]:
@@ -126,21 +130,29 @@ class Recogniser:
     def _transcribe(self, audio: FloatAudio, language: str | None) -> Transcript:
         self._load()
         prompt = _PROMPTS.get(language or "")
-        text, detected = self._recognise(audio, language, prompt)
-        if prompt and prompt.rstrip("。") in text:
+        heard = self._recognise(audio, language, prompt)
+        if prompt and prompt.rstrip("。") in heard.text:
             # Whisper sometimes answers a clear sentence with its prompt: not what was said
-            text, detected = self._recognise(audio, language, None)
-        return Transcript(text=text, language=language or detected,
-                          seconds=len(audio) / MODEL_RATE)
+            heard = self._recognise(audio, language, None)
+        return heard
 
     def _recognise(self, audio: FloatAudio, language: str | None,
-                   prompt: str | None) -> tuple[str, str]:  # fmt: skip
+                   prompt: str | None) -> Transcript:  # fmt: skip
         segments, info = self._model.transcribe(
             audio, language=language, beam_size=self.beam_size, initial_prompt=prompt,
             condition_on_previous_text=False, vad_filter=False,
         )
-        return "".join(segment.text for segment in segments).strip(), str(info.language)
+        said = list(segments)
+        sureness = [float(getattr(s, "avg_logprob", 0.0)) for s in said]
+        return Transcript(text="".join(s.text for s in said).strip(),
+                          language=language or str(info.language),
+                          seconds=len(audio) / MODEL_RATE,
+                          log_probability=float(np.mean(sureness)) if sureness else 0.0)
 
+
+UNSURE = -0.5
+"""A transcript whose tokens' mean log-probability is below this is a guess: clips of
+speech in a language Whisper base cannot make out score -0.7 to -0.9."""
 
 RECOGNISERS: dict[str, Callable[[Settings], Transcriber]] = {
     "whisper": lambda settings: Recogniser(threads=settings.qa_threads),
@@ -169,7 +181,13 @@ class Listener:
 
     def hear(self, samples: FloatAudio, sample_rate: int,
              language: str | None) -> tuple[str, str]:  # fmt: skip
+        """What ``samples`` say, and in which language. Asked to find the language
+        (``language`` None: a creator's clip), the text is empty when the recogniser was
+        unsure of it (:data:`UNSURE`): counting the syllables of words it made up would
+        mislead whatever is measured on them."""
         heard = self.recogniser.transcribe(samples, sample_rate, language)
+        if language is None and heard.log_probability < UNSURE:
+            return "", heard.language
         return heard.text, heard.language
 
 
