@@ -209,7 +209,7 @@ def main() -> None:
     clips = build(args.work / "references", names)
     engine = ControlledKokoroEngine(onnx_threads=args.threads)
     similarity = Similarity()
-    asr = Transcriber(args.work, threads=max(args.threads, 1))
+    asr = Transcriber(threads=max(args.threads, 1))
     guard = LANGUAGES if args.guard else ()
     if args.gradients:  # as the server does before its first match
         warm = prepare_gradients(engine, args.threads or None)

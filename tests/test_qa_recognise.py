@@ -26,7 +26,8 @@ class EchoingModel:
                    **_: Any) -> tuple[list[Any], Any]:  # fmt: skip
         self.prompts.append(initial_prompt)
         text = initial_prompt if initial_prompt else self.said
-        return [SimpleNamespace(text=text)], SimpleNamespace(language=language or "zh")
+        return ([SimpleNamespace(text=text, avg_logprob=-0.2)],
+                SimpleNamespace(language=language or "zh"))
 
 
 def recognise(model: EchoingModel, language: str) -> str:

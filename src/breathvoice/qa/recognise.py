@@ -56,7 +56,7 @@ class Transcript:
     log_probability: float = 0.0
     """Mean log-probability of the tokens it wrote (Whisper's ``avg_logprob``; 0: sure).
     Clear speech in a language it knows scores about -0.2 to -0.35; speech it cannot
-    make out, -0.6 and below."""
+    make out, about -0.7 to -0.9 (:data:`UNSURE`)."""
 
 
 def _model_files() -> dict[str, bytes]:
@@ -143,7 +143,7 @@ class Recogniser:
             condition_on_previous_text=False, vad_filter=False,
         )
         said = list(segments)
-        sureness = [float(getattr(s, "avg_logprob", 0.0)) for s in said]
+        sureness = [float(s.avg_logprob) for s in said]
         return Transcript(text="".join(s.text for s in said).strip(),
                           language=language or str(info.language),
                           seconds=len(audio) / MODEL_RATE,
