@@ -37,6 +37,10 @@ MODEL_RATE = 16000
 LANGUAGES = ("zh", "en", "ja")
 """What the checker scores; Whisper itself would also name others when it detects them."""
 
+UNSURE = -0.5
+"""A transcript whose tokens' mean log-probability is below this is a guess: clips of
+speech in a language Whisper base cannot make out score -0.7 to -0.9."""
+
 _PROMPTS = {"zh": "以下是普通话的句子。"}
 """Whisper writes Chinese in simplified characters and with punctuation when so prompted."""
 
@@ -149,10 +153,6 @@ class Recogniser:
                           seconds=len(audio) / MODEL_RATE,
                           log_probability=float(np.mean(sureness)) if sureness else 0.0)
 
-
-UNSURE = -0.5
-"""A transcript whose tokens' mean log-probability is below this is a guess: clips of
-speech in a language Whisper base cannot make out score -0.7 to -0.9."""
 
 RECOGNISERS: dict[str, Callable[[Settings], Transcriber]] = {
     "whisper": lambda settings: Recogniser(threads=settings.qa_threads),
