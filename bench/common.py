@@ -28,7 +28,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from breathvoice.engines.base import Engine, VoiceState  # noqa: E402
+from breathvoice.engines.base import AudioChunk, Engine, SynthesisOptions, VoiceState  # noqa: E402
 from breathvoice.engines.registry import load_engine  # noqa: E402
 from breathvoice.settings import Settings  # noqa: E402
 from breathvoice.voices.library import VoiceLibrary  # noqa: E402
@@ -198,6 +198,19 @@ async def socket_firsts(base: str, streams: int, rounds: int) -> dict[str, list[
         return await socket_first(base, text)
 
     return await concurrent_firsts(first, streams, rounds)
+
+
+def engine_first_chunk(engine: Engine, text: str, voice: VoiceState,
+                       options: SynthesisOptions | None = None) -> tuple[AudioChunk, float]:
+    """The engine's first chunk of ``text`` as a stream asks for it (``early_first_chunk``
+    unless ``options`` say otherwise) and the seconds it took; the rest is never made."""
+    started = time.perf_counter()
+    options = options or SynthesisOptions(early_first_chunk=True)
+    chunks = iter(engine.synthesize(text, voice, options))
+    chunk = next(chunks)
+    elapsed = time.perf_counter() - started
+    getattr(chunks, "close", lambda: None)()
+    return chunk, elapsed
 
 
 def p90(values: list[float]) -> float:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FIRST_SENTENCES  # noqa: E402
+from common import FIRST_SENTENCES, engine_first_chunk  # noqa: E402
 
 from breathvoice.engines.base import SynthesisOptions  # noqa: E402
 from breathvoice.engines.kokoro import model as kokoro_model  # noqa: E402
@@ -95,13 +95,7 @@ def build(threads: int, change: Change | None) -> KokoroEngine:
 
 
 def first_chunk(engine: KokoroEngine, text: str) -> float:
-    started = time.perf_counter()
-    chunks = iter(engine.synthesize(text, engine.default_voice(),
-                                    SynthesisOptions(early_first_chunk=True)))
-    next(chunks)
-    elapsed = time.perf_counter() - started
-    getattr(chunks, "close", lambda: None)()
-    return elapsed
+    return engine_first_chunk(engine, text, engine.default_voice())[1]
 
 
 def rate(engine: KokoroEngine, workers: int) -> tuple[float, float]:

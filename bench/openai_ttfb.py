@@ -35,13 +35,12 @@ from common import (  # noqa: E402
     Busy,
     Served,
     concurrent_firsts,
+    engine_first_chunk,
     extra_server,
     load_average,
     served,
     ttfa_table,
 )
-
-from breathvoice.engines.base import SynthesisOptions  # noqa: E402
 
 TEXT = "今天天气很好，我们一起去公园散步吧。路上还可以买一杯热咖啡，慢慢地走回家。"
 FORMATS = ("mp3", "pcm")
@@ -65,12 +64,7 @@ async def first_byte(client: httpx.AsyncClient, base: str, text: str, fmt: str =
 
 
 def raw_first_chunk(setup: Served) -> float:
-    start = time.perf_counter()
-    chunks = setup.engine.synthesize(TEXT, setup.voice, SynthesisOptions(early_first_chunk=True))
-    next(iter(chunks))
-    elapsed = time.perf_counter() - start
-    getattr(chunks, "close", lambda: None)()
-    return elapsed
+    return engine_first_chunk(setup.engine, TEXT, setup.voice)[1]
 
 
 async def against_raw(client: httpx.AsyncClient, setup: Served) -> None:

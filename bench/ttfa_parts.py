@@ -40,11 +40,10 @@ import httpx
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FIRST_SENTENCES, Socket  # noqa: E402
+from common import FIRST_SENTENCES, Socket, engine_first_chunk  # noqa: E402
 
 from breathvoice import speech  # noqa: E402
 from breathvoice.app import create_app  # noqa: E402
-from breathvoice.engines.base import SynthesisOptions  # noqa: E402
 from breathvoice.engines.kokoro import engine as kokoro_engine  # noqa: E402
 from breathvoice.engines.kokoro.g2p import Phonemizer  # noqa: E402
 from breathvoice.engines.kokoro.model import KokoroModel  # noqa: E402
@@ -151,12 +150,7 @@ async def http_request(server: Server, text: str, fmt: str) -> dict[str, float]:
 
 
 def raw_first_chunk(engine: Any, voice: Any, text: str) -> float:
-    started = time.perf_counter()
-    chunks = iter(engine.synthesize(text, voice, SynthesisOptions(early_first_chunk=True)))
-    next(chunks)
-    elapsed = time.perf_counter() - started
-    getattr(chunks, "close", lambda: None)()
-    return elapsed
+    return engine_first_chunk(engine, text, voice)[1]
 
 
 async def run(server: Server, rounds: int) -> None:

@@ -46,6 +46,7 @@ from common import (  # noqa: E402
     THROUGHPUT_TEXTS,
     Served,
     Socket,
+    engine_first_chunk,
     extra_server,
     load_average,
     process_cpu_seconds,
@@ -82,11 +83,7 @@ class Bench:
     # raw engine
 
     def raw_first_chunk(self) -> float:
-        start = time.perf_counter()
-        chunks = self.engine.synthesize(FIRST_SENTENCE, self.voice,
-                                        SynthesisOptions(early_first_chunk=True))
-        next(iter(chunks))
-        return time.perf_counter() - start
+        return engine_first_chunk(self.engine, FIRST_SENTENCE, self.voice)[1]
 
     def raw_whole(self, text: str) -> float:
         start = time.perf_counter()
