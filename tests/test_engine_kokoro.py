@@ -16,6 +16,7 @@ from breathvoice.engines.base import AudioChunk, CancelToken, SynthesisOptions, 
 from breathvoice.engines.kokoro.crop import LEAD_MARGIN, TRAIL_MARGIN
 from breathvoice.engines.kokoro.engine import KokoroEngine
 from breathvoice.engines.kokoro.model import SAMPLES_PER_FRAME
+from breathvoice.engines.kokoro.openvino_session import openvino_supported
 from breathvoice.engines.registry import available_engines, load_engine
 from breathvoice.errors import EngineError, InvalidRequest
 from breathvoice.settings import Settings
@@ -294,7 +295,10 @@ def test_prepare_voice_finds_the_stock_voice_that_spoke(
 
 
 @pytest.mark.slow
-def test_loading_writes_nothing_in_home(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_loading_writes_nothing_in_home(tmp_path: Path, runtime: str) -> None:
+    if runtime == "openvino" and not openvino_supported():
+        pytest.skip("no bfloat16 CPU here")
     home, scratch = tmp_path / "home", tmp_path / "tmp"
     home.mkdir()
     scratch.mkdir()
@@ -304,7 +308,8 @@ def test_loading_writes_nothing_in_home(tmp_path: Path) -> None:
         "from breathvoice.engines.registry import load_engine\n"
         "from breathvoice.engines.base import SynthesisOptions\n"
         "from breathvoice.settings import Settings\n"
-        "engine = load_engine(Settings(engine='kokoro', onnx_threads=1))\n"
+        f"settings = Settings(engine='kokoro', onnx_threads=1, engine_runtime={runtime!r})\n"
+        "engine = load_engine(settings)\n"
         "voice = engine.default_voice()\n"
         "assert list(engine.synthesize('你好。Hi.', voice, SynthesisOptions()))\n"
     )

@@ -28,7 +28,7 @@ from breathvoice.matching.analysis import (
 from breathvoice.matching.enrolment import EnrolmentCancelled, enrol
 from breathvoice.matching.probe import ProbeRenderer, starting_pitch, worth_screening
 from breathvoice.matching.search import CONTINUITY_MARGIN, rank_screened
-from engine_fixture import kokoro_engine
+from engine_fixture import kokoro_engine, shared_model
 
 __all__ = ["kokoro_engine"]
 
@@ -146,16 +146,14 @@ def test_emotion_clips_move_prosody_from_the_base_without_synthesis() -> None:
 
 
 @pytest.mark.slow
-def test_pitch_controls_move_the_model_pitch_and_default_to_the_stock_model(
-    kokoro_engine: KokoroEngine,
-) -> None:
+def test_pitch_controls_move_the_model_pitch_and_default_to_the_stock_model() -> None:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(
         add_pitch_controls(add_duration_output(read_model_bytes())),
         providers=["CPUExecutionProvider"],
     )
-    model = kokoro_engine.model
+    model = shared_model("onnxruntime")
     tokens = [model.vocab[p] for p in "nˈaɪs tə mˈit juː."]
     row = model.voices["jf_alpha"][len(tokens) - 1].reshape(1, 256)
     inputs = {

