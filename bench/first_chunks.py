@@ -4,16 +4,18 @@ The socket and HTTP benches start four streams at once (two Chinese and two Engl
 sentences). Here the engine alone makes the same four first chunks (the stream's short
 first cut, as the responsive policy asks for) with one and with two threads calling it
 at once, as a server with one or two synthesis workers would; the session's intra-op
-threads are the default (one per core). Prints, per round, when each chunk was ready and
+threads are the default (one per core). The engine runs on ``BREATHVOICE_ENGINE_RUNTIME``
+(onnxruntime unless set). Prints, per round, when each chunk was ready and
 the median, then the median over rounds and the p90 over every round's chunks (as
 ``bench/ws.py`` and ``bench/openai_ttfb.py`` take it): no scheduler can bring four
 streams' first audio below what the engine takes to make their first chunks.
 
-    .venv/bin/python bench/first_chunks.py [rounds]
+    [BREATHVOICE_ENGINE_RUNTIME=openvino] .venv/bin/python bench/first_chunks.py [rounds]
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import threading
@@ -54,7 +56,7 @@ def ready_times(engine: KokoroEngine, callers: int) -> list[float]:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    engine = KokoroEngine()
+    engine = KokoroEngine(runtime=os.environ.get("BREATHVOICE_ENGINE_RUNTIME", "onnxruntime"))
     for text in TEXTS[:2]:
         chunk, _ = engine_first_chunk(engine, text, engine.default_voice(), OPTIONS)
         print(f"first chunk {chunk.text!r}: {chunk.duration:.2f} s of audio")
