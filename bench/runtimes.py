@@ -32,6 +32,7 @@ from asr import Transcriber, errors  # noqa: E402
 from common import FIRST_SENTENCES, engine_first_chunk, load_average  # noqa: E402
 from references import TEXTS  # noqa: E402
 
+from audio_checks import band_levels  # noqa: E402  (tests/, on the path from common)
 from breathvoice.engines.base import SynthesisOptions  # noqa: E402
 from breathvoice.engines.kokoro.engine import KokoroEngine  # noqa: E402
 from breathvoice.engines.speaker import slaney_mel_filters  # noqa: E402
@@ -66,15 +67,6 @@ def aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
                        steps[i - 1, j]), (total[i, j - 1], steps[i, j - 1]))  # fmt: skip
             total[i, j], steps[i, j] = best[0] + cost[i - 1, j - 1], best[1] + 1
     return float(total[-1, -1] / steps[-1, -1])
-
-
-def band_levels(audio: np.ndarray) -> np.ndarray:
-    """Mean level (dB) of the speech in 16 bands of 750 Hz."""
-    frames = np.lib.stride_tricks.sliding_window_view(audio, 1024)[::256] * np.hanning(1024)
-    power = np.abs(np.fft.rfft(frames, axis=1))[:, :512] ** 2
-    loud = power.sum(axis=1) > 1e-3 * power.sum(axis=1).max()
-    bands = power[loud].reshape(int(loud.sum()), 16, 32).sum(axis=2).mean(axis=0)
-    return np.asarray(10 * np.log10(bands + 1e-12))
 
 
 def main() -> None:

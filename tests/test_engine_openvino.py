@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from audio_checks import band_levels
 from breathvoice.engines.kokoro.controls import TIMBRE_OFFSETS_INPUT, control_inputs
 from breathvoice.engines.kokoro.openvino_session import openvino_supported
 from breathvoice.errors import EngineError
@@ -17,15 +18,6 @@ pytestmark = pytest.mark.skipif(not openvino_supported(), reason="no bfloat16 CP
 
 PHRASES = ("θˈæŋk jˈuː", "nˈaɪs tə mˈit juː.",
            "ðə kwˈɪk bɹˈaʊn fˈɑks ʤˈʌmps ˌOvəɹ ðə lˈAzi dˈɔɡ.")
-
-
-def band_levels(audio: np.ndarray) -> np.ndarray:
-    """Mean level (dB) of the speech in 16 bands of 750 Hz."""
-    frames = np.lib.stride_tricks.sliding_window_view(audio, 1024)[::256] * np.hanning(1024)
-    power = np.abs(np.fft.rfft(frames, axis=1))[:, :512] ** 2
-    loud = power.sum(axis=1) > 1e-3 * power.sum(axis=1).max()
-    bands = power[loud].reshape(int(loud.sum()), 16, 32).sum(axis=2).mean(axis=0)
-    return np.asarray(10 * np.log10(bands + 1e-12))
 
 
 @pytest.mark.slow
