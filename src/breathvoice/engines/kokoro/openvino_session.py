@@ -18,17 +18,15 @@ voice came out brighter (up to 8 dB above 4.5 kHz). Measured in ``docs/benchmark
 
 The session looks like onnxruntime's to :class:`~.model.KokoroModel`: ``run(outputs,
 inputs, run_options)``, where the run options' ``terminate`` cancels a call that has not
-started (:class:`RunOptions`). Inputs
-that have defaults in the graph (the voice controls, the crop) become real inputs, filled
-with their defaults when a call leaves them out.
+started (:class:`RunOptions`). Inputs that have defaults in the graph (the voice
+controls, the crop) become real inputs, filled with their defaults when a call leaves
+them out. OpenVINO's usage statistics are kept from loading by ``breathvoice/__init__``.
 """
 
 from __future__ import annotations
 
 import io
-import sys
 import threading
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -42,24 +40,11 @@ SOURCE_REAL = GENERATOR + "Gather_4_output_0"
 SOURCE_BINS = 11
 
 
-def import_openvino() -> ModuleType:
-    """Import OpenVINO without its usage statistics.
-
-    ``import openvino`` loads its model converter, which sets up ``openvino_telemetry``:
-    that writes an id under ``~/intel`` and would send statistics. The server must not
-    write in the user's home, so the converter gets its built-in stand-in instead.
-    """
-    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
-    import openvino
-
-    module: ModuleType = openvino
-    return module
-
-
 def openvino_supported() -> bool:
     """OpenVINO is installed and the CPU computes in bfloat16 natively."""
     try:
-        openvino = import_openvino()
+        import openvino
+
         capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:
         return False
@@ -170,8 +155,8 @@ class OpenVinoSession:
 
     def __init__(self, model_bytes: bytes, threads: int) -> None:
         import onnx
+        import openvino
 
-        openvino = import_openvino()
         model = onnx.load_from_string(model_bytes)
         edge_bin_phase(model)
         bfloat16_convolutions(model)
@@ -185,6 +170,8 @@ class OpenVinoSession:
         ov_model = core.read_model(io.BytesIO(model.SerializeToString()))  # nothing on disk
         self._compiled = core.compile_model(ov_model, "CPU", config)
         self._inputs = {port.any_name for port in self._compiled.inputs}
+        self.defaults = {name: value for name, value in self.defaults.items()
+                         if name in self._inputs}
         self._request = self._compiled.create_infer_request()
         self._turn = threading.Lock()
 
@@ -193,7 +180,7 @@ class OpenVinoSession:
 
     def run(self, outputs: list[str], inputs: dict[str, Any],
             run_options: RunOptions | None = None) -> list[Any]:
-        feed = {name: value for name, value in self.defaults.items() if name in self._inputs}
+        feed = dict(self.defaults)
         feed.update((name, value) for name, value in inputs.items() if name in self._inputs)
         with self._turn:
             if run_options is not None and run_options.terminate:
