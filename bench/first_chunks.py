@@ -15,7 +15,6 @@ streams' first audio below what the engine takes to make their first chunks.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import threading
@@ -27,6 +26,7 @@ from common import FIRST_SENTENCES, engine_first_chunk, load_average, p90  # noq
 
 from breathvoice.engines.base import SynthesisOptions  # noqa: E402
 from breathvoice.engines.kokoro.engine import KokoroEngine  # noqa: E402
+from breathvoice.settings import Settings  # noqa: E402
 
 TEXTS = [FIRST_SENTENCES["zh"], FIRST_SENTENCES["en"]] * 2
 OPTIONS = SynthesisOptions(early_first_chunk=True, bounded_chunks=True)
@@ -56,7 +56,7 @@ def ready_times(engine: KokoroEngine, callers: int) -> list[float]:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    engine = KokoroEngine(runtime=os.environ.get("BREATHVOICE_ENGINE_RUNTIME", "onnxruntime"))
+    engine = KokoroEngine(runtime=Settings().engine_runtime)
     for text in TEXTS[:2]:
         chunk, _ = engine_first_chunk(engine, text, engine.default_voice(), OPTIONS)
         print(f"first chunk {chunk.text!r}: {chunk.duration:.2f} s of audio")
