@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from breathvoice.engines.kokoro.controls import F0_SOURCE
+from breathvoice.engines.kokoro.int8_gemm import for_onnxruntime
 from breathvoice.engines.kokoro.model import read_model_bytes, served_graph, session_options
 from breathvoice.errors import EngineError
 
@@ -23,7 +24,8 @@ def probe_sessions(ort: Any, onnx_threads: int) -> tuple[Any, Any, list[str]]:
     raw = read_model_bytes()
     try:
         graph, decoder_input_names = with_decoder_inputs(served_graph(raw))
-        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(for_onnxruntime(graph), options,
+                                       providers=["CPUExecutionProvider"])
         pitch_session = ort.InferenceSession(
             pitch_only_graph(raw), options, providers=["CPUExecutionProvider"]
         )

@@ -12,7 +12,9 @@ matrix) are added as a second output, ``duration``. Each frame is
 The controls of :mod:`breathvoice.engines.kokoro.controls` (pitch, per-layer timbre) are
 added too: their inputs default to the stock model's, and a matched voice sets them. The
 engine's session can also decode only the frames near the speech
-(:mod:`breathvoice.engines.kokoro.crop`, :meth:`KokoroModel.run_cropped`).
+(:mod:`breathvoice.engines.kokoro.crop`, :meth:`KokoroModel.run_cropped`). On
+onnxruntime its int8 convolutions run as int8 matrix products, with the same output
+(:mod:`breathvoice.engines.kokoro.int8_gemm`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from breathvoice.engines.kokoro.controls import (
     add_timbre_offsets,
 )
 from breathvoice.engines.kokoro.crop import DECODE_START_OUTPUT, add_decoder_crop, crop_inputs
+from breathvoice.engines.kokoro.int8_gemm import convolutions_as_matmuls, exact_int8_products
 from breathvoice.engines.kokoro.openvino_session import OpenVinoSession, openvino_supported
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
@@ -127,6 +130,9 @@ class KokoroModel:
     load_seconds: float = 0.0
     timbre_layers: int = 0
     """Rows of the ``timbre_offsets`` input: the decoder's style layers."""
+    int8_gemm: bool = False
+    """The convolutions run as int8 matrix products
+    (:mod:`~breathvoice.engines.kokoro.int8_gemm`)."""
     _ort: ModuleType = field(default_factory=import_onnxruntime, repr=False)
 
     def new_run_options(self) -> Any:
@@ -211,6 +217,7 @@ def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> Ko
     ort = import_onnxruntime()
     graph = add_decoder_crop(served_graph(read_model_bytes()), DURATION_OUTPUT)
     session: Any
+    int8_gemm = False
     try:
         if runtime == "openvino" or (runtime == "auto" and openvino_supported()):
             session = OpenVinoSession(graph, onnx_threads)
@@ -219,6 +226,9 @@ def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> Ko
             # Every input length has its own memory pattern, so patterns are rarely reused
             # and only add large blocks to the arena: without them RSS is ~50-90 MiB lower
             options.enable_mem_pattern = False
+            int8_gemm = exact_int8_products()
+            if int8_gemm:
+                graph = convolutions_as_matmuls(graph)
             session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise EngineError("the Kokoro model could not be loaded") from exc
@@ -234,6 +244,7 @@ def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> Ko
     for array in voices.values():
         array.setflags(write=False)
     elapsed = time.perf_counter() - started
-    model = KokoroModel(session, vocab, voices, elapsed, layers, _ort=ort)
-    log.info("Kokoro model loaded in %.2f s on %s", elapsed, model.runtime)
+    model = KokoroModel(session, vocab, voices, elapsed, layers, int8_gemm, _ort=ort)
+    log.info("Kokoro model loaded in %.2f s on %s%s", elapsed, model.runtime,
+             " (int8 products)" if int8_gemm else "")
     return model
