@@ -33,9 +33,10 @@ class Settings(BaseSettings):
     engine_workers: int = Field(default_factory=_default_workers, ge=1, le=64)
     onnx_threads: int = Field(0, ge=0, description="threads per ONNX run; 0 = auto")
     engine_runtime: Literal["onnxruntime", "openvino", "auto"] = Field(
-        "onnxruntime", description="what runs the kokoro model: 'openvino' (bfloat16 "
-        "convolutions, faster on CPUs with AMX or AVX-512 BF16; see docs/benchmarks.md), "
-        "'auto' takes it when the CPU has them")
+        "onnxruntime", description="what runs the kokoro model: 'onnxruntime' (int8 "
+        "convolutions as int8 matrix products on CPUs with 8-bit dot products), 'openvino' "
+        "(bfloat16 convolutions on CPUs with AMX or AVX-512 BF16; slower where the CPU "
+        "has 8-bit dot products, see docs/benchmarks.md), 'auto' takes the faster")
     engine_warmup_tokens: int = Field(
         128, ge=0, le=510, description="at start, every worker speaks a window this long at "
         "once, so the engine's memory pool meets its peak before serving; 0 = off")

@@ -208,9 +208,11 @@ RUNTIMES = ("onnxruntime", "openvino", "auto")
 
 
 def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> KokoroModel:
-    """Build the session from the installed packages (about 1-2 s on 2 cores; 5-6 s on
-    OpenVINO, which ``auto`` picks when the CPU computes in bfloat16: see
-    :mod:`~breathvoice.engines.kokoro.openvino_session`)."""
+    """Build the session from the installed packages (about 2-3 s on 2 cores; 5-7 s on
+    OpenVINO). ``auto`` takes onnxruntime with its int8 matrix products where the CPU has
+    8-bit dot products (the faster of the two there, ``docs/benchmarks.md``), else
+    OpenVINO where the CPU computes in bfloat16
+    (:mod:`~breathvoice.engines.kokoro.openvino_session`), else onnxruntime."""
     if runtime not in RUNTIMES:
         raise EngineError(f"unknown engine runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
     started = time.perf_counter()
@@ -219,7 +221,9 @@ def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> Ko
     session: Any
     int8_gemm = False
     try:
-        if runtime == "openvino" or (runtime == "auto" and openvino_supported()):
+        if runtime == "openvino" or (
+            runtime == "auto" and not exact_int8_products() and openvino_supported()
+        ):
             session = OpenVinoSession(graph, onnx_threads)
         else:
             options = session_options(ort, onnx_threads)
