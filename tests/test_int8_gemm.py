@@ -120,3 +120,19 @@ def test_the_engine_speaks_bit_for_bit_as_the_exported_convolutions() -> None:
         got = fast.run_cropped(tokens, style, 1.0, None, controls, crop)
         assert np.array_equal(want[0], got[0]) and np.sqrt(np.mean(got[0] ** 2)) > 0.01
         assert np.array_equal(want[1], got[1]) and want[2] == got[2]
+
+
+def test_auto_takes_the_faster_runtime_for_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from breathvoice.engines.kokoro import model
+    from breathvoice.errors import EngineError
+
+    for dot_products, bfloat16, expected in ((True, True, "onnxruntime"),
+                                             (False, True, "openvino"),
+                                             (False, False, "onnxruntime")):
+        monkeypatch.setattr(model, "exact_int8_products", lambda d=dot_products: d)
+        monkeypatch.setattr(model, "openvino_supported", lambda b=bfloat16: b)
+        assert model.chosen_runtime("auto") == expected
+        assert model.chosen_runtime("openvino") == "openvino"
+        assert model.chosen_runtime("onnxruntime") == "onnxruntime"
+    with pytest.raises(EngineError):
+        model.chosen_runtime("tensorrt")

@@ -207,23 +207,31 @@ def session_options(ort: ModuleType, onnx_threads: int) -> Any:
 RUNTIMES = ("onnxruntime", "openvino", "auto")
 
 
-def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> KokoroModel:
-    """Build the session from the installed packages (about 2-3 s on 2 cores; 5-7 s on
-    OpenVINO). ``auto`` takes onnxruntime with its int8 matrix products where the CPU has
-    8-bit dot products (the faster of the two there, ``docs/benchmarks.md``), else
-    OpenVINO where the CPU computes in bfloat16
-    (:mod:`~breathvoice.engines.kokoro.openvino_session`), else onnxruntime."""
+def chosen_runtime(runtime: str) -> str:
+    """What runs the model for a ``BREATHVOICE_ENGINE_RUNTIME`` value. ``auto`` takes
+    onnxruntime with its int8 matrix products where the CPU has 8-bit dot products (the
+    faster of the two there, ``docs/benchmarks.md``), else OpenVINO where the CPU computes
+    in bfloat16 (:mod:`~breathvoice.engines.kokoro.openvino_session`), else onnxruntime."""
     if runtime not in RUNTIMES:
         raise EngineError(f"unknown engine runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+    if runtime != "auto":
+        return runtime
+    if not exact_int8_products() and openvino_supported():
+        return "openvino"
+    return "onnxruntime"
+
+
+def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> KokoroModel:
+    """Build the session from the installed packages (about 2-3 s on 2 cores; 5-7 s on
+    OpenVINO) on the runtime :func:`chosen_runtime` picks."""
+    runtime = chosen_runtime(runtime)
     started = time.perf_counter()
     ort = import_onnxruntime()
     graph = add_decoder_crop(served_graph(read_model_bytes()), DURATION_OUTPUT)
     session: Any
     int8_gemm = False
     try:
-        if runtime == "openvino" or (
-            runtime == "auto" and not exact_int8_products() and openvino_supported()
-        ):
+        if runtime == "openvino":
             session = OpenVinoSession(graph, onnx_threads)
         else:
             options = session_options(ort, onnx_threads)
