@@ -80,8 +80,8 @@ def _plan(node: Any, constants: dict[str, Any]) -> dict[str, Any] | None:
     """Weights and geometry of a convolution this module can rewrite, else None."""
     from onnx import helper, numpy_helper
 
-    if node.op_type != "ConvInteger" or len(node.input) != 4:
-        return None
+    if node.op_type != "ConvInteger" or len(node.input) != 4 or not node.input[2]:
+        return None  # the input's zero point must be given: it pads the input
     if node.input[1] not in constants or node.input[3] not in constants:
         return None
     weights = numpy_helper.to_array(constants[node.input[1]])
