@@ -14,10 +14,11 @@ them for ``MatMulInteger``. :func:`convolutions_as_matmuls` rewrites each one-di
 - ``MatMulInteger`` of those rows by the weights, then back to channel-major.
 
 Every product and sum is an integer one, so the output is bit for bit the convolution's
-(the engine's tests compare the two graphs' audio). On this kind of CPU it makes a model
-call 35-45 % faster (``docs/benchmarks.md``). Without VNNI, onnxruntime's uint8-by-int8
-kernels add pairs of products in 16 bits, which can saturate, so the rewrite is only made
-where :func:`exact_int8_products` finds the instructions.
+(the engine's tests compare the two graphs' audio). On this kind of CPU a model call
+takes 0.5-0.6 of the time it took (``bench/int8_gemm.py``, ``docs/benchmarks.md``).
+Without VNNI, onnxruntime's uint8-by-int8 kernels add pairs of products in 16 bits,
+which can saturate, so the rewrite is only made where :func:`exact_int8_products` finds
+the instructions.
 """
 
 from __future__ import annotations
